@@ -1,0 +1,139 @@
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::message::{default_pool_size, Align};
+use crate::strategy::StrategyKind;
+use crate::units::format_size;
+
+/// Largest message: 64 MiB (a message and its pool must fit in memory many times over).
+pub const MAX_MSG_SIZE: usize = 64 << 20;
+/// Most connections (thread pairs) in one point.
+pub const MAX_THREADS: usize = 256;
+/// Most fields per message: `IOV_MAX` on Linux.
+pub const MAX_FIELDS: usize = 1024;
+/// Most message buffers per connection.
+pub const MAX_POOL: usize = 65536;
+
+/// What is measured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Each sender streams messages as fast as it can: throughput, and send-call latency.
+    #[default]
+    Stream,
+    /// Each sender sends one message, waits for a small reply, repeats: round-trip latency.
+    Rr,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Stream => "stream",
+            Mode::Rr => "rr",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Mode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "stream" => Ok(Mode::Stream),
+            "rr" | "request-response" => Ok(Mode::Rr),
+            other => Err(format!("unknown mode '{other}': expected stream or rr")),
+        }
+    }
+}
+
+/// Everything that defines one point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PointParams {
+    pub strategy: StrategyKind,
+    pub msg_size: usize,
+    pub threads: usize,
+    pub repetition: usize,
+    pub mode: Mode,
+    /// Fields per message (fewer if the message is smaller than this many bytes).
+    pub fields: usize,
+    /// Message buffers per connection; `None` picks [`default_pool_size`].
+    pub pool: Option<usize>,
+    pub align: Align,
+    pub warmup: Duration,
+    pub duration: Duration,
+    /// How long to wait at the end for outstanding zero-copy completions.
+    pub drain_timeout: Duration,
+    /// Test hook: corrupt message number N of every connection, to prove the check can fail.
+    #[doc(hidden)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrupt_message: Option<u64>,
+}
+
+impl PointParams {
+    /// A point with the defaults: 8 fields, automatic pool, default placement, 1 s warm-up,
+    /// 5 s measured.
+    pub fn new(strategy: StrategyKind, msg_size: usize, threads: usize) -> PointParams {
+        PointParams {
+            strategy,
+            msg_size,
+            threads,
+            repetition: 0,
+            mode: Mode::Stream,
+            fields: 8,
+            pool: None,
+            align: Align::default(),
+            warmup: Duration::from_secs(1),
+            duration: Duration::from_secs(5),
+            drain_timeout: Duration::from_secs(10),
+            corrupt_message: None,
+        }
+    }
+
+    /// Message buffers per connection, as used.
+    pub fn pool_size(&self) -> usize {
+        self.pool
+            .unwrap_or_else(|| default_pool_size(self.msg_size))
+    }
+
+    /// Checks every parameter against its allowed range; the message names the parameter.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=MAX_MSG_SIZE).contains(&self.msg_size) {
+            return Err(format!(
+                "message size {} is outside 1 byte..={}",
+                self.msg_size,
+                format_size(MAX_MSG_SIZE)
+            ));
+        }
+        if !(1..=MAX_THREADS).contains(&self.threads) {
+            return Err(format!(
+                "threads {} is outside 1..={MAX_THREADS}",
+                self.threads
+            ));
+        }
+        if !(1..=MAX_FIELDS).contains(&self.fields) {
+            return Err(format!(
+                "fields {} is outside 1..={MAX_FIELDS}",
+                self.fields
+            ));
+        }
+        if !(1..=MAX_POOL).contains(&self.pool_size()) {
+            return Err(format!(
+                "pool {} is outside 1..={MAX_POOL}",
+                self.pool_size()
+            ));
+        }
+        if self.duration.is_zero() {
+            return Err("the measured duration must be positive".into());
+        }
+        Ok(())
+    }
+}

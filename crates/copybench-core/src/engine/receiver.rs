@@ -1,0 +1,139 @@
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::{EngineError, Hooks, Mode, Phase, PointParams, Role, ThreadProbe};
+use crate::message::PlacedBuf;
+use crate::pattern::Verifier;
+use crate::result::Counters;
+
+/// Receive buffer per connection in stream mode.
+const RECV_BUF: usize = 256 << 10;
+
+/// What one receiver thread saw. Serializable: in remote mode it travels back to the client.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReceiverReport {
+    pub index: usize,
+    pub cpu: Option<usize>,
+    /// Bytes received over the whole connection.
+    pub received_bytes: u64,
+    /// Bytes received within the receiver's own measured interval, and its length.
+    pub measured_bytes: u64,
+    pub measured_s: f64,
+    /// Every byte matched the pattern and the stream ended on a message boundary.
+    pub clean: bool,
+    /// The first difference, in words.
+    pub mismatch: Option<String>,
+    pub counters: Option<Counters>,
+}
+
+/// Reads `stream` to its end, checking every byte against connection `conn`'s pattern. In
+/// `rr` mode it answers each whole message with an 8-byte reply (the message's number).
+pub fn run_receiver(
+    conn: u64,
+    mut stream: TcpStream,
+    params: &PointParams,
+    phase: &Phase,
+    hooks: &dyn Hooks,
+    index: usize,
+) -> Result<ReceiverReport, EngineError> {
+    let rr = params.mode == Mode::Rr;
+    if rr {
+        stream.set_nodelay(true).map_err(|e| EngineError::Setup {
+            index,
+            what: format!("TCP_NODELAY: {e}"),
+        })?;
+    }
+    let mut verifier = Verifier::new(conn, params.msg_size);
+    let mut buf = PlacedBuf::new(RECV_BUF, 0);
+    let mut seen = Phase::SETUP;
+    let mut interval = Interval::default();
+    let mut report = ReceiverReport {
+        index,
+        ..ReceiverReport::default()
+    };
+    loop {
+        let want = if rr {
+            (params.msg_size - verifier.message_offset()).min(RECV_BUF)
+        } else {
+            RECV_BUF
+        };
+        let n = match stream.read(&mut buf.as_mut_slice()[..want]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(EngineError::Receive {
+                    index,
+                    what: format!("read after {} bytes: {e}", report.received_bytes),
+                })
+            }
+        };
+        let now = phase.get();
+        if now != seen {
+            if now >= Phase::MEASURE {
+                interval.begin(hooks, index, report.received_bytes);
+            }
+            if now == Phase::STOP {
+                interval.end(&mut report);
+            }
+            seen = now;
+        }
+        if n == 0 {
+            break;
+        }
+        verifier.check(&buf.as_slice()[..n]);
+        report.received_bytes += n as u64;
+        if rr && verifier.message_offset() == 0 {
+            let number = verifier.messages() - 1;
+            if let Err(e) = stream.write_all(&number.to_le_bytes()) {
+                return Err(EngineError::Receive {
+                    index,
+                    what: format!("writing the reply to message {number}: {e}"),
+                });
+            }
+        }
+    }
+    interval.end(&mut report);
+    report.clean = verifier.clean_end();
+    report.mismatch = match verifier.first_mismatch() {
+        Some(m) => Some(format!(
+            "receiver {index}: byte {} of the stream is {:#04x}, expected {:#04x}",
+            m.stream_offset, m.got, m.expected
+        )),
+        None if !report.clean => Some(format!(
+            "receiver {index}: the stream ended inside a message after {} bytes",
+            report.received_bytes
+        )),
+        None => None,
+    };
+    Ok(report)
+}
+
+/// The receiver's own measured interval: from the first read after `MEASURE` to the first read
+/// after `STOP` (or the end of the stream).
+#[derive(Default)]
+struct Interval {
+    start: Option<(Instant, u64)>,
+    probe: Option<Box<dyn ThreadProbe>>,
+    ended: bool,
+}
+
+impl Interval {
+    fn begin(&mut self, hooks: &dyn Hooks, index: usize, received: u64) {
+        if self.start.is_none() {
+            self.probe = hooks.begin_thread_measure(Role::Receiver, index);
+            self.start = Some((Instant::now(), received));
+        }
+    }
+
+    fn end(&mut self, report: &mut ReceiverReport) {
+        if let (Some((t0, b0)), false) = (self.start, self.ended) {
+            self.ended = true;
+            report.measured_s = t0.elapsed().as_secs_f64();
+            report.measured_bytes = report.received_bytes - b0;
+            report.counters = self.probe.take().map(|p| p.finish());
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! copybench-core: what each copy on the TCP send path costs.
+//!
+//! This crate owns the experiment itself and nothing around it:
+//! - the message model ([`message`]): N separately allocated fields carrying a verifiable
+//!   pattern ([`pattern`]);
+//! - the send strategies ([`strategy`]): two-copy, scatter-gather and MSG_ZEROCOPY behind the
+//!   [`strategy::SendStrategy`] trait;
+//! - the traffic engine ([`engine`]): sender and receiver threads, warm-up, measured interval,
+//!   with hooks through which the embedding program places threads (namespaces, CPUs) and
+//!   measures them (counters);
+//! - the result types ([`result`]), the JSON contract every other tool reads.
+//!
+//! It knows nothing of namespaces or perf counters: those live in `copybench-net` and
+//! `copybench-perf`, and the `copybench` binary plugs them in through [`engine::Hooks`].
+
+pub mod engine;
+pub mod message;
+pub mod pattern;
+pub mod result;
+pub mod strategy;
+mod sys;
+pub mod units;
+
+pub use strategy::{SendStrategy, StrategyKind};

@@ -1,0 +1,168 @@
+//! How a message is handed to the kernel: the [`SendStrategy`] trait and its implementations.
+//!
+//! The trait is shaped for strategies whose buffers stay with the kernel after the call returns
+//! (MSG_ZEROCOPY now, io_uring later): a send takes a message *slot* from the caller's pool, and
+//! the slot comes back through [`SendStrategy::reap`] only once the kernel is done with its
+//! buffers. Copying strategies give slots back at once.
+
+mod errqueue;
+mod kind;
+mod twocopy;
+mod zerocopy;
+
+use std::io::IoSlice;
+use std::os::fd::BorrowedFd;
+use std::time::Duration;
+
+pub use errqueue::{
+    build_control, parse_control, Completion, CompletionTracker, ErrQueueError, ExtendedErr,
+    SO_EE_CODE_ZEROCOPY_COPIED, SO_EE_ORIGIN_ZEROCOPY,
+};
+pub use kind::{StrategyKind, UnknownStrategy};
+pub use twocopy::{ScatterGather, TwoCopy};
+pub use zerocopy::ZeroCopy;
+
+use crate::message::{Align, Message};
+use crate::result::ZeroCopyStats;
+
+/// Index of a message buffer in the sender's pool.
+pub type Slot = usize;
+
+/// Why a send strategy failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StrategyError {
+    /// The kernel does not offer what the strategy needs; nothing was sent.
+    #[error("{strategy} is not supported here: {reason}")]
+    Unsupported {
+        strategy: StrategyKind,
+        reason: String,
+    },
+    #[error("{call} failed: {source}")]
+    Io {
+        call: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    ErrQueue(#[from] ErrQueueError),
+    #[error("{outstanding} zero-copy completions still missing after waiting {waited:?}")]
+    MissingCompletions { outstanding: u64, waited: Duration },
+}
+
+impl StrategyError {
+    pub(crate) fn io(call: &'static str, source: impl Into<std::io::Error>) -> StrategyError {
+        StrategyError::Io {
+            call,
+            source: source.into(),
+        }
+    }
+
+    /// True when the peer went away (reset, broken pipe): the end of a connection, not a bug.
+    pub fn is_disconnect(&self) -> bool {
+        matches!(self, StrategyError::Io { source, .. } if matches!(
+            source.kind(),
+            std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+        ))
+    }
+}
+
+/// One message's send.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SendReport {
+    /// System calls it took (more than one after partial writes or ENOBUFS retries).
+    pub calls: u32,
+}
+
+/// A way of handing messages to the kernel over one connected TCP socket.
+///
+/// Contract: after `send(.., slot)`, the caller must not write the buffers of `slot` until
+/// `reap` has returned that slot. `drain` must be called before the pool is dropped or reused
+/// for another connection.
+pub trait SendStrategy: Send {
+    fn kind(&self) -> StrategyKind;
+
+    /// Sets the socket up for this strategy (e.g. `SO_ZEROCOPY`), before the first send.
+    /// [`StrategyError::Unsupported`] means the kernel refuses: do not fall back silently.
+    fn prepare(&mut self, socket: BorrowedFd<'_>) -> Result<(), StrategyError>;
+
+    /// Hands the whole message to the kernel, finishing partial writes (no byte sent twice or
+    /// skipped). Returns once the kernel accepted every byte.
+    fn send(
+        &mut self,
+        socket: BorrowedFd<'_>,
+        message: &Message,
+        slot: Slot,
+    ) -> Result<SendReport, StrategyError>;
+
+    /// Appends to `released` the slots whose buffers the kernel no longer uses. With `wait`, if
+    /// no slot is ready yet but some are in flight, waits (without spinning) for at least one.
+    fn reap(
+        &mut self,
+        socket: BorrowedFd<'_>,
+        wait: bool,
+        released: &mut Vec<Slot>,
+    ) -> Result<(), StrategyError>;
+
+    /// Waits up to `timeout` until every slot is released (appending them to `released`);
+    /// missing completions after that are an error.
+    fn drain(
+        &mut self,
+        socket: BorrowedFd<'_>,
+        timeout: Duration,
+        released: &mut Vec<Slot>,
+    ) -> Result<(), StrategyError>;
+
+    /// Zero-copy bookkeeping, for strategies that have it.
+    fn zerocopy_stats(&self) -> Option<ZeroCopyStats> {
+        None
+    }
+}
+
+/// Creates the strategy of a kind for messages of `msg_size` bytes.
+pub fn new_strategy(kind: StrategyKind, msg_size: usize, align: Align) -> Box<dyn SendStrategy> {
+    match kind {
+        StrategyKind::TwoCopy => Box::new(TwoCopy::new(msg_size, align)),
+        StrategyKind::ScatterGather => Box::new(ScatterGather::new()),
+        StrategyKind::ZeroCopy => Box::new(ZeroCopy::new()),
+    }
+}
+
+/// Most fields handled on the stack; messages with more fields take one allocation per send.
+const STACK_IOVECS: usize = 64;
+
+/// Calls `f` with one `IoSlice` per field of `message`, without allocating for up to
+/// [`STACK_IOVECS`] fields.
+#[inline]
+fn with_iovecs<R>(message: &Message, f: impl FnOnce(&mut [IoSlice<'_>]) -> R) -> R {
+    let fields = message.fields();
+    if fields.len() <= STACK_IOVECS {
+        let mut iov = [IoSlice::new(&[]); STACK_IOVECS];
+        for (slot, field) in iov.iter_mut().zip(fields) {
+            *slot = IoSlice::new(field.as_slice());
+        }
+        f(&mut iov[..fields.len()])
+    } else {
+        let mut iov: Vec<IoSlice<'_>> = fields.iter().map(|b| IoSlice::new(b.as_slice())).collect();
+        f(&mut iov)
+    }
+}
+
+/// Sends every byte of `iov` with `sendmsg(flags)`, resuming after partial writes.
+#[inline]
+fn sendmsg_all(
+    socket: BorrowedFd<'_>,
+    mut iov: &mut [IoSlice<'_>],
+    flags: rustix::net::SendFlags,
+) -> Result<SendReport, StrategyError> {
+    let mut report = SendReport::default();
+    let mut control = rustix::net::SendAncillaryBuffer::default();
+    while !iov.is_empty() {
+        report.calls += 1;
+        match rustix::net::sendmsg(socket, iov, &mut control, flags) {
+            Ok(n) => IoSlice::advance_slices(&mut iov, n),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(StrategyError::io("sendmsg", e)),
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,73 @@
+//! The only `unsafe` in copybench-core: two socket calls rustix does not wrap.
+//!
+//! - `setsockopt(SO_ZEROCOPY)`: rustix has no typed option for it.
+//! - `recvmsg(MSG_ERRQUEUE)`: rustix's ancillary-data parser cannot read `IP_RECVERR`
+//!   messages, so the raw control bytes are read here and parsed, safely, in
+//!   [`crate::strategy::errqueue`].
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+/// `SO_ZEROCOPY` from `<asm-generic/socket.h>` (libc has it, spelt the same).
+const SO_ZEROCOPY: libc::c_int = libc::SO_ZEROCOPY;
+
+/// Sets `SO_ZEROCOPY` on a socket, which `MSG_ZEROCOPY` sends need.
+pub fn enable_zerocopy(socket: BorrowedFd<'_>) -> io::Result<()> {
+    let one: libc::c_int = 1;
+    // SAFETY: `socket` is a live descriptor for the duration of the call (borrowed), and the
+    // option value points at a c_int that outlives the call, with its exact size passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_ZEROCOPY,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// What one error-queue read returned.
+pub enum ErrQueueRead {
+    /// Nothing queued (`EAGAIN`).
+    Empty,
+    /// A message whose control data fills the first `len` bytes of the buffer.
+    Control { len: usize, truncated: bool },
+}
+
+/// Reads one message from the socket's error queue without blocking; its control data (the
+/// `sock_extended_err` records) lands in `control`.
+pub fn recv_errqueue(socket: BorrowedFd<'_>, control: &mut [u8]) -> io::Result<ErrQueueRead> {
+    // SAFETY: a zeroed msghdr is a valid empty message header (no name, no iovecs).
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = control.len() as _;
+    loop {
+        // SAFETY: `msg` points only at `control`, which is valid and writable for its stated
+        // length for the whole call; the descriptor is borrowed, so it stays open.
+        let rc = unsafe {
+            libc::recvmsg(
+                socket.as_raw_fd(),
+                &mut msg,
+                libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT,
+            )
+        };
+        if rc >= 0 {
+            return Ok(ErrQueueRead::Control {
+                len: (msg.msg_controllen as usize).min(control.len()),
+                truncated: msg.msg_flags & libc::MSG_CTRUNC != 0,
+            });
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EAGAIN) => return Ok(ErrQueueRead::Empty),
+            Some(libc::EINTR) => continue,
+            _ => return Err(err),
+        }
+    }
+}

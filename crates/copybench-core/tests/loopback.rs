@@ -1,0 +1,145 @@
+//! Real TCP over loopback for every strategy: the receiver checks every byte.
+
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use copybench_core::engine::{run_point, Endpoints, Mode, NoHooks, PointParams};
+use copybench_core::StrategyKind;
+
+fn quick(strategy: StrategyKind, msg_size: usize, threads: usize) -> PointParams {
+    let mut p = PointParams::new(strategy, msg_size, threads);
+    p.warmup = Duration::from_millis(50);
+    p.duration = Duration::from_millis(250);
+    p
+}
+
+fn run(p: &PointParams) -> copybench_core::result::Point {
+    run_point(p, &Endpoints::loopback(), &NoHooks, &AtomicBool::new(false))
+        .unwrap_or_else(|e| panic!("{} {}B x{}: {e}", p.strategy, p.msg_size, p.threads))
+}
+
+#[test]
+fn every_strategy_streams_verified_at_awkward_and_large_sizes() {
+    // 1 byte, a size not divisible by the 8 fields, a page, and 1 MiB.
+    for strategy in StrategyKind::ALL {
+        for size in [1, 1001, 4096, 1 << 20] {
+            let point = run(&quick(strategy, size, 1));
+            assert!(point.verified, "{strategy} {size}: {:?}", point.error);
+            assert_eq!(point.error, None);
+            assert!(point.messages > 0 && point.bytes == point.messages * size as u64);
+            assert!(point.throughput_gbps > 0.0 && point.throughput_gbps.is_finite());
+            assert!(point.send_calls >= point.messages);
+            assert_eq!(point.per_thread.len(), 1);
+            assert_eq!(point.fields, 8.min(size));
+        }
+    }
+}
+
+#[test]
+fn several_threads_each_verify_their_own_connection() {
+    for strategy in StrategyKind::ALL {
+        let point = run(&quick(strategy, 16 << 10, 3));
+        assert!(point.verified, "{strategy}: {:?}", point.error);
+        assert_eq!(point.per_thread.len(), 3);
+        assert!(point.per_thread.iter().all(|t| t.verified && t.bytes > 0));
+        let sum: u64 = point.per_thread.iter().map(|t| t.bytes).sum();
+        assert_eq!(sum, point.bytes);
+    }
+}
+
+#[test]
+fn a_corrupted_byte_makes_verified_false() {
+    for strategy in StrategyKind::ALL {
+        let mut p = quick(strategy, 4096, 1);
+        p.corrupt_message = Some(3);
+        let point = run(&p);
+        assert!(!point.verified, "{strategy}: corruption went unnoticed");
+        let error = point.error.expect("the mismatch is explained");
+        assert!(error.contains("byte 12288 of the stream"), "{error}");
+    }
+}
+
+#[test]
+fn one_field_and_many_fields() {
+    for fields in [1, 3, 64, 100] {
+        let mut p = quick(StrategyKind::ScatterGather, 10_000, 1);
+        p.fields = fields;
+        let point = run(&p);
+        assert!(point.verified, "{fields} fields: {:?}", point.error);
+        assert_eq!(point.fields, fields);
+    }
+}
+
+#[test]
+fn request_response_measures_round_trips() {
+    for strategy in StrategyKind::ALL {
+        let mut p = quick(strategy, 1024, 2);
+        p.mode = Mode::Rr;
+        let point = run(&p);
+        assert!(point.verified, "{strategy}: {:?}", point.error);
+        let lat = point.latency_us.expect("rr has latency");
+        assert_eq!(lat.what, "round_trip");
+        assert!(lat.p50 > 0.0 && lat.p50 <= lat.p90 && lat.p90 <= lat.p99);
+        assert!(lat.p99 <= lat.p999 && lat.p999 <= lat.max);
+        assert_eq!(lat.samples, point.messages);
+        assert!(point.transactions_per_s.unwrap() > 0.0);
+    }
+}
+
+#[test]
+fn stream_mode_samples_send_call_latency() {
+    let point = run(&quick(StrategyKind::TwoCopy, 4096, 1));
+    let lat = point.latency_us.expect("stream has send-call latency");
+    assert_eq!(lat.what, "send_call");
+    assert!(lat.samples > 0 && lat.samples <= point.messages / 16 + 1);
+}
+
+#[test]
+fn invalid_parameters_are_refused_before_traffic() {
+    for p in [
+        quick(StrategyKind::TwoCopy, 0, 1),
+        quick(StrategyKind::TwoCopy, 1024, 0),
+        quick(StrategyKind::TwoCopy, 1024, 100_000),
+        PointParams {
+            fields: 0,
+            ..quick(StrategyKind::TwoCopy, 1024, 1)
+        },
+        PointParams {
+            pool: Some(0),
+            ..quick(StrategyKind::TwoCopy, 1024, 1)
+        },
+        PointParams {
+            duration: Duration::ZERO,
+            ..quick(StrategyKind::TwoCopy, 1024, 1)
+        },
+    ] {
+        let err = run_point(
+            &p,
+            &Endpoints::loopback(),
+            &NoHooks,
+            &AtomicBool::new(false),
+        )
+        .expect_err("must be refused");
+        assert!(err.to_string().contains("invalid parameters"), "{err}");
+    }
+}
+
+#[test]
+fn cancel_ends_a_point() {
+    let mut p = quick(StrategyKind::ScatterGather, 4096, 1);
+    p.duration = Duration::from_secs(60);
+    let cancel = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(300));
+            cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+        let started = std::time::Instant::now();
+        let err = run_point(&p, &Endpoints::loopback(), &NoHooks, &cancel).unwrap_err();
+        assert!(matches!(
+            err,
+            copybench_core::engine::EngineError::Cancelled
+        ));
+        assert!(started.elapsed() < Duration::from_secs(10));
+    });
+}

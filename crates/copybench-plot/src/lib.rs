@@ -1,0 +1,1 @@
+//! copybench-plot: turns copybench result files into one self-contained HTML report.
