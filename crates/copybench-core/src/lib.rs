@@ -18,6 +18,7 @@ pub mod message;
 pub mod pattern;
 pub mod result;
 pub mod strategy;
+pub mod sweep;
 mod sys;
 pub mod units;
 

@@ -27,6 +27,16 @@ pub struct RunResults {
     /// Set when the sweep stopped early (Ctrl-C, error): what happened.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interrupted: Option<String>,
+    /// Strategies this machine could not run, and why (e.g. no MSG_ZEROCOPY).
+    #[serde(default)]
+    pub unsupported: Vec<UnsupportedRecord>,
+}
+
+/// A strategy that could not run here.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UnsupportedRecord {
+    pub strategy: StrategyKind,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

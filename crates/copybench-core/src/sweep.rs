@@ -1,0 +1,186 @@
+//! The order in which a matrix of points runs, and statistics over repetitions.
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::PointParams;
+use crate::result::Point;
+use crate::strategy::StrategyKind;
+
+/// Every point of the matrix strategies x sizes x threads x repetitions, in run order.
+///
+/// Strategies are interleaved: each (size, threads) cell runs every strategy back to back, and
+/// the order of strategies rotates from one repetition to the next, so that slow drift of the
+/// machine (thermal, other load) spreads over all strategies instead of favouring one. All
+/// cells of repetition 0 run before any of repetition 1.
+pub fn plan(
+    template: &PointParams,
+    strategies: &[StrategyKind],
+    sizes: &[usize],
+    threads: &[usize],
+    repetitions: usize,
+) -> Vec<PointParams> {
+    let mut out = Vec::with_capacity(strategies.len() * sizes.len() * threads.len() * repetitions);
+    let mut cell = 0usize;
+    for repetition in 0..repetitions {
+        for &msg_size in sizes {
+            for &t in threads {
+                let n = strategies.len().max(1);
+                for k in 0..strategies.len() {
+                    let strategy = strategies[(k + cell + repetition) % n];
+                    out.push(PointParams {
+                        strategy,
+                        msg_size,
+                        threads: t,
+                        repetition,
+                        ..template.clone()
+                    });
+                }
+                cell += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Median, min and max of one figure over a point's repetitions.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Spread {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    /// Coefficient of variation (standard deviation / mean); `None` for a single value.
+    pub cv: Option<f64>,
+}
+
+impl Spread {
+    /// `None` when no value is given (never a 0 standing in for "not measured").
+    pub fn of(values: &[f64]) -> Option<Spread> {
+        let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        let median = if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        };
+        let mean = v.iter().sum::<f64>() / n as f64;
+        let cv = (n > 1 && mean != 0.0).then(|| {
+            let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+            var.sqrt() / mean.abs()
+        });
+        Some(Spread {
+            median,
+            min: v[0],
+            max: v[n - 1],
+            cv,
+        })
+    }
+}
+
+/// A cell of the matrix summarized over its repetitions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellSummary {
+    pub strategy: StrategyKind,
+    pub msg_size: usize,
+    pub threads: usize,
+    pub mode: String,
+    pub repetitions: usize,
+    pub throughput_gbps: Option<Spread>,
+    pub latency_p50_us: Option<Spread>,
+    pub latency_p99_us: Option<Spread>,
+    pub transactions_per_s: Option<Spread>,
+    pub sender_cpu_ns_per_byte: Option<Spread>,
+    pub copied_ratio: Option<f64>,
+    /// Every repetition verified.
+    pub verified: bool,
+    /// Errors of any repetition.
+    pub errors: Vec<String>,
+}
+
+/// A coefficient of variation above this marks a cell as noisy.
+pub const NOISY_CV: f64 = 0.10;
+
+/// Groups points by (strategy, size, threads, mode), in first-seen order.
+pub fn summarize(points: &[Point]) -> Vec<CellSummary> {
+    let mut keys: Vec<(StrategyKind, usize, usize, String)> = Vec::new();
+    for p in points {
+        let key = (p.strategy, p.msg_size, p.threads, p.mode.clone());
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    keys.into_iter()
+        .map(|(strategy, msg_size, threads, mode)| {
+            let cell: Vec<&Point> = points
+                .iter()
+                .filter(|p| {
+                    p.strategy == strategy
+                        && p.msg_size == msg_size
+                        && p.threads == threads
+                        && p.mode == mode
+                })
+                .collect();
+            let spread = |f: &dyn Fn(&Point) -> Option<f64>| {
+                Spread::of(&cell.iter().filter_map(|p| f(p)).collect::<Vec<_>>())
+            };
+            let (copied, completions) = cell
+                .iter()
+                .filter_map(|p| p.zerocopy.as_ref())
+                .fold((0u64, 0u64), |(c, n), z| (c + z.copied, n + z.completions));
+            CellSummary {
+                strategy,
+                msg_size,
+                threads,
+                repetitions: cell.len(),
+                throughput_gbps: spread(&|p| (p.duration_s > 0.0).then_some(p.throughput_gbps)),
+                latency_p50_us: spread(&|p| p.latency_us.as_ref().map(|l| l.p50)),
+                latency_p99_us: spread(&|p| p.latency_us.as_ref().map(|l| l.p99)),
+                transactions_per_s: spread(&|p| p.transactions_per_s),
+                sender_cpu_ns_per_byte: spread(&|p| p.sender.cpu_ns_per_byte),
+                copied_ratio: (completions > 0).then(|| copied as f64 / completions as f64),
+                verified: cell.iter().all(|p| p.verified),
+                errors: cell.iter().filter_map(|p| p.error.clone()).collect(),
+                mode,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_interleaves_and_rotates_strategies() {
+        let t = PointParams::new(StrategyKind::TwoCopy, 1, 1);
+        let all = StrategyKind::ALL;
+        let p = plan(&t, &all, &[1024, 4096], &[1, 2], 3);
+        assert_eq!(p.len(), 3 * 2 * 2 * 3);
+        // Each consecutive triple is one cell with every strategy once.
+        for triple in p.chunks(3) {
+            let mut kinds: Vec<_> = triple.iter().map(|x| x.strategy).collect();
+            kinds.sort();
+            assert_eq!(kinds, all.to_vec());
+            assert!(triple.iter().all(|x| x.msg_size == triple[0].msg_size));
+        }
+        // The first strategy of a cell changes across repetitions.
+        let firsts: std::collections::HashSet<_> =
+            p.chunks(3).step_by(4).map(|c| c[0].strategy).collect();
+        assert_eq!(firsts.len(), 3);
+        assert!(p[..12].iter().all(|x| x.repetition == 0));
+    }
+
+    #[test]
+    fn spread_statistics() {
+        let s = Spread::of(&[3.0, 1.0, 2.0]).unwrap();
+        assert_eq!((s.median, s.min, s.max), (2.0, 1.0, 3.0));
+        assert!((s.cv.unwrap() - 0.5).abs() < 1e-9);
+        assert_eq!(Spread::of(&[1.0, 2.0, 3.0, 10.0]).unwrap().median, 2.5);
+        assert_eq!(Spread::of(&[5.0]).unwrap().cv, None);
+        assert_eq!(Spread::of(&[]), None);
+        assert_eq!(Spread::of(&[f64::NAN]), None);
+    }
+}
