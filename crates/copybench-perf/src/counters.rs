@@ -294,7 +294,10 @@ fn open_group(
                     break;
                 }
                 Err(e) => {
-                    let pmu = out.group.is_some() && kind.is_hardware();
+                    // A member failing means the PMU exists but lacks this event; a leader
+                    // other than cycles failing is checked against a plain cycles counter.
+                    let pmu = kind.is_hardware()
+                        && (out.group.is_some() || (kind != EventKind::Cycles && pmu_present()));
                     reasons.push((kind, reason::open_failure(&e, context(&b, pmu))));
                 }
             }
