@@ -132,7 +132,9 @@ impl VethConfig {
     }
 
     fn mask(&self) -> u32 {
-        u32::MAX.checked_shl(32 - u32::from(self.prefix_len)).unwrap_or(0)
+        u32::MAX
+            .checked_shl(32 - u32::from(self.prefix_len))
+            .unwrap_or(0)
     }
 
     fn network(&self, addr: Ipv4Addr) -> u32 {
@@ -141,7 +143,8 @@ impl VethConfig {
 
     /// The subnet's broadcast address, for prefixes that have one (not /31).
     pub(crate) fn broadcast(&self) -> Option<Ipv4Addr> {
-        (self.prefix_len < 31).then(|| Ipv4Addr::from(self.network(self.receiver_addr) | !self.mask()))
+        (self.prefix_len < 31)
+            .then(|| Ipv4Addr::from(self.network(self.receiver_addr) | !self.mask()))
     }
 }
 

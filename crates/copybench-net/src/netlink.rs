@@ -166,7 +166,8 @@ impl Rtnl {
     ) -> Result<Vec<RouteNetlinkMessage>, NetError> {
         self.sequence = self.sequence.wrapping_add(1);
         let sequence = self.sequence;
-        let mut packet = NetlinkMessage::new(NetlinkHeader::default(), NetlinkPayload::from(message));
+        let mut packet =
+            NetlinkMessage::new(NetlinkHeader::default(), NetlinkPayload::from(message));
         packet.header.flags = NLM_F_REQUEST | NLM_F_ACK | flags;
         packet.header.sequence_number = sequence;
         packet.finalize();

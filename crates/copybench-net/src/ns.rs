@@ -24,8 +24,9 @@ pub(crate) fn unshare_new() -> Result<OwnedFd, NetError> {
 
 /// Moves the calling thread (only it) into the namespace `ns` refers to.
 pub(crate) fn enter(ns: BorrowedFd<'_>, what: &str) -> Result<(), NetError> {
-    rustix::thread::move_into_link_name_space(ns, Some(LinkNameSpaceType::Network))
-        .map_err(|e| NetError::namespace(format!("entering the {what} namespace (setns)"), e.into()))
+    rustix::thread::move_into_link_name_space(ns, Some(LinkNameSpaceType::Network)).map_err(|e| {
+        NetError::namespace(format!("entering the {what} namespace (setns)"), e.into())
+    })
 }
 
 /// The namespace's inode number, as shown in `/proc/<pid>/ns/net` (`net:[<inode>]`).

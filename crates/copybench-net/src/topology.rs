@@ -67,7 +67,9 @@ impl Topology {
                     self.enter(side)?;
                     Ok(f())
                 })
-                .map_err(|e| NetError::namespace(format!("starting a thread for the {side} namespace"), e))?;
+                .map_err(|e| {
+                    NetError::namespace(format!("starting a thread for the {side} namespace"), e)
+                })?;
             thread
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
