@@ -8,7 +8,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::time::Duration;
 
 use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL,
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
     NLM_F_REQUEST,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
@@ -28,7 +28,32 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
 pub(crate) struct LinkState {
     pub index: u32,
     pub mtu: Option<u32>,
+    /// Administratively up (`IFF_UP`).
     pub up: bool,
+    /// Operationally up (`IFF_RUNNING`): carrier seen and processed by the kernel.
+    pub running: bool,
+    /// The root qdisc's kind; `noop` drops every packet (the device is not activated yet).
+    pub qdisc: Option<String>,
+}
+
+impl LinkState {
+    fn from_message(link: &LinkMessage) -> LinkState {
+        let mut state = LinkState {
+            index: link.header.index,
+            mtu: None,
+            up: link.header.flags.contains(LinkFlags::Up),
+            running: link.header.flags.contains(LinkFlags::Running),
+            qdisc: None,
+        };
+        for attribute in &link.attributes {
+            match attribute {
+                LinkAttribute::Mtu(mtu) => state.mtu = Some(*mtu),
+                LinkAttribute::Qdisc(kind) => state.qdisc = Some(kind.clone()),
+                _ => {}
+            }
+        }
+        state
+    }
 }
 
 /// An rtnetlink socket bound to the namespace it was opened in.
@@ -60,22 +85,25 @@ impl Rtnl {
         })
     }
 
-    /// Creates a veth pair: `name` in this socket's namespace, `peer_name` directly in the
-    /// namespace `peer_ns` refers to (so the peer never exists anywhere else).
+    /// Creates a veth pair: `name` with interface index `index` in this socket's namespace,
+    /// `peer_name` with `peer_index` directly in the namespace `peer_ns` refers to (so the peer
+    /// never exists anywhere else).
     pub fn create_veth(
         &mut self,
-        name: &str,
-        peer_name: &str,
+        (name, index): (&str, u32),
+        (peer_name, peer_index): (&str, u32),
         mtu: u32,
         peer_ns: BorrowedFd<'_>,
     ) -> Result<(), NetError> {
         let mut peer = LinkMessage::default();
+        peer.header.index = peer_index;
         peer.attributes = vec![
             LinkAttribute::IfName(peer_name.to_string()),
             LinkAttribute::Mtu(mtu),
             LinkAttribute::NetNsFd(peer_ns.as_raw_fd()),
         ];
         let mut link = LinkMessage::default();
+        link.header.index = index;
         link.attributes = vec![
             LinkAttribute::IfName(name.to_string()),
             LinkAttribute::Mtu(mtu),
@@ -101,18 +129,26 @@ impl Rtnl {
         let replies = self.request(&op, RouteNetlinkMessage::GetLink(query), 0)?;
         for reply in replies {
             if let RouteNetlinkMessage::NewLink(link) = reply {
-                let mtu = link.attributes.iter().find_map(|a| match a {
-                    LinkAttribute::Mtu(mtu) => Some(*mtu),
-                    _ => None,
-                });
-                return Ok(LinkState {
-                    index: link.header.index,
-                    mtu,
-                    up: link.header.flags.contains(LinkFlags::Up),
-                });
+                return Ok(LinkState::from_message(&link));
             }
         }
         Err(NetError::protocol(&op, "no link message in the reply"))
+    }
+
+    /// The interface indexes in use in this socket's namespace.
+    pub fn link_indexes(&mut self) -> Result<Vec<u32>, NetError> {
+        let replies = self.request(
+            "listing links",
+            RouteNetlinkMessage::GetLink(LinkMessage::default()),
+            NLM_F_DUMP,
+        )?;
+        Ok(replies
+            .iter()
+            .filter_map(|reply| match reply {
+                RouteNetlinkMessage::NewLink(link) => Some(link.header.index),
+                _ => None,
+            })
+            .collect())
     }
 
     /// Sets a link administratively up.

@@ -3,7 +3,7 @@
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::netlink::Rtnl;
 use crate::{ns, NetError, Side, VethConfig};
@@ -131,16 +131,32 @@ fn build(config: VethConfig) -> Result<Topology, NetError> {
     let receiver = ns::unshare_new()?;
     let mut receiver_nl = Rtnl::open()?;
 
+    // The two ends get distinct interface indexes, higher than any in either namespace. With
+    // equal indexes (both would be 2 in fresh namespaces) the kernel takes the pair for a
+    // device linked to itself and defers its carrier-on processing by up to a second; until
+    // then the end brought up first has the `noop` qdisc and drops packets (a lost SYN costs
+    // a 1 s retransmission).
+    let highest = receiver_nl
+        .link_indexes()?
+        .into_iter()
+        .chain(sender_nl.link_indexes()?)
+        .max()
+        .unwrap_or(1);
+    let receiver_index = highest + 1;
+    let sender_index = highest + 2;
+
     // The peer end is created directly in the sender namespace (IFLA_NET_NS_FD): no veth
     // ever appears in the namespace the process started in.
     receiver_nl.create_veth(
-        Side::Receiver.ifname(),
-        Side::Sender.ifname(),
+        (Side::Receiver.ifname(), receiver_index),
+        (Side::Sender.ifname(), sender_index),
         config.mtu,
         sender.as_fd(),
     )?;
     configure(&mut receiver_nl, Side::Receiver, &config)?;
     configure(&mut sender_nl, Side::Sender, &config)?;
+    wait_operational(&mut receiver_nl, Side::Receiver)?;
+    wait_operational(&mut sender_nl, Side::Sender)?;
 
     let inode = |fd: &OwnedFd, side: Side| {
         ns::inode(fd).map_err(|e| {
@@ -187,6 +203,26 @@ fn configure(nl: &mut Rtnl, side: Side, config: &VethConfig) -> Result<(), NetEr
         )));
     }
     Ok(())
+}
+
+/// Waits until `side`'s veth end is operationally up with a real qdisc, i.e. passes packets.
+fn wait_operational(nl: &mut Rtnl, side: Side) -> Result<(), NetError> {
+    const LIMIT: Duration = Duration::from_secs(3);
+    let name = side.ifname();
+    let started = Instant::now();
+    loop {
+        let link = nl.link(name)?;
+        if link.running && link.qdisc.as_deref().is_some_and(|q| q != "noop") {
+            return Ok(());
+        }
+        if started.elapsed() > LIMIT {
+            return Err(NetError::Verify(format!(
+                "{side} link {name} is not operational after {LIMIT:?} (running {}, qdisc {:?})",
+                link.running, link.qdisc
+            )));
+        }
+        std::thread::sleep(Duration::from_micros(500));
+    }
 }
 
 /// Whether this process can build the topology, for a `doctor` command: checks the
