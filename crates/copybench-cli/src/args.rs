@@ -144,7 +144,8 @@ pub struct RunArgs {
 }
 
 fn parse_strategy(s: &str) -> Result<StrategyKind, String> {
-    s.parse().map_err(|e: copybench_core::strategy::UnknownStrategy| e.to_string())
+    s.parse()
+        .map_err(|e: copybench_core::strategy::UnknownStrategy| e.to_string())
 }
 
 fn parse_msg_size(s: &str) -> Result<usize, String> {

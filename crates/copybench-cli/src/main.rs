@@ -1,1 +1,83 @@
-fn main() {}
+//! The `copybench` command: a thin layer over copybench-core (engine), copybench-net
+//! (namespaces), copybench-perf (counters) and copybench-plot (report).
+
+mod args;
+mod doctor;
+mod hooks;
+mod host;
+mod output;
+mod run;
+mod summary;
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use clap::{CommandFactory, Parser};
+
+use args::{Cli, Command};
+
+/// A bad value or an impossible request: refused before any traffic, exit code 2.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+static CANCEL: AtomicBool = AtomicBool::new(false);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => {
+            install_ctrl_c();
+            run::run(args, &CANCEL)
+        }
+        Command::Doctor => Ok(if doctor::run() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        }),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "copybench",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            if e.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+/// First Ctrl-C: finish cleanly at the next safe moment (the current point is abandoned,
+/// finished points are kept). Second: leave at once; the files already hold every finished point.
+fn install_ctrl_c() {
+    let result = ctrlc::set_handler(|| {
+        if CANCEL.swap(true, Ordering::SeqCst) {
+            eprintln!("\nsecond Ctrl-C: exiting now");
+            std::process::exit(i32::from(run::EXIT_INTERRUPTED));
+        }
+        eprintln!(
+            "\nCtrl-C: stopping after cleaning up the current point (Ctrl-C again to quit now)"
+        );
+    });
+    if let Err(e) = result {
+        eprintln!("warning: cannot catch Ctrl-C ({e}); an interrupted run keeps the points written so far");
+    }
+}

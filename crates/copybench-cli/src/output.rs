@@ -21,7 +21,12 @@ pub enum Format {
 
 impl Format {
     pub fn of(path: &Path) -> Result<Format> {
-        match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        match path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             Some("json") => Ok(Format::Json),
             Some("csv") => Ok(Format::Csv),
             Some("md") | Some("markdown") => Ok(Format::Markdown),
@@ -158,8 +163,12 @@ pub fn csv(points: &[Point]) -> String {
             .map(opt),
         );
         row.extend(
-            [zc.map(|z| z.sends), zc.map(|z| z.completions), zc.map(|z| z.copied)]
-                .map(|v| v.map(|x| x.to_string()).unwrap_or_default()),
+            [
+                zc.map(|z| z.sends),
+                zc.map(|z| z.completions),
+                zc.map(|z| z.copied),
+            ]
+            .map(|v| v.map(|x| x.to_string()).unwrap_or_default()),
         );
         row.push(opt(zc.and_then(|z| z.copied_ratio)));
         row.push(zc.map(|z| z.enobufs.to_string()).unwrap_or_default());

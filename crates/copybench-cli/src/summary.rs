@@ -58,9 +58,31 @@ fn rows(results: &RunResults) -> (Vec<&'static str>, Vec<Row>, Vec<String>) {
     let win = winners(&cells);
     let rr = results.config.mode == "rr";
     let header = if rr {
-        vec!["strategy", "size", "thr", "p50 us", "min..max", "p99 us", "trans/s", "CPU ns/B", "zc copied", "ok"]
+        vec![
+            "strategy",
+            "size",
+            "thr",
+            "p50 us",
+            "min..max",
+            "p99 us",
+            "trans/s",
+            "CPU ns/B",
+            "zc copied",
+            "ok",
+        ]
     } else {
-        vec!["strategy", "size", "thr", "Gbps", "min..max", "cv", "send p99 us", "CPU ns/B", "zc copied", "ok"]
+        vec![
+            "strategy",
+            "size",
+            "thr",
+            "Gbps",
+            "min..max",
+            "cv",
+            "send p99 us",
+            "CPU ns/B",
+            "zc copied",
+            "ok",
+        ]
     };
     let mut notes = Vec::new();
     let mut out = Vec::new();
@@ -91,7 +113,11 @@ fn rows(results: &RunResults) -> (Vec<&'static str>, Vec<Row>, Vec<String>) {
             Some(r) => format!("{:.0}%", r * 100.0),
             None => "-".into(),
         });
-        cells_text.push(if c.verified { "yes".into() } else { "NO".into() });
+        cells_text.push(if c.verified {
+            "yes".into()
+        } else {
+            "NO".into()
+        });
         if noisy {
             notes.push(format!(
                 "{} {} x{}: throughput varies by {:.0}% across repetitions (noisy machine?); \
@@ -103,13 +129,20 @@ fn rows(results: &RunResults) -> (Vec<&'static str>, Vec<Row>, Vec<String>) {
             ));
         }
         for e in &c.errors {
-            notes.push(format!("{} {} x{}: {e}", c.strategy, format_size(c.msg_size), c.threads));
+            notes.push(format!(
+                "{} {} x{}: {e}",
+                c.strategy,
+                format_size(c.msg_size),
+                c.threads
+            ));
         }
         out.push(Row { cells: cells_text });
     }
     let local = matches!(results.config.topology.kind.as_str(), "loopback" | "netns");
     if local && cells.iter().any(|c| c.copied_ratio.is_some()) {
-        notes.push(format!("zc copied: share of zero-copy sends the kernel copied after all; {LOCAL_COPY_NOTE}."));
+        notes.push(format!(
+            "zc copied: share of zero-copy sends the kernel copied after all; {LOCAL_COPY_NOTE}."
+        ));
     }
     for u in &results.unsupported {
         notes.push(format!("{} not run: {}", u.strategy, u.reason));
@@ -132,7 +165,13 @@ pub fn table(results: &RunResults) -> String {
             .iter()
             .zip(&widths)
             .enumerate()
-            .map(|(i, (c, w))| if i == 0 { format!("{c:<w$}") } else { format!("{c:>w$}") })
+            .map(|(i, (c, w))| {
+                if i == 0 {
+                    format!("{c:<w$}")
+                } else {
+                    format!("{c:>w$}")
+                }
+            })
             .collect();
         let _ = writeln!(out, "{}", padded.join("  ").trim_end());
     };
@@ -141,8 +180,15 @@ pub fn table(results: &RunResults) -> String {
         line(r.cells.iter().map(String::as_str).collect(), &mut out);
     }
     if !rows.is_empty() {
-        let what = if results.config.mode == "rr" { "lowest median p50" } else { "highest median throughput" };
-        let _ = writeln!(out, "* = {what} at that size and thread count. Gbps = 10^9 bit/s of payload.");
+        let what = if results.config.mode == "rr" {
+            "lowest median p50"
+        } else {
+            "highest median throughput"
+        };
+        let _ = writeln!(
+            out,
+            "* = {what} at that size and thread count. Gbps = 10^9 bit/s of payload."
+        );
     }
     for n in notes {
         let _ = writeln!(out, "note: {n}");
@@ -165,7 +211,11 @@ pub fn markdown(results: &RunResults) -> String {
         results.config.align
     );
     let _ = writeln!(out, "| {} |", header.join(" | "));
-    let _ = writeln!(out, "|{}", header.iter().map(|_| "---|").collect::<String>());
+    let _ = writeln!(
+        out,
+        "|{}",
+        header.iter().map(|_| "---|").collect::<String>()
+    );
     for r in rows {
         let _ = writeln!(out, "| {} |", r.cells.join(" | "));
     }

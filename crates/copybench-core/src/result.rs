@@ -30,6 +30,19 @@ pub struct RunResults {
     /// Strategies this machine could not run, and why (e.g. no MSG_ZEROCOPY).
     #[serde(default)]
     pub unsupported: Vec<UnsupportedRecord>,
+    /// Points that could not be measured at all (setup failures, lost connections).
+    #[serde(default)]
+    pub failures: Vec<FailureRecord>,
+}
+
+/// A point that produced no measurement.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FailureRecord {
+    pub strategy: StrategyKind,
+    pub msg_size: usize,
+    pub threads: usize,
+    pub repetition: usize,
+    pub error: String,
 }
 
 /// A strategy that could not run here.

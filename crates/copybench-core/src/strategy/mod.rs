@@ -20,7 +20,7 @@ pub use errqueue::{
 };
 pub use kind::{StrategyKind, UnknownStrategy};
 pub use twocopy::{ScatterGather, TwoCopy};
-pub use zerocopy::ZeroCopy;
+pub use zerocopy::{probe_support as probe_zerocopy, ZeroCopy};
 
 use crate::message::{Align, Message};
 use crate::result::ZeroCopyStats;

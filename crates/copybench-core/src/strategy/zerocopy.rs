@@ -26,6 +26,16 @@ const COMPLETION_WAIT: Duration = Duration::from_secs(10);
 /// budget is too small for even one notification.
 const ENOBUFS_GIVE_UP: Duration = Duration::from_secs(5);
 
+/// Checks that this kernel accepts `SO_ZEROCOPY` on a TCP socket (for `copybench doctor`).
+pub fn probe_support() -> Result<(), String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let socket = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    let mut zc = ZeroCopy::new();
+    zc.prepare(std::os::fd::AsFd::as_fd(&socket))
+        .map_err(|e| e.to_string())
+}
+
 /// The MSG_ZEROCOPY strategy; see the module docs.
 #[derive(Debug)]
 pub struct ZeroCopy {

@@ -1,0 +1,105 @@
+//! `copybench doctor`: what this machine supports, and what to do about each gap.
+
+use crate::host;
+
+struct Check {
+    what: String,
+    ok: bool,
+    detail: String,
+    fix: Option<String>,
+}
+
+fn check(what: &str, result: Result<String, String>, fix: &str) -> Check {
+    match result {
+        Ok(detail) => Check {
+            what: what.into(),
+            ok: true,
+            detail,
+            fix: None,
+        },
+        Err(detail) => Check {
+            what: what.into(),
+            ok: false,
+            detail,
+            fix: Some(fix.into()),
+        },
+    }
+}
+
+pub fn run() -> bool {
+    let uname = rustix::system::uname();
+    let mut checks = vec![
+        check("kernel", Ok(uname.release().to_string_lossy().into_owned()), ""),
+        check(
+            "CPU",
+            Ok(format!(
+                "{} ({} CPUs)",
+                host::cpu_model().unwrap_or_else(|| "unknown model".into()),
+                std::thread::available_parallelism().map_or(0, |n| n.get())
+            )),
+            "",
+        ),
+        check(
+            "CAP_NET_ADMIN",
+            if copybench_net::has_net_admin() {
+                Ok("yes".into())
+            } else {
+                Err("missing".into())
+            },
+            "run as root (or grant CAP_NET_ADMIN and CAP_SYS_ADMIN) for --topology netns; --topology loopback needs nothing",
+        ),
+        check(
+            "network namespaces + veth",
+            copybench_net::check_namespaces()
+                .map(|()| "created, carried TCP, removed".into())
+                .map_err(|e| e.to_string()),
+            "use --topology loopback, or run as root",
+        ),
+        check(
+            "MSG_ZEROCOPY (SO_ZEROCOPY)",
+            copybench_core::strategy::probe_zerocopy()
+                .map(|()| "accepted on TCP".into()),
+            "the zero-copy strategy needs Linux 4.14+; it will be reported unsupported, never faked",
+        ),
+        check(
+            "net.core.optmem_max",
+            host::optmem_max()
+                .map(|v| {
+                    format!(
+                        "{v} bytes (the zero-copy notification budget; when full, sendmsg says ENOBUFS and copybench reaps and retries, counting it)"
+                    )
+                })
+                .ok_or_else(|| "unreadable".to_string()),
+            "read /proc/sys/net/core/optmem_max",
+        ),
+        check(
+            "io_uring",
+            match std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled") {
+                Ok(v) if v.trim() == "0" => Ok("enabled (io-uring-zc strategy: planned)".into()),
+                Ok(v) => Err(format!("kernel.io_uring_disabled = {}", v.trim())),
+                Err(_) => Ok("no io_uring_disabled knob; assumed enabled (io-uring-zc strategy: planned)".into()),
+            },
+            "sysctl kernel.io_uring_disabled=0",
+        ),
+    ];
+    for a in copybench_perf::availability() {
+        checks.push(check(
+            &format!("counter {}", a.event),
+            a.result.map(|()| "opens".into()),
+            "reported as unsupported in results (never as 0); hardware counters need a PMU: bare metal, or a VM with PMU passthrough",
+        ));
+    }
+    let width = checks.iter().map(|c| c.what.len()).max().unwrap_or(0);
+    for c in &checks {
+        println!(
+            "{} {:<width$}  {}",
+            if c.ok { "ok  " } else { "GAP " },
+            c.what,
+            c.detail
+        );
+        if let Some(fix) = &c.fix {
+            println!("     {:<width$}  -> {fix}", "");
+        }
+    }
+    checks.iter().all(|c| c.ok)
+}

@@ -1,0 +1,160 @@
+//! The binary's engine hooks: which namespace and CPU each thread runs on, and what it measures.
+
+use std::cell::RefCell;
+
+use copybench_core::engine::{Hooks, IntervalProbe, Role, ThreadProbe};
+use copybench_core::result::{Counters, Metric, PinRecord, SystemCpu};
+use copybench_net::{Side, Topology};
+use copybench_perf::{CounterValues, CpuTimes, KeepWarm, Reading, ThreadCounters};
+
+/// CPUs for sender and receiver threads; thread i takes entry i modulo the list's length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinPlan {
+    pub senders: Vec<usize>,
+    pub receivers: Vec<usize>,
+}
+
+impl PinPlan {
+    /// Senders on even CPUs, receivers on odd ones (on 2 CPUs: sender on 0, receiver on 1), so
+    /// the two sides never share a CPU. One CPU: both on it.
+    pub fn automatic(cpus: usize) -> PinPlan {
+        if cpus < 2 {
+            return PinPlan {
+                senders: vec![0],
+                receivers: vec![0],
+            };
+        }
+        PinPlan {
+            senders: (0..cpus).step_by(2).collect(),
+            receivers: (1..cpus).step_by(2).collect(),
+        }
+    }
+
+    pub fn record(&self) -> PinRecord {
+        PinRecord {
+            sender_cpus: self.senders.clone(),
+            receiver_cpus: self.receivers.clone(),
+        }
+    }
+}
+
+thread_local! {
+    /// Counters opened when the thread starts, so that opening them (a few hundred
+    /// microseconds) happens before, not inside, the measured interval.
+    static COUNTERS: RefCell<Option<ThreadCounters>> = const { RefCell::new(None) };
+}
+
+pub struct CliHooks<'a> {
+    pub topology: Option<&'a Topology>,
+    pub pin: Option<PinPlan>,
+    pub counters: bool,
+    /// Keeps the kernel's software-event hooks on for the whole run, so per-thread counters
+    /// opening and closing do not patch kernel code under other threads' measured intervals.
+    _keep_warm: Option<KeepWarm>,
+}
+
+impl<'a> CliHooks<'a> {
+    pub fn new(topology: Option<&'a Topology>, pin: Option<PinPlan>, counters: bool) -> Self {
+        CliHooks {
+            topology,
+            pin,
+            counters,
+            _keep_warm: counters.then(KeepWarm::new),
+        }
+    }
+}
+
+impl Hooks for CliHooks<'_> {
+    fn enter_thread(&self, role: Role, index: usize) -> Result<Option<usize>, String> {
+        let side = match role {
+            Role::Sender => Side::Sender,
+            Role::Receiver => Side::Receiver,
+        };
+        if let Some(topology) = self.topology {
+            topology.enter(side).map_err(|e| e.to_string())?;
+        }
+        let cpu = match &self.pin {
+            Some(plan) => {
+                let list = match role {
+                    Role::Sender => &plan.senders,
+                    Role::Receiver => &plan.receivers,
+                };
+                let cpu = list[index % list.len()];
+                if !core_affinity::set_for_current(core_affinity::CoreId { id: cpu }) {
+                    return Err(format!(
+                        "could not pin the {side} thread {index} to CPU {cpu}"
+                    ));
+                }
+                Some(cpu)
+            }
+            None => None,
+        };
+        if self.counters {
+            COUNTERS.with(|c| *c.borrow_mut() = Some(ThreadCounters::open()));
+        }
+        Ok(cpu)
+    }
+
+    fn begin_thread_measure(&self, _role: Role, _index: usize) -> Option<Box<dyn ThreadProbe>> {
+        if !self.counters {
+            return None;
+        }
+        let mut counters = COUNTERS
+            .with(|c| c.borrow_mut().take())
+            .unwrap_or_else(ThreadCounters::open);
+        counters.start();
+        Some(Box::new(PerfProbe(counters)))
+    }
+
+    fn begin_interval(&self) -> Option<Box<dyn IntervalProbe>> {
+        Some(Box::new(ProcStatProbe(CpuTimes::read().ok())))
+    }
+}
+
+struct PerfProbe(ThreadCounters);
+
+impl ThreadProbe for PerfProbe {
+    fn finish(self: Box<Self>) -> Counters {
+        to_counters(self.0.stop())
+    }
+}
+
+fn metric(r: Reading) -> Metric {
+    match r {
+        Reading::Value(v) => Metric::Value(v),
+        Reading::Unsupported(reason) => Metric::Unsupported(reason),
+    }
+}
+
+/// copybench-perf's reading in the results' terms (the two are one-to-one by design).
+pub fn to_counters(v: CounterValues) -> Counters {
+    Counters {
+        cycles: metric(v.cycles),
+        instructions: metric(v.instructions),
+        llc_misses: metric(v.llc_misses),
+        llc_event: v.llc_event,
+        context_switches: metric(v.context_switches),
+        cpu_migrations: metric(v.cpu_migrations),
+        page_faults: metric(v.page_faults),
+        task_clock_ns: metric(v.task_clock_ns),
+        time_enabled_ns: v.time_enabled_ns,
+        time_running_ns: v.time_running_ns,
+    }
+}
+
+/// System-wide CPU time over the measured interval.
+struct ProcStatProbe(Option<CpuTimes>);
+
+impl IntervalProbe for ProcStatProbe {
+    fn finish(self: Box<Self>) -> Option<SystemCpu> {
+        let before = self.0?;
+        let d = before.delta(&CpuTimes::read().ok()?);
+        Some(SystemCpu {
+            user_ns: d.user_ns + d.nice_ns,
+            system_ns: d.system_ns,
+            softirq_ns: d.softirq_ns,
+            irq_ns: d.irq_ns,
+            idle_ns: d.idle_ns + d.iowait_ns,
+        })
+    }
+}
