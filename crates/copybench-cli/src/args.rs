@@ -65,19 +65,19 @@ pub struct RunArgs {
     pub strategies: Vec<StrategyKind>,
 
     /// Message sizes, comma-separated: bytes or k/m suffixes (powers of 1024), 1 byte to 64m.
-    #[arg(long, value_delimiter = ',', value_parser = parse_msg_size, default_value = "1k,4k,16k,64k")]
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true, value_parser = parse_msg_size, default_value = "1k,4k,16k,64k")]
     pub sizes: Vec<usize>,
 
     /// Connection (sender/receiver thread pair) counts, comma-separated, 1 to 256.
-    #[arg(short, long, value_delimiter = ',', value_parser = parse_threads, default_value = "1")]
+    #[arg(short, long, value_delimiter = ',', allow_negative_numbers = true, value_parser = parse_threads, default_value = "1")]
     pub threads: Vec<usize>,
 
     /// Measured time per point: 5s, 500ms, 2m (up to 1 hour).
-    #[arg(short, long, value_parser = parse_positive_duration, default_value = "5s")]
+    #[arg(short, long, allow_hyphen_values = true, value_parser = parse_positive_duration, default_value = "5s")]
     pub duration: Duration,
 
     /// Unmeasured streaming before each point's measured interval (0 for none).
-    #[arg(short, long, value_parser = parse_warmup, default_value = "1s")]
+    #[arg(short, long, allow_hyphen_values = true, value_parser = parse_warmup, default_value = "1s")]
     pub warmup: Duration,
 
     /// Repetitions of every point (1 to 100); the summary shows median and min..max.

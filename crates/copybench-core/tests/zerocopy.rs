@@ -26,10 +26,15 @@ fn completions_equal_sends_at_several_sizes_and_thread_counts() {
     for (size, threads) in [(1, 1), (1000, 2), (4096, 1), (65536, 3), (1 << 20, 1)] {
         let point = run(&zerocopy(size, threads));
         assert!(point.verified, "{size} x{threads}: {:?}", point.error);
-        let zc = point.zerocopy.expect("zero-copy points carry zero-copy stats");
+        let zc = point
+            .zerocopy
+            .expect("zero-copy points carry zero-copy stats");
         assert!(zc.sends > 0);
         assert_eq!(zc.completions, zc.sends, "{size} x{threads}");
-        assert!(zc.sends >= point.messages, "a message takes at least one send");
+        assert!(
+            zc.sends >= point.messages,
+            "a message takes at least one send"
+        );
         assert!(zc.notifications >= 1 && zc.notifications <= zc.completions);
         // Loopback is local delivery: the kernel copies every time.
         assert_eq!(zc.copied, zc.completions, "{size} x{threads}");
@@ -93,6 +98,9 @@ fn enobufs_is_reaped_and_retried_not_the_end_of_the_stream() {
     drop(guard);
     assert!(point.verified, "{:?}", point.error);
     let zc = point.zerocopy.unwrap();
-    assert!(zc.enobufs > 0, "expected ENOBUFS with optmem_max = 2048: {zc:?}");
+    assert!(
+        zc.enobufs > 0,
+        "expected ENOBUFS with optmem_max = 2048: {zc:?}"
+    );
     assert_eq!(zc.completions, zc.sends);
 }
