@@ -35,7 +35,9 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a sweep: strategies x sizes x threads, with warm-up and repetitions.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
+    /// Receive for clients on other hosts (`copybench run --topology remote --connect HOST:PORT`).
+    Server(ServerArgs),
     /// Print what this machine supports (namespaces, MSG_ZEROCOPY, counters) and what to do about gaps.
     Doctor,
     /// Print shell completions (bash, zsh, fish, elvish, powershell) to stdout.
@@ -54,6 +56,19 @@ pub enum TopologyArg {
     Netns,
     /// 127.0.0.1 in the current namespace (no privileges needed).
     Loopback,
+    /// A `copybench server` on another host (give --connect HOST:PORT).
+    Remote,
+}
+
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Address and port to listen on for clients (port 0: any free port, printed at start).
+    #[arg(long, default_value = "0.0.0.0:7077")]
+    pub listen: std::net::SocketAddr,
+
+    /// Do not open per-thread counters on the receiving side.
+    #[arg(long)]
+    pub no_counters: bool,
 }
 
 #[derive(Debug, Args)]
@@ -91,6 +106,10 @@ pub struct RunArgs {
     /// Where the traffic runs.
     #[arg(long, value_enum, default_value = "auto")]
     pub topology: TopologyArg,
+
+    /// The `copybench server` to send to (implies --topology remote).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub connect: Option<String>,
 
     /// MTU of the veth pair (netns topology), 68 to 65535.
     #[arg(long, value_parser = clap::value_parser!(u32).range(68..=65535), default_value = "1500")]

@@ -6,6 +6,7 @@ mod doctor;
 mod hooks;
 mod host;
 mod output;
+mod remote;
 mod run;
 mod summary;
 
@@ -35,7 +36,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => {
             install_ctrl_c();
-            run::run(args, &CANCEL)
+            run::run(*args, &CANCEL)
+        }
+        Command::Server(args) => {
+            remote::serve(args.listen, !args.no_counters).map(|()| ExitCode::SUCCESS)
         }
         Command::Doctor => Ok(if doctor::run() {
             ExitCode::SUCCESS

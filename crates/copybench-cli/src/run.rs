@@ -20,7 +20,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::args::{RunArgs, TopologyArg};
 use crate::hooks::{CliHooks, PinPlan};
 use crate::output::{self, Format, Outputs};
-use crate::{host, summary, UsageError};
+use crate::{host, remote, summary, UsageError};
 
 /// Exit code after Ctrl-C (128 + SIGINT), as shells expect.
 pub const EXIT_INTERRUPTED: u8 = 130;
@@ -57,18 +57,19 @@ fn pin_plan(args: &RunArgs) -> Result<Option<PinPlan>, UsageError> {
     Ok(Some(plan))
 }
 
-/// The topology to run on: `None` means loopback.
+/// The topology to run on: `None` means loopback (or remote, handled by the caller).
 fn topology(args: &RunArgs) -> Result<(Option<Topology>, Option<String>), UsageError> {
     let want_netns = match args.topology {
-        TopologyArg::Loopback => false,
+        TopologyArg::Loopback | TopologyArg::Remote => false,
         TopologyArg::Netns => true,
-        TopologyArg::Auto => copybench_net::has_net_admin(),
+        TopologyArg::Auto => args.connect.is_none() && copybench_net::has_net_admin(),
     };
-    let note = (args.topology == TopologyArg::Auto && !want_netns).then(|| {
-        "no CAP_NET_ADMIN: running over loopback instead of a veth pair between namespaces \
+    let note =
+        (args.topology == TopologyArg::Auto && !want_netns && args.connect.is_none()).then(|| {
+            "no CAP_NET_ADMIN: running over loopback instead of a veth pair between namespaces \
          (run as root for --topology netns)"
-            .to_string()
-    });
+                .to_string()
+        });
     if !want_netns {
         return Ok((None, note));
     }
@@ -87,6 +88,25 @@ pub fn run(args: RunArgs, cancel: &AtomicBool) -> Result<ExitCode> {
         Format::of(path).map_err(|e| UsageError(e.to_string()))?;
     }
     let pin = pin_plan(&args)?;
+    let remote = match (args.topology, &args.connect) {
+        (TopologyArg::Remote | TopologyArg::Auto, Some(target)) => {
+            Some(remote::Client::connect(target)?)
+        }
+        (TopologyArg::Remote, None) => {
+            return Err(UsageError(
+                "--topology remote needs --connect HOST:PORT of a `copybench server`".into(),
+            )
+            .into())
+        }
+        (_, Some(_)) => {
+            return Err(UsageError(
+                "--connect goes with --topology remote (or auto), not with netns or loopback"
+                    .into(),
+            )
+            .into())
+        }
+        (_, None) => None,
+    };
     let (topology, note) = topology(&args)?;
     if let Some(note) = &note {
         eprintln!("note: {note}");
@@ -109,8 +129,17 @@ pub fn run(args: RunArgs, cancel: &AtomicBool) -> Result<ExitCode> {
         usize::from(args.repetitions),
     );
 
-    let (listen, topo_record) = match &topology {
-        Some(t) => (
+    let (listen, topo_record) = match (&topology, &remote) {
+        (_, Some(client)) => (
+            client.server().ip(),
+            TopologyRecord {
+                kind: "remote".into(),
+                mtu: None,
+                receiver_addr: Some(client.server().to_string()),
+                sender_addr: None,
+            },
+        ),
+        (Some(t), None) => (
             IpAddr::V4(t.receiver_addr()),
             TopologyRecord {
                 kind: "netns".into(),
@@ -119,7 +148,7 @@ pub fn run(args: RunArgs, cancel: &AtomicBool) -> Result<ExitCode> {
                 sender_addr: Some(t.sender_addr().to_string()),
             },
         ),
-        None => (
+        (None, None) => (
             IpAddr::from([127, 0, 0, 1]),
             TopologyRecord {
                 kind: "loopback".into(),
@@ -185,7 +214,11 @@ pub fn run(args: RunArgs, cancel: &AtomicBool) -> Result<ExitCode> {
             params.repetition + 1
         );
         progress.set_message(label.clone());
-        let line = match run_point(params, &endpoints, &hooks, cancel) {
+        let measured = match &remote {
+            Some(client) => client.run_point(params, &hooks, cancel),
+            None => run_point(params, &endpoints, &hooks, cancel),
+        };
+        let line = match measured {
             Ok(point) => {
                 let line = format!(
                     "[{}/{}] {label}: {}{}",

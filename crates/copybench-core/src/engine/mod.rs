@@ -181,7 +181,7 @@ pub fn run_point(
             }));
         }
 
-        let outcome = coordinate(params, hooks, &phase, &ready, &failed, cancel);
+        let outcome = coordinate(params, hooks, &phase, &ready, &failed, cancel, &|_| {});
         // Whatever happened, let every thread finish: senders stop at `STOP`, close their
         // connection, and receivers then see the end of their stream.
         phase.advance(Phase::STOP);
@@ -201,6 +201,68 @@ pub fn run_point(
     })
 }
 
+/// Runs only the sending side of a point: one sender thread per address in `targets`, each
+/// connecting to its receiver (in another process or on another host, e.g. a
+/// `copybench server`). `on_phase` is told of every phase change so that the receivers can
+/// follow. Returns the sender reports and the system-wide figures; the caller fetches the
+/// receiver reports and calls [`assemble_point`].
+pub fn run_senders(
+    params: &PointParams,
+    targets: &[SocketAddr],
+    hooks: &dyn Hooks,
+    cancel: &AtomicBool,
+    on_phase: &dyn Fn(u8),
+) -> Result<(Vec<SenderReport>, Option<SystemCpu>), EngineError> {
+    params.validate().map_err(EngineError::InvalidParams)?;
+    if targets.len() != params.threads {
+        return Err(EngineError::InvalidParams(format!(
+            "{} receivers for {} threads",
+            targets.len(),
+            params.threads
+        )));
+    }
+    let phase = Phase::default();
+    let ready = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let senders: Vec<_> = targets
+            .iter()
+            .enumerate()
+            .map(|(index, &to)| {
+                let (phase, failed, ready) = (&phase, &failed, &ready);
+                scope.spawn(move || {
+                    let result = (|| {
+                        let setup = |what: String| EngineError::Setup { index, what };
+                        let cpu = hooks.enter_thread(Role::Sender, index).map_err(setup)?;
+                        let stream = TcpStream::connect_timeout(&to, SETUP_TIMEOUT)
+                            .map_err(|e| setup(format!("connecting to {to}: {e}")))?;
+                        let mut report =
+                            run_sender(index as u64, stream, params, phase, hooks, index, ready)?;
+                        report.cpu = cpu;
+                        Ok(report)
+                    })();
+                    if result.is_err() {
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                    result
+                })
+            })
+            .collect();
+        let outcome = coordinate(params, hooks, &phase, &ready, &failed, cancel, on_phase);
+        if phase.get() != Phase::STOP {
+            on_phase(Phase::STOP);
+        }
+        phase.advance(Phase::STOP);
+        let reports: Vec<_> = senders.into_iter().map(join).collect();
+        let system_cpu = outcome?;
+        let mut sends = Vec::with_capacity(reports.len());
+        for r in reports {
+            sends.push(r?);
+        }
+        Ok((sends, system_cpu))
+    })
+}
+
 fn join<T>(
     handle: std::thread::ScopedJoinHandle<'_, Result<T, EngineError>>,
 ) -> Result<T, EngineError> {
@@ -217,7 +279,8 @@ fn join<T>(
     })
 }
 
-/// Drives the phases; returns the system-wide figures of the measured interval.
+/// Drives the phases, telling `on_phase` of each change (remote receivers follow them);
+/// returns the system-wide figures of the measured interval.
 fn coordinate(
     params: &PointParams,
     hooks: &dyn Hooks,
@@ -225,6 +288,7 @@ fn coordinate(
     ready: &AtomicUsize,
     failed: &AtomicBool,
     cancel: &AtomicBool,
+    on_phase: &dyn Fn(u8),
 ) -> Result<Option<SystemCpu>, EngineError> {
     let started = Instant::now();
     while ready.load(Ordering::Acquire) < params.threads {
@@ -243,13 +307,16 @@ fn coordinate(
         std::thread::sleep(Duration::from_millis(1));
     }
     phase.set(Phase::WARMUP);
+    on_phase(Phase::WARMUP);
     if !sleep_unless(params.warmup, failed, cancel)? {
         return Ok(None);
     }
     let probe = hooks.begin_interval();
     phase.set(Phase::MEASURE);
+    on_phase(Phase::MEASURE);
     let completed = sleep_unless(params.duration, failed, cancel);
     phase.set(Phase::STOP);
+    on_phase(Phase::STOP);
     let system = probe.and_then(|p| p.finish());
     completed?;
     Ok(system)
@@ -303,7 +370,8 @@ fn receiver_thread(
     Ok(report)
 }
 
-fn accept_with_timeout(
+/// Accepts one connection within `timeout`, giving up early once the phase reaches `STOP`.
+pub fn accept_with_timeout(
     listener: &TcpListener,
     timeout: Duration,
     phase: &Phase,
