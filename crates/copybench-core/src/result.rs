@@ -139,8 +139,10 @@ pub struct Point {
     /// `stream` or `rr`.
     pub mode: String,
     /// Fields per message as sent (the requested count, or the size if that is smaller).
+    #[serde(default)]
     pub fields: usize,
     /// Message buffers per connection.
+    #[serde(default)]
     pub pool: usize,
     /// Payload throughput in Gbps, where 1 Gbps = 10^9 bit/s (bytes x 8 / duration / 10^9).
     pub throughput_gbps: f64,
