@@ -54,9 +54,7 @@ fn bench(extra: &[String]) -> Result<()> {
     install_deps()?;
     run(cargo().args(["build", "--release", "-p", "copybench-cli"]))?;
     let copybench = target_dir().join("release/copybench");
-    let out = workspace_root()
-        .join("target/copybench")
-        .join(timestamp()?);
+    let out = workspace_root().join("target/copybench").join(timestamp()?);
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let path = |name: &str| out.join(name).display().to_string();
 
@@ -64,13 +62,40 @@ fn bench(extra: &[String]) -> Result<()> {
     run(Command::new(&copybench)
         .args(["run", "--strategy", "twocopy,scattergather,zerocopy"])
         .args(["--sizes", "1k,4k,16k,64k", "--threads", "1,2,4,8"])
-        .args(["--duration", "2s", "--warmup", "500ms", "--repetitions", "3"])
-        .args(["--out", &path("results.json"), "--out", &path("results.csv"), "--out", &path("results.md")])
+        .args([
+            "--duration",
+            "2s",
+            "--warmup",
+            "500ms",
+            "--repetitions",
+            "3",
+        ])
+        .args([
+            "--out",
+            &path("results.json"),
+            "--out",
+            &path("results.csv"),
+            "--out",
+            &path("results.md"),
+        ])
         .args(extra))?;
     run(Command::new(&copybench)
-        .args(["run", "--mode", "rr", "--strategy", "twocopy,scattergather,zerocopy"])
+        .args([
+            "run",
+            "--mode",
+            "rr",
+            "--strategy",
+            "twocopy,scattergather,zerocopy",
+        ])
         .args(["--sizes", "1k,64k", "--threads", "1,2,4,8"])
-        .args(["--duration", "1s", "--warmup", "200ms", "--repetitions", "1"])
+        .args([
+            "--duration",
+            "1s",
+            "--warmup",
+            "200ms",
+            "--repetitions",
+            "1",
+        ])
         .args(["--out", &path("rr.json"), "--out", &path("rr.csv")])
         .args(extra))?;
     let swept = started.elapsed();

@@ -1,0 +1,146 @@
+//! Counters per side in every point, honest on a machine without a PMU; pinning recorded.
+
+use std::process::Command;
+
+use copybench_core::result::{Metric, RunResults};
+
+fn run_json(extra: &[&str]) -> RunResults {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_copybench"))
+        .args([
+            "run",
+            "--topology",
+            "loopback",
+            "--duration",
+            "300ms",
+            "--warmup",
+            "50ms",
+        ])
+        .args([
+            "--repetitions",
+            "1",
+            "--no-progress",
+            "--out",
+            json.to_str().unwrap(),
+        ])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap()
+}
+
+/// Whether this machine counts hardware cycles (`perf stat -e cycles` would).
+fn pmu_present() -> bool {
+    copybench_perf::pmu_present()
+}
+
+#[test]
+fn every_point_carries_sender_and_receiver_counters_never_a_fake_zero() {
+    let r = run_json(&["--sizes", "4k,64k", "--threads", "1,2"]);
+    assert_eq!(r.points.len(), 3 * 2 * 2);
+    for p in &r.points {
+        for (side, m) in [("sender", &p.sender), ("receiver", &p.receiver)] {
+            let c = m
+                .counters
+                .as_ref()
+                .unwrap_or_else(|| panic!("{side} counters missing"));
+            // Software counters work everywhere.
+            let task = c
+                .task_clock_ns
+                .value()
+                .expect("task clock is a software counter");
+            assert!(task > 0, "{side} task clock");
+            assert!(c.context_switches.value().is_some());
+            assert!(m.cpu_ns_per_byte.unwrap() > 0.0);
+            // Hardware counters: measured where a PMU exists, else unsupported with a reason.
+            if pmu_present() {
+                assert!(c.cycles.value().unwrap() > 0, "{side} cycles");
+                assert!(c.instructions.value().unwrap() > 0);
+            } else {
+                for hw in [&c.cycles, &c.instructions, &c.llc_misses] {
+                    match hw {
+                        Metric::Unsupported(reason) => assert!(reason.contains("PMU"), "{reason}"),
+                        Metric::Value(v) => panic!("{side}: a value ({v}) without a PMU"),
+                    }
+                }
+                assert!(p.cycles_per_byte.is_none() && p.llc_misses_per_kib.is_none());
+            }
+        }
+        // Sender and receiver are measured apart, thread by thread.
+        assert_eq!(p.per_thread.len(), p.threads);
+        assert!(p
+            .per_thread
+            .iter()
+            .all(|t| t.sender_counters.is_some() && t.receiver_counters.is_some()));
+        let sys = p
+            .system_cpu
+            .as_ref()
+            .expect("system CPU time over the interval");
+        assert!(sys.user_ns + sys.system_ns + sys.softirq_ns > 0);
+    }
+    assert!(!r.host.counters_available.is_empty());
+    assert_eq!(r.host.counters_available["task-clock"], "supported");
+}
+
+#[test]
+fn no_counters_means_absent_not_zero() {
+    let r = run_json(&["--sizes", "4k", "--strategy", "sg", "--no-counters"]);
+    let p = &r.points[0];
+    assert!(p.sender.counters.is_none() && p.receiver.counters.is_none());
+    assert!(p.sender.cpu_ns_per_byte.is_none());
+    assert!(!r.config.counters);
+}
+
+#[test]
+fn pinning_places_and_records_threads() {
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    let r = run_json(&[
+        "--sizes",
+        "4k",
+        "--strategy",
+        "sg",
+        "--threads",
+        "2",
+        "--pin",
+    ]);
+    let pin = r.config.pin.as_ref().expect("placement recorded");
+    let p = &r.points[0];
+    for t in &p.per_thread {
+        let s = t.sender_cpu.expect("sender pinned");
+        let rc = t.receiver_cpu.expect("receiver pinned");
+        assert!(s < cpus && rc < cpus);
+        assert!(pin.sender_cpus.contains(&s) && pin.receiver_cpus.contains(&rc));
+        if cpus > 1 {
+            assert_ne!(s, rc, "sides on separate CPUs");
+        }
+    }
+    let r = run_json(&[
+        "--sizes",
+        "4k",
+        "--strategy",
+        "sg",
+        "--sender-cpus",
+        "0",
+        "--receiver-cpus",
+        "0",
+    ]);
+    assert!(r.points[0]
+        .per_thread
+        .iter()
+        .all(|t| t.sender_cpu == Some(0) && t.receiver_cpu == Some(0)));
+}
+
+#[test]
+fn page_and_offset_placement_both_run_and_are_recorded() {
+    for align in ["page", "offset:256"] {
+        let r = run_json(&["--sizes", "64k", "--strategy", "twocopy", "--align", align]);
+        assert_eq!(r.config.align, align);
+        assert!(r.points[0].verified);
+    }
+}
