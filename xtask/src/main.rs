@@ -6,6 +6,8 @@
 //!   `target/copybench/<timestamp>/`.
 //! - `cargo xtask test`: installs what the tests need (`scripts/install-deps.sh`) and runs every
 //!   test of the workspace. `.ci/run` calls exactly this.
+//! - `cargo xtask overhead [rounds]`: the cost of per-thread counters, as throughput with and
+//!   without them (a benchmark, not a test: it depends on the machine's noise).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -114,6 +116,62 @@ fn bench(extra: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// Median of `values` (not empty).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+/// Throughput with counters on vs `--no-counters`, alternating runs so drift hits both alike.
+/// Issue 5's goal: under 2% difference.
+fn overhead(rounds: usize) -> Result<()> {
+    run(cargo().args(["build", "--release", "-p", "copybench-cli"]))?;
+    let copybench = target_dir().join("release/copybench");
+    let dir = std::env::temp_dir().join(format!("copybench-overhead-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let sizes = ["4k", "64k"];
+    // (size, counters on?) -> throughputs
+    let mut samples: std::collections::BTreeMap<(usize, bool), Vec<f64>> = Default::default();
+    let result = (|| -> Result<()> {
+        for round in 0..rounds {
+            for counters in [round % 2 == 0, round % 2 == 1] {
+                let json = dir.join("r.json");
+                let mut cmd = Command::new(&copybench);
+                cmd.args(["run", "--strategy", "scattergather,zerocopy", "--sizes", &sizes.join(",")])
+                    .args(["--duration", "2s", "--warmup", "300ms", "--repetitions", "1", "--no-progress"])
+                    .args(["--out", json.to_str().unwrap()])
+                    .stdout(std::process::Stdio::null());
+                if !counters {
+                    cmd.arg("--no-counters");
+                }
+                run(&mut cmd)?;
+                let results: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json)?)?;
+                for p in results["points"].as_array().context("points")? {
+                    let size = p["msg_size"].as_u64().context("msg_size")? as usize;
+                    let gbps = p["throughput_gbps"].as_f64().context("throughput")?;
+                    samples.entry((size, counters)).or_default().push(gbps);
+                }
+            }
+        }
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    result?;
+    println!("counter overhead: median Gbps over {rounds} alternating rounds (scattergather and zerocopy pooled)");
+    println!("{:>8} {:>12} {:>12} {:>10}", "size", "counters", "no counters", "difference");
+    for size in samples.keys().map(|k| k.0).collect::<std::collections::BTreeSet<_>>() {
+        let on = median(samples[&(size, true)].clone());
+        let off = median(samples[&(size, false)].clone());
+        println!("{size:>8} {on:>12.3} {off:>12.3} {:>9.1}%", (on - off) / off * 100.0);
+    }
+    Ok(())
+}
+
 fn test(extra: &[String]) -> Result<()> {
     install_deps()?;
     run(cargo().args(["test", "--workspace"]).args(extra))
@@ -124,10 +182,12 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("bench") => bench(&args[1..]),
         Some("test") => test(&args[1..]),
+        Some("overhead") => overhead(args.get(1).map_or(Ok(6), |n| n.parse()).context("rounds")?),
         _ => {
             eprintln!(
                 "usage:\n  cargo xtask bench [copybench run options]   the default sweep and its report\n  \
-                 cargo xtask test [cargo test options]        install test dependencies, run every test"
+                 cargo xtask test [cargo test options]        install test dependencies, run every test\n  \
+                 cargo xtask overhead [rounds]                throughput with vs without counters"
             );
             std::process::exit(2);
         }
