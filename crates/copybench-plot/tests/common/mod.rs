@@ -1,0 +1,156 @@
+//! Real results for the tests: points measured over loopback by copybench-core's engine.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use copybench_core::engine::{run_point, Endpoints, Mode, NoHooks, PointParams};
+use copybench_core::result::{
+    HostInfo, Point, RunConfigRecord, RunResults, ToolInfo, TopologyRecord, SCHEMA_VERSION,
+};
+use copybench_core::StrategyKind;
+
+/// What to measure.
+pub struct Sweep {
+    pub sizes: Vec<usize>,
+    pub threads: Vec<usize>,
+    /// Thread counts measured in rr mode (at the first size); empty for none.
+    pub rr_threads: Vec<usize>,
+    pub repetitions: usize,
+    pub warmup: Duration,
+    pub duration: Duration,
+    /// Also run one point whose message is corrupted on purpose, to have a real failure.
+    pub with_failure: bool,
+}
+
+fn read(path: &str) -> Option<String> {
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+fn host() -> HostInfo {
+    let cpu_model = read("/proc/cpuinfo").and_then(|s| {
+        s.lines()
+            .find(|l| l.starts_with("model name"))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_string())
+    });
+    let mut counters = serde_json::Map::new();
+    counters.insert(
+        "all".into(),
+        "not probed: these results come from copybench-plot's tests, which run the engine \
+         without copybench-perf (counters off)"
+            .into(),
+    );
+    HostInfo {
+        hostname: read("/proc/sys/kernel/hostname"),
+        kernel: read("/proc/sys/kernel/osrelease"),
+        cpu_model,
+        cores: std::thread::available_parallelism().ok().map(|n| n.get()),
+        optmem_max: read("/proc/sys/net/core/optmem_max").and_then(|s| s.parse().ok()),
+        counters_available: counters,
+    }
+}
+
+fn measure(p: &PointParams) -> Point {
+    run_point(p, &Endpoints::loopback(), &NoHooks, &AtomicBool::new(false))
+        .unwrap_or_else(|e| panic!("{} {}B x{}: {e}", p.strategy, p.msg_size, p.threads))
+}
+
+/// Runs the sweep over loopback for every strategy and returns it as a results document.
+pub fn loopback_run(sweep: &Sweep, command_line: &str) -> RunResults {
+    let mut points = Vec::new();
+    let params = |strategy, size, threads, rep, mode| {
+        let mut p = PointParams::new(strategy, size, threads);
+        p.repetition = rep;
+        p.mode = mode;
+        p.warmup = sweep.warmup;
+        p.duration = sweep.duration;
+        p
+    };
+    for rep in 0..sweep.repetitions {
+        for strategy in StrategyKind::ALL {
+            for &threads in &sweep.threads {
+                for &size in &sweep.sizes {
+                    points.push(measure(&params(strategy, size, threads, rep, Mode::Stream)));
+                }
+            }
+            for &threads in &sweep.rr_threads {
+                points.push(measure(&params(
+                    strategy,
+                    sweep.sizes[0],
+                    threads,
+                    rep,
+                    Mode::Rr,
+                )));
+            }
+        }
+    }
+    if sweep.with_failure {
+        let mut p = params(
+            StrategyKind::ScatterGather,
+            sweep.sizes[0],
+            1,
+            0,
+            Mode::Stream,
+        );
+        p.corrupt_message = Some(3);
+        p.repetition = sweep.repetitions;
+        points.push(measure(&p));
+    }
+    let first = PointParams::new(StrategyKind::TwoCopy, sweep.sizes[0], 1);
+    RunResults {
+        schema_version: SCHEMA_VERSION,
+        tool: ToolInfo::default(),
+        command_line: command_line.split(' ').map(String::from).collect(),
+        started_at: "2026-01-01T00:00:00Z (test fixture)".into(),
+        host: host(),
+        config: RunConfigRecord {
+            mode: if sweep.rr_threads.is_empty() {
+                "stream".into()
+            } else {
+                "stream+rr".into()
+            },
+            topology: TopologyRecord {
+                kind: "loopback".into(),
+                mtu: read("/sys/class/net/lo/mtu").and_then(|s| s.parse().ok()),
+                receiver_addr: Some("127.0.0.1".into()),
+                sender_addr: Some("127.0.0.1".into()),
+            },
+            strategies: StrategyKind::ALL.to_vec(),
+            sizes: sweep.sizes.clone(),
+            threads: sweep.threads.clone(),
+            duration_s: sweep.duration.as_secs_f64(),
+            warmup_s: sweep.warmup.as_secs_f64(),
+            repetitions: sweep.repetitions,
+            fields: first.fields,
+            pool: first.pool_size(),
+            align: first.align.to_string(),
+            pin: None,
+            counters: false,
+        },
+        points,
+        complete: true,
+        interrupted: None,
+    }
+}
+
+/// The committed fixture: real loopback output (see `regenerate_fixture` in tests/aggregate.rs).
+pub fn fixture_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/loopback.json")
+}
+
+/// The sweep behind the committed fixture.
+pub fn fixture_sweep() -> Sweep {
+    Sweep {
+        sizes: vec![1 << 10, 16 << 10, 256 << 10],
+        threads: vec![1, 2],
+        rr_threads: vec![1, 2],
+        repetitions: 3,
+        warmup: Duration::from_millis(30),
+        duration: Duration::from_millis(120),
+        with_failure: true,
+    }
+}
