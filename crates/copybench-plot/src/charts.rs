@@ -159,7 +159,7 @@ fn run_prefix(runs: &[LabeledRun], run: usize) -> String {
     }
 }
 
-/// Rows of the wanted mode for each run that has any, else that run's other rows.
+/// For each run: its rows of the wanted mode if any of them has the figure, else all its rows.
 fn prefer_mode<'a>(
     aggs: &'a [Aggregate],
     mode: &str,
@@ -169,15 +169,11 @@ fn prefer_mode<'a>(
     let mut out = Vec::new();
     for run in runs {
         let mine: Vec<&Aggregate> = aggs.iter().filter(|a| a.run == run).collect();
-        let preferred: Vec<&Aggregate> = mine
-            .iter()
-            .copied()
-            .filter(|a| a.mode == mode && has(a))
-            .collect();
-        if preferred.is_empty() {
-            out.extend(mine);
+        if mine.iter().any(|a| a.mode == mode && has(a)) {
+            // All rows of that mode, measured or not: the unmeasured ones make the gaps.
+            out.extend(mine.into_iter().filter(|a| a.mode == mode));
         } else {
-            out.extend(preferred);
+            out.extend(mine);
         }
     }
     out
@@ -324,7 +320,8 @@ fn latency(runs: &[LabeledRun], aggs: &[Aggregate]) -> ChartSection {
             .push(a);
     }
     let mut series = Vec::new();
-    let percentiles: [(&str, LineStyleType, fn(&Aggregate) -> Option<Stat>); 3] = [
+    type Percentile = (&'static str, LineStyleType, fn(&Aggregate) -> Option<Stat>);
+    let percentiles: [Percentile; 3] = [
         ("p50", LineStyleType::Solid, |a| a.latency_p50_us),
         ("p99", LineStyleType::Dashed, |a| a.latency_p99_us),
         ("p99.9", LineStyleType::Dotted, |a| a.latency_p999_us),
@@ -348,7 +345,7 @@ fn latency(runs: &[LabeledRun], aggs: &[Aggregate]) -> ChartSection {
                     format_bytes(size)
                 ),
                 color: shade(strategy, shades[&size]),
-                line: line.clone(),
+                line: *line,
                 symbol: run_symbol(run),
                 points: members
                     .iter()
@@ -593,11 +590,16 @@ fn num(v: f64) -> CompositeValue {
     CompositeValue::from(v)
 }
 
+/// Smallest and largest x over all series.
+fn x_extent(c: &XyChart) -> (f64, f64) {
+    let xs = c.series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
+    xs.fold((f64::MAX, f64::MIN), |(lo, hi), x| (lo.min(x), hi.max(x)))
+}
+
 fn render_option(c: &XyChart) -> String {
     let x_axis = match c.x {
         XKind::Bytes => {
-            let xs = c.series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
-            let (lo, hi) = xs.fold((f64::MAX, f64::MIN), |(lo, hi), x| (lo.min(x), hi.max(x)));
+            let (lo, hi) = x_extent(c);
             let mut axis = Axis::new().type_(AxisType::Log).log_base(2).axis_label(
                 AxisLabel::new().formatter(Formatter::Function(JsFunction::new_with_args(
                     "v",
@@ -609,13 +611,14 @@ fn render_option(c: &XyChart) -> String {
             }
             axis
         }
-        XKind::Threads => Axis::new()
-            .type_(AxisType::Value)
-            .min_interval(1)
-            .min(0)
-            .axis_label(AxisLabel::new().formatter(Formatter::Function(
-                JsFunction::new_with_args("v", "return v === 0 ? '' : String(v);"),
-            ))),
+        XKind::Threads => {
+            let (lo, hi) = x_extent(c);
+            let mut axis = Axis::new().type_(AxisType::Value).min_interval(1);
+            if lo < hi {
+                axis = axis.min(lo).max(hi);
+            }
+            axis
+        }
     }
     .name(c.x_name.as_str())
     .name_location(NameLocation::Middle)
@@ -708,12 +711,7 @@ fn render_option(c: &XyChart) -> String {
                 .symbol_size(7)
                 .connect_nulls(false)
                 .item_style(ItemStyle::new().color(s.color))
-                .line_style(
-                    LineStyle::new()
-                        .color(s.color)
-                        .width(2)
-                        .type_(s.line.clone()),
-                )
+                .line_style(LineStyle::new().color(s.color).width(2).type_(s.line))
                 .data(line_data),
         );
         let bars: Vec<DataPoint> = s

@@ -292,8 +292,8 @@ pub fn page(
     let labels: Vec<&str> = runs.iter().map(|r| r.label.as_str()).collect();
     let _ = writeln!(
         body,
-        "<p class=\"sub\">What each copy on the TCP send path costs: {} compared. Results: {}.</p>",
-        "two-copy, scatter-gather and MSG_ZEROCOPY",
+        "<p class=\"sub\">What each copy on the TCP send path costs: two-copy, \
+         scatter-gather and MSG_ZEROCOPY compared. Results: {}.</p>",
         escape(&labels.join(", "))
     );
 

@@ -54,6 +54,16 @@ fn host() -> HostInfo {
     }
 }
 
+/// The time now, RFC 3339 in UTC (as `copybench run` records it).
+fn now_utc() -> String {
+    std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map_or_else(|| "unknown".into(), |s| s.trim().to_string())
+}
+
 fn measure(p: &PointParams) -> Point {
     run_point(p, &Endpoints::loopback(), &NoHooks, &AtomicBool::new(false))
         .unwrap_or_else(|e| panic!("{} {}B x{}: {e}", p.strategy, p.msg_size, p.threads))
@@ -105,7 +115,7 @@ pub fn loopback_run(sweep: &Sweep, command_line: &str) -> RunResults {
         schema_version: SCHEMA_VERSION,
         tool: ToolInfo::default(),
         command_line: command_line.split(' ').map(String::from).collect(),
-        started_at: "2026-01-01T00:00:00Z (test fixture)".into(),
+        started_at: now_utc(),
         host: host(),
         config: RunConfigRecord {
             mode: if sweep.rr_threads.is_empty() {
