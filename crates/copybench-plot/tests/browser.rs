@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use copybench_plot::{
-    render_report, ReportOptions, ReportSummary, COPIED_RATIO_WORDS, LLC_NOT_MEASURED,
+    load_results, render_report, ReportOptions, ReportSummary, COPIED_RATIO_WORDS, LLC_NOT_MEASURED,
 };
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -331,4 +331,32 @@ fn the_self_check_catches_blank_charts_and_errors() {
     let charts = check["charts"].as_object().unwrap();
     assert_eq!(charts.len(), summary.charts.len());
     assert!(charts.values().all(|v| v.as_u64() == Some(0)), "{check}");
+}
+
+/// The LLC and CPU charts draw too (with made-up counter figures: this VM has no PMU).
+#[test]
+fn counter_charts_draw_too() {
+    if skipped() {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let input = work.path().join("counters.json");
+    let run = common::with_counter_figures(load_results(&common::fixture_path()).unwrap());
+    std::fs::write(&input, serde_json::to_string(&run).unwrap()).unwrap();
+    let html_path = work.path().join("counters.html");
+    let summary = render_report(&[input], &html_path, &ReportOptions::default()).unwrap();
+    assert_eq!(summary.charts.len(), 5, "{summary:#?}");
+    let (dom, _) = chromium(&html_path, &["--dump-dom".to_string()], work.path());
+    let check = self_check(&dom);
+    assert!(check["errors"].as_array().unwrap().is_empty(), "{check}");
+    let charts = check["charts"].as_object().unwrap();
+    assert_eq!(charts.len(), 5);
+    assert!(
+        charts.values().all(|v| v.as_u64().unwrap() > 5000),
+        "{check}"
+    );
+    if let Some(dir) = std::env::var_os("COPYBENCH_KEEP_REPORTS").map(PathBuf::from) {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(&html_path, dir.join("counters.html")).unwrap();
+    }
 }

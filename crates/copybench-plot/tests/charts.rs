@@ -2,7 +2,7 @@
 
 mod common;
 
-use copybench_core::result::{Counters, Metric, RunResults};
+use copybench_core::result::RunResults;
 use copybench_plot::{
     load_results, sections, ChartBody, ChartSection, LabeledRun, COPIED_RATIO_WORDS,
     LLC_NOT_MEASURED,
@@ -35,22 +35,6 @@ fn note(s: &ChartSection) -> &str {
     match &s.body {
         ChartBody::Note(n) => n,
         ChartBody::Chart(_) => panic!("{} is a chart", s.id),
-    }
-}
-
-fn counters(llc: Metric, event: &str, task_clock: Metric) -> Counters {
-    let na = || Metric::Unsupported("not on this machine".into());
-    Counters {
-        cycles: na(),
-        instructions: na(),
-        llc_misses: llc,
-        llc_event: event.into(),
-        context_switches: Metric::Value(3),
-        cpu_migrations: Metric::Value(0),
-        page_faults: Metric::Value(1),
-        task_clock_ns: task_clock,
-        time_enabled_ns: 1,
-        time_running_ns: 1,
     }
 }
 
@@ -115,23 +99,7 @@ fn stream_only_results_show_send_call_latency_labelled_so() {
 
 #[test]
 fn partly_measured_figures_leave_gaps_not_zeros() {
-    let mut run = fixture();
-    for p in &mut run.points {
-        let small = p.msg_size == 1024;
-        // LLC from the generic event at 1 KiB only; sender CPU everywhere, receiver nowhere.
-        p.llc_misses_per_kib = small.then_some(12.5);
-        p.sender.counters = Some(counters(
-            if small {
-                Metric::Value(100)
-            } else {
-                Metric::Unsupported("x".into())
-            },
-            "cache-misses",
-            Metric::Value(1000),
-        ));
-        p.sender.cpu_ns_per_byte = Some(0.25);
-        p.receiver.cpu_ns_per_byte = None;
-    }
+    let run = common::with_counter_figures(fixture());
     let all = sections(&one(run)).unwrap();
     let llc = find(&all, "chart-llc");
     assert!(

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use copybench_core::engine::{run_point, Endpoints, Mode, NoHooks, PointParams};
 use copybench_core::result::{
-    HostInfo, Point, RunConfigRecord, RunResults, ToolInfo, TopologyRecord, SCHEMA_VERSION,
+    Counters, HostInfo, Metric, Point, RunConfigRecord, RunResults, ToolInfo, TopologyRecord,
+    SCHEMA_VERSION,
 };
 use copybench_core::StrategyKind;
 
@@ -163,4 +164,45 @@ pub fn fixture_sweep() -> Sweep {
         duration: Duration::from_millis(120),
         with_failure: true,
     }
+}
+
+/// A counter set with the given LLC reading and task clock; the rest as on this VM
+/// (hardware events unsupported, software events counted).
+pub fn counters(llc: Metric, event: &str, task_clock: Metric) -> Counters {
+    let na = || Metric::Unsupported("hardware event not available on this machine".into());
+    Counters {
+        cycles: na(),
+        instructions: na(),
+        llc_misses: llc,
+        llc_event: event.into(),
+        context_switches: Metric::Value(3),
+        cpu_migrations: Metric::Value(0),
+        page_faults: Metric::Value(1),
+        task_clock_ns: task_clock,
+        time_enabled_ns: 1,
+        time_running_ns: 1,
+    }
+}
+
+/// The run with made-up counter figures (this VM has no PMU, and the tests run without
+/// copybench-perf): LLC misses from the generic event at 1 KiB only, sender CPU everywhere,
+/// receiver CPU nowhere. Only for exercising the LLC and CPU charts.
+pub fn with_counter_figures(mut run: RunResults) -> RunResults {
+    for p in &mut run.points {
+        let small = p.msg_size == 1024;
+        p.llc_misses_per_kib = small.then_some(12.5);
+        p.sender.counters = Some(counters(
+            if small {
+                Metric::Value(100)
+            } else {
+                Metric::Unsupported("x".into())
+            },
+            "cache-misses",
+            Metric::Value(1000),
+        ));
+        p.sender.cpu_ns_per_byte = Some(0.25 + 1000.0 / p.msg_size as f64);
+        p.receiver.cpu_ns_per_byte = None;
+    }
+    run.config.counters = true;
+    run
 }
