@@ -142,15 +142,30 @@ fn overhead(rounds: usize) -> Result<()> {
             for counters in [round % 2 == 0, round % 2 == 1] {
                 let json = dir.join("r.json");
                 let mut cmd = Command::new(&copybench);
-                cmd.args(["run", "--strategy", "scattergather,zerocopy", "--sizes", &sizes.join(",")])
-                    .args(["--duration", "2s", "--warmup", "300ms", "--repetitions", "1", "--no-progress"])
-                    .args(["--out", json.to_str().unwrap()])
-                    .stdout(std::process::Stdio::null());
+                cmd.args([
+                    "run",
+                    "--strategy",
+                    "scattergather,zerocopy",
+                    "--sizes",
+                    &sizes.join(","),
+                ])
+                .args([
+                    "--duration",
+                    "2s",
+                    "--warmup",
+                    "300ms",
+                    "--repetitions",
+                    "1",
+                    "--no-progress",
+                ])
+                .args(["--out", json.to_str().unwrap()])
+                .stdout(std::process::Stdio::null());
                 if !counters {
                     cmd.arg("--no-counters");
                 }
                 run(&mut cmd)?;
-                let results: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json)?)?;
+                let results: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(&json)?)?;
                 for p in results["points"].as_array().context("points")? {
                     let size = p["msg_size"].as_u64().context("msg_size")? as usize;
                     let gbps = p["throughput_gbps"].as_f64().context("throughput")?;
@@ -163,11 +178,21 @@ fn overhead(rounds: usize) -> Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
     result?;
     println!("counter overhead: median Gbps over {rounds} alternating rounds (scattergather and zerocopy pooled)");
-    println!("{:>8} {:>12} {:>12} {:>10}", "size", "counters", "no counters", "difference");
-    for size in samples.keys().map(|k| k.0).collect::<std::collections::BTreeSet<_>>() {
+    println!(
+        "{:>8} {:>12} {:>12} {:>10}",
+        "size", "counters", "no counters", "difference"
+    );
+    for size in samples
+        .keys()
+        .map(|k| k.0)
+        .collect::<std::collections::BTreeSet<_>>()
+    {
         let on = median(samples[&(size, true)].clone());
         let off = median(samples[&(size, false)].clone());
-        println!("{size:>8} {on:>12.3} {off:>12.3} {:>9.1}%", (on - off) / off * 100.0);
+        println!(
+            "{size:>8} {on:>12.3} {off:>12.3} {:>9.1}%",
+            (on - off) / off * 100.0
+        );
     }
     Ok(())
 }

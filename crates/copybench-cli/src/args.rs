@@ -38,6 +38,8 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Receive for clients on other hosts (`copybench run --topology remote --connect HOST:PORT`).
     Server(ServerArgs),
+    /// Render result files into one self-contained HTML report (works offline).
+    Plot(PlotArgs),
     /// Print what this machine supports (namespaces, MSG_ZEROCOPY, counters) and what to do about gaps.
     Doctor,
     /// Print shell completions (bash, zsh, fish, elvish, powershell) to stdout.
@@ -58,6 +60,25 @@ pub enum TopologyArg {
     Loopback,
     /// A `copybench server` on another host (give --connect HOST:PORT).
     Remote,
+}
+
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// Result files (JSON from `copybench run --out`); several are compared in one report.
+    #[arg(required = true, value_name = "RESULTS.json")]
+    pub inputs: Vec<PathBuf>,
+
+    /// Where to write the report.
+    #[arg(short, long, default_value = "report.html")]
+    pub output: PathBuf,
+
+    /// echarts.min.js to inline instead of the copy built in (scripts/install-deps.sh installs it).
+    #[arg(long, value_name = "PATH")]
+    pub echarts: Option<PathBuf>,
+
+    /// Page title.
+    #[arg(long)]
+    pub title: Option<String>,
 }
 
 #[derive(Debug, Args)]

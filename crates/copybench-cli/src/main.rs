@@ -41,6 +41,7 @@ fn main() -> ExitCode {
         Command::Server(args) => {
             remote::serve(args.listen, !args.no_counters).map(|()| ExitCode::SUCCESS)
         }
+        Command::Plot(args) => plot(args),
         Command::Doctor => Ok(if doctor::run() {
             ExitCode::SUCCESS
         } else {
@@ -66,6 +67,36 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         }
+    }
+}
+
+fn plot(args: args::PlotArgs) -> anyhow::Result<ExitCode> {
+    use copybench_plot::{render_report, PlotError, ReportOptions};
+    let options = ReportOptions {
+        echarts_js: args.echarts,
+        title: args.title,
+    };
+    match render_report(&args.inputs, &args.output, &options) {
+        Ok(summary) => {
+            for w in &summary.warnings {
+                eprintln!("warning: {w}");
+            }
+            for n in &summary.notes {
+                eprintln!("note: {n}");
+            }
+            eprintln!(
+                "wrote {} ({} runs, {} points, {} charts)",
+                summary.output.display(),
+                summary.runs,
+                summary.points,
+                summary.charts.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        // Unwritable output or an internal failure: a runtime error; anything about the inputs
+        // or the ECharts asset: the user's to fix, exit 2.
+        Err(e @ (PlotError::Write { .. } | PlotError::Aggregate(_))) => Err(e.into()),
+        Err(e) => Err(UsageError(e.to_string()).into()),
     }
 }
 
