@@ -145,6 +145,8 @@ pub fn loopback_run(sweep: &Sweep, command_line: &str) -> RunResults {
         points,
         complete: true,
         interrupted: None,
+        unsupported: Vec::new(),
+        failures: Vec::new(),
     }
 }
 
