@@ -87,6 +87,36 @@ pub fn run(args: RunArgs, cancel: &AtomicBool) -> Result<ExitCode> {
     for path in &args.outputs {
         Format::of(path).map_err(|e| UsageError(e.to_string()))?;
     }
+    let counters = !args.no_counters;
+
+    let mut template = PointParams::new(args.strategies[0], args.sizes[0], args.threads[0]);
+    template.mode = args.mode;
+    template.fields = usize::from(args.fields);
+    template.pool = args.pool.map(|p| p as usize);
+    template.align = args.align;
+    template.warmup = args.warmup;
+    template.duration = args.duration;
+    template.corrupt_message = args.corrupt_message;
+    let points = plan(
+        &template,
+        &args.strategies,
+        &args.sizes,
+        &args.threads,
+        usize::from(args.repetitions),
+    );
+
+    // Every point is checked before the first one runs.
+    for p in &points {
+        p.validate().map_err(|e| {
+            UsageError(format!(
+                "{} {} x{}: {e}",
+                p.strategy,
+                format_size(p.msg_size),
+                p.threads
+            ))
+        })?;
+    }
+
     let pin = pin_plan(&args)?;
     let remote = match (args.topology, &args.connect) {
         (TopologyArg::Remote | TopologyArg::Auto, Some(target)) => {
@@ -111,24 +141,6 @@ pub fn run(args: RunArgs, cancel: &AtomicBool) -> Result<ExitCode> {
     if let Some(note) = &note {
         eprintln!("note: {note}");
     }
-    let counters = !args.no_counters;
-
-    let mut template = PointParams::new(args.strategies[0], args.sizes[0], args.threads[0]);
-    template.mode = args.mode;
-    template.fields = usize::from(args.fields);
-    template.pool = args.pool.map(|p| p as usize);
-    template.align = args.align;
-    template.warmup = args.warmup;
-    template.duration = args.duration;
-    template.corrupt_message = args.corrupt_message;
-    let points = plan(
-        &template,
-        &args.strategies,
-        &args.sizes,
-        &args.threads,
-        usize::from(args.repetitions),
-    );
-
     let (listen, topo_record) = match (&topology, &remote) {
         (_, Some(client)) => (
             client.server().ip(),

@@ -150,6 +150,29 @@ fn rows(results: &RunResults) -> (Vec<&'static str>, Vec<Row>, Vec<String>) {
     (header, out, notes)
 }
 
+/// One line saying where and how the points were measured.
+fn setting(results: &RunResults) -> String {
+    let c = &results.config;
+    let t = &c.topology;
+    let place = match t.kind.as_str() {
+        "netns" => format!(
+            "netns veth {} -> {}, MTU {}",
+            t.sender_addr.as_deref().unwrap_or("?"),
+            t.receiver_addr.as_deref().unwrap_or("?"),
+            t.mtu.map_or("?".into(), |m| m.to_string())
+        ),
+        "remote" => format!(
+            "remote server {}",
+            t.receiver_addr.as_deref().unwrap_or("?")
+        ),
+        other => other.to_string(),
+    };
+    format!(
+        "{place}; {} mode; {} s measured after {} s warm-up; {} repetitions; {} fields; align {}",
+        c.mode, c.duration_s, c.warmup_s, c.repetitions, c.fields, c.align
+    )
+}
+
 /// A plain-text table for the terminal.
 pub fn table(results: &RunResults) -> String {
     let (header, rows, notes) = rows(results);
@@ -159,7 +182,7 @@ pub fn table(results: &RunResults) -> String {
             *w = (*w).max(c.len());
         }
     }
-    let mut out = String::new();
+    let mut out = setting(results) + "\n";
     let line = |cells: Vec<&str>, out: &mut String| {
         let padded: Vec<String> = cells
             .iter()
@@ -200,16 +223,7 @@ pub fn table(results: &RunResults) -> String {
 pub fn markdown(results: &RunResults) -> String {
     let (header, rows, notes) = rows(results);
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# copybench results\n\n{} mode, topology {}, {} s measured per point, {} repetitions, {} fields, align {}.\n",
-        results.config.mode,
-        results.config.topology.kind,
-        results.config.duration_s,
-        results.config.repetitions,
-        results.config.fields,
-        results.config.align
-    );
+    let _ = writeln!(out, "# copybench results\n\n{}.\n", setting(results));
     let _ = writeln!(out, "| {} |", header.join(" | "));
     let _ = writeln!(
         out,

@@ -67,6 +67,7 @@ fn every_invalid_input_exits_2_naming_the_flag_without_panicking() {
         (vec!["--mtu", "10"], "--mtu"),
         (vec!["--align", "offset:5000"], "--align"),
         (vec!["--sender-cpus", "999"], "--sender-cpus"),
+        (vec!["--sizes", "64m", "--threads", "256"], "--pool"),
         (vec!["--out", &unwritable], "--out"),
         (vec!["--out", &wrong_ext], "--out"),
     ];
@@ -317,4 +318,35 @@ fn ctrl_c_mid_sweep_keeps_finished_points_in_valid_json() {
         .filter(|n| n.ends_with(".tmp"))
         .collect();
     assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
+}
+
+#[test]
+fn doctor_reports_every_capability_with_what_to_do() {
+    let out = run(&["doctor"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for item in [
+        "kernel",
+        "CPU",
+        "CAP_NET_ADMIN",
+        "network namespaces",
+        "MSG_ZEROCOPY",
+        "optmem_max",
+        "io_uring",
+        "counter task-clock",
+        "counter cycles",
+        "gap(s)",
+    ] {
+        assert!(text.contains(item), "doctor lacks {item}:\n{text}");
+    }
+    // Every gap says what to do.
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, l) in lines.iter().enumerate() {
+        if l.starts_with("GAP") {
+            assert!(
+                lines.get(i + 1).is_some_and(|n| n.contains("->")),
+                "{l} has no advice"
+            );
+        }
+    }
 }

@@ -20,7 +20,9 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-pub use params::{Mode, PointParams, MAX_FIELDS, MAX_MSG_SIZE, MAX_POOL, MAX_THREADS};
+pub use params::{
+    Mode, PointParams, MAX_FIELDS, MAX_MSG_SIZE, MAX_POOL, MAX_POOL_BYTES, MAX_THREADS,
+};
 pub use point::assemble_point;
 pub use receiver::{run_receiver, ReceiverReport};
 pub use sender::{run_sender, SenderReport};

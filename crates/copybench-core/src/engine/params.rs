@@ -16,6 +16,8 @@ pub const MAX_THREADS: usize = 256;
 pub const MAX_FIELDS: usize = 1024;
 /// Most message buffers per connection.
 pub const MAX_POOL: usize = 65536;
+/// Most memory all connections' message buffers may take together: 4 GiB.
+pub const MAX_POOL_BYTES: usize = 4 << 30;
 
 /// What is measured.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,6 +131,21 @@ impl PointParams {
             return Err(format!(
                 "pool {} is outside 1..={MAX_POOL}",
                 self.pool_size()
+            ));
+        }
+        let pool_bytes = self
+            .msg_size
+            .saturating_mul(self.pool_size())
+            .saturating_mul(self.threads);
+        if pool_bytes > MAX_POOL_BYTES {
+            return Err(format!(
+                "{} threads x {} buffers (pool) x {} messages need {} of buffers, more than the {} allowed: \
+                 use fewer threads, a smaller size or a smaller --pool",
+                self.threads,
+                self.pool_size(),
+                format_size(self.msg_size),
+                format_size(pool_bytes),
+                format_size(MAX_POOL_BYTES)
             ));
         }
         if self.duration.is_zero() {

@@ -10,40 +10,25 @@ use super::{
 };
 use crate::message::{Align, Message, PlacedBuf};
 
-/// The kernel copies during the call, so a slot is free again when `send` returns.
-#[derive(Debug, Default)]
-struct SyncSlots {
-    returned: Vec<Slot>,
+/// A strategy whose kernel copy is done when the call returns: slots come back at once.
+/// Both copying strategies get their [`SendStrategy`] implementation from this.
+trait CopyingSend: Send {
+    const KIND: StrategyKind;
+
+    /// Hands every byte of `message` to the kernel.
+    fn send_copying(
+        &mut self,
+        socket: BorrowedFd<'_>,
+        message: &Message,
+    ) -> Result<SendReport, StrategyError>;
+
+    /// Slots sent since the last `reap`.
+    fn returned(&mut self) -> &mut Vec<Slot>;
 }
 
-impl SyncSlots {
-    fn give_back(&mut self, released: &mut Vec<Slot>) {
-        released.append(&mut self.returned);
-    }
-}
-
-/// Gathers the fields into one linear buffer with `memcpy`, then `send`s it: the user-space copy
-/// plus the kernel's copy into socket buffers.
-#[derive(Debug)]
-pub struct TwoCopy {
-    linear: PlacedBuf,
-    slots: SyncSlots,
-}
-
-impl TwoCopy {
-    /// `align` is the fields' placement; the gather buffer itself is always page-aligned, so the
-    /// source/destination offset (and 4K aliasing) is fully set by `align`.
-    pub fn new(msg_size: usize, _align: Align) -> TwoCopy {
-        TwoCopy {
-            linear: PlacedBuf::new(msg_size, 0),
-            slots: SyncSlots::default(),
-        }
-    }
-}
-
-impl SendStrategy for TwoCopy {
+impl<T: CopyingSend> SendStrategy for T {
     fn kind(&self) -> StrategyKind {
-        StrategyKind::TwoCopy
+        T::KIND
     }
 
     fn prepare(&mut self, _socket: BorrowedFd<'_>) -> Result<(), StrategyError> {
@@ -55,6 +40,59 @@ impl SendStrategy for TwoCopy {
         socket: BorrowedFd<'_>,
         message: &Message,
         slot: Slot,
+    ) -> Result<SendReport, StrategyError> {
+        let report = self.send_copying(socket, message)?;
+        self.returned().push(slot);
+        Ok(report)
+    }
+
+    fn reap(
+        &mut self,
+        _: BorrowedFd<'_>,
+        _: bool,
+        released: &mut Vec<Slot>,
+    ) -> Result<(), StrategyError> {
+        released.append(self.returned());
+        Ok(())
+    }
+
+    fn drain(
+        &mut self,
+        _: BorrowedFd<'_>,
+        _: Duration,
+        released: &mut Vec<Slot>,
+    ) -> Result<(), StrategyError> {
+        released.append(self.returned());
+        Ok(())
+    }
+}
+
+/// Gathers the fields into one linear buffer with `memcpy`, then `send`s it: the user-space copy
+/// plus the kernel's copy into socket buffers.
+#[derive(Debug)]
+pub struct TwoCopy {
+    linear: PlacedBuf,
+    returned: Vec<Slot>,
+}
+
+impl TwoCopy {
+    /// `align` is the fields' placement; the gather buffer itself is always page-aligned, so the
+    /// source/destination offset (and 4K aliasing) is fully set by `align`.
+    pub fn new(msg_size: usize, _align: Align) -> TwoCopy {
+        TwoCopy {
+            linear: PlacedBuf::new(msg_size, 0),
+            returned: Vec::new(),
+        }
+    }
+}
+
+impl CopyingSend for TwoCopy {
+    const KIND: StrategyKind = StrategyKind::TwoCopy;
+
+    fn send_copying(
+        &mut self,
+        socket: BorrowedFd<'_>,
+        message: &Message,
     ) -> Result<SendReport, StrategyError> {
         let linear = self.linear.as_mut_slice();
         assert_eq!(
@@ -78,35 +116,18 @@ impl SendStrategy for TwoCopy {
                 Err(e) => return Err(StrategyError::io("send", e)),
             }
         }
-        self.slots.returned.push(slot);
         Ok(report)
     }
 
-    fn reap(
-        &mut self,
-        _: BorrowedFd<'_>,
-        _: bool,
-        released: &mut Vec<Slot>,
-    ) -> Result<(), StrategyError> {
-        self.slots.give_back(released);
-        Ok(())
-    }
-
-    fn drain(
-        &mut self,
-        _: BorrowedFd<'_>,
-        _: Duration,
-        released: &mut Vec<Slot>,
-    ) -> Result<(), StrategyError> {
-        self.slots.give_back(released);
-        Ok(())
+    fn returned(&mut self) -> &mut Vec<Slot> {
+        &mut self.returned
     }
 }
 
 /// `sendmsg` with one iovec per field: no user-space copy, the kernel copies each field.
 #[derive(Debug, Default)]
 pub struct ScatterGather {
-    slots: SyncSlots,
+    returned: Vec<Slot>,
 }
 
 impl ScatterGather {
@@ -115,43 +136,18 @@ impl ScatterGather {
     }
 }
 
-impl SendStrategy for ScatterGather {
-    fn kind(&self) -> StrategyKind {
-        StrategyKind::ScatterGather
-    }
+impl CopyingSend for ScatterGather {
+    const KIND: StrategyKind = StrategyKind::ScatterGather;
 
-    fn prepare(&mut self, _socket: BorrowedFd<'_>) -> Result<(), StrategyError> {
-        Ok(())
-    }
-
-    fn send(
+    fn send_copying(
         &mut self,
         socket: BorrowedFd<'_>,
         message: &Message,
-        slot: Slot,
     ) -> Result<SendReport, StrategyError> {
-        let report = with_iovecs(message, |iov| sendmsg_all(socket, iov, SendFlags::NOSIGNAL))?;
-        self.slots.returned.push(slot);
-        Ok(report)
+        with_iovecs(message, |iov| sendmsg_all(socket, iov, SendFlags::NOSIGNAL))
     }
 
-    fn reap(
-        &mut self,
-        _: BorrowedFd<'_>,
-        _: bool,
-        released: &mut Vec<Slot>,
-    ) -> Result<(), StrategyError> {
-        self.slots.give_back(released);
-        Ok(())
-    }
-
-    fn drain(
-        &mut self,
-        _: BorrowedFd<'_>,
-        _: Duration,
-        released: &mut Vec<Slot>,
-    ) -> Result<(), StrategyError> {
-        self.slots.give_back(released);
-        Ok(())
+    fn returned(&mut self) -> &mut Vec<Slot> {
+        &mut self.returned
     }
 }
