@@ -197,9 +197,54 @@ fn overhead(rounds: usize) -> Result<()> {
     Ok(())
 }
 
+/// Adds up cargo's `test result: ok. 5 passed; 0 failed; 1 ignored; ...` lines.
+fn count_results(line: &str, totals: &mut [u64; 3]) {
+    let Some(rest) = line.strip_prefix("test result: ") else {
+        return;
+    };
+    for part in rest.split(';') {
+        let mut words = part.split_whitespace().rev();
+        let (Some(what), Some(n)) = (words.next(), words.next()) else {
+            continue;
+        };
+        let Ok(n) = n.parse::<u64>() else { continue };
+        match what {
+            "passed" => totals[0] += n,
+            "failed" => totals[1] += n,
+            "ignored" => totals[2] += n,
+            _ => {}
+        }
+    }
+}
+
 fn test(extra: &[String]) -> Result<()> {
+    use std::io::BufRead;
     install_deps()?;
-    run(cargo().args(["test", "--workspace"]).args(extra))
+    let mut cmd = cargo();
+    cmd.args(["test", "--workspace"])
+        .args(extra)
+        .stdout(std::process::Stdio::piped());
+    eprintln!("+ {cmd:?}");
+    let mut child = cmd.spawn().context("starting cargo test")?;
+    let mut totals = [0u64; 3];
+    for line in std::io::BufReader::new(child.stdout.take().context("cargo's stdout")?).lines() {
+        let line = line?;
+        println!("{line}");
+        count_results(&line, &mut totals);
+    }
+    let status = child.wait()?;
+    // One plain closing line over every test binary, whichever ran last.
+    println!(
+        "tests: {} passed, {} failed, {} skipped",
+        totals[0], totals[1], totals[2]
+    );
+    if !status.success() {
+        bail!("cargo test failed ({status})");
+    }
+    if totals[0] == 0 {
+        bail!("cargo test ran no test");
+    }
+    Ok(())
 }
 
 fn main() {
