@@ -42,11 +42,11 @@ fn main() -> ExitCode {
             remote::serve(args.listen, !args.no_counters).map(|()| ExitCode::SUCCESS)
         }
         Command::Plot(args) => plot(args),
-        Command::Doctor => Ok(if doctor::run() {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::from(1)
-        }),
+        Command::Doctor => {
+            // Informational: gaps are reported, not failures (a VM without a PMU always has some).
+            doctor::run();
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
