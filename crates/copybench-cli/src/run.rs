@@ -190,7 +190,7 @@ pub fn run(args: RunArgs, cancel: &AtomicBool) -> Result<ExitCode> {
             warmup_s: args.warmup.as_secs_f64(),
             repetitions: usize::from(args.repetitions),
             fields: usize::from(args.fields),
-            pool: template.pool.unwrap_or(0),
+            pool: template.pool,
             align: args.align.to_string(),
             pin: pin.as_ref().map(PinPlan::record),
             counters,

@@ -204,14 +204,11 @@ pub fn table(results: &RunResults) -> String {
     }
     if !rows.is_empty() {
         let what = if results.config.mode == "rr" {
-            "lowest median p50"
+            "lowest median p50 at that size and thread count."
         } else {
-            "highest median throughput"
+            "highest median throughput at that size and thread count. Gbps = 10^9 bit/s of payload."
         };
-        let _ = writeln!(
-            out,
-            "* = {what} at that size and thread count. Gbps = 10^9 bit/s of payload."
-        );
+        let _ = writeln!(out, "* = {what}");
     }
     for n in notes {
         let _ = writeln!(out, "note: {n}");

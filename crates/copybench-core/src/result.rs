@@ -98,8 +98,9 @@ pub struct RunConfigRecord {
     pub repetitions: usize,
     /// Fields per message (each separately allocated).
     pub fields: usize,
-    /// Message buffers per sender thread (zero-copy reuses one only once it completed).
-    pub pool: usize,
+    /// Message buffers per connection as asked (`null`: automatic, each point records its own).
+    #[serde(default)]
+    pub pool: Option<usize>,
     /// Where buffers sit: `page` (4096-aligned) or `offset:N`.
     pub align: String,
     /// CPU placement, when pinned.

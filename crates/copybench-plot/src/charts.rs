@@ -159,24 +159,20 @@ fn run_prefix(runs: &[LabeledRun], run: usize) -> String {
     }
 }
 
-/// For each run: its rows of the wanted mode if any of them has the figure, else all its rows.
+/// The rows of the wanted mode if any run has the figure in that mode, else every row. Decided
+/// over the whole report, so that a stream file and an rr file compared together each feed only
+/// the charts their mode is for (an rr file's bytes per second are not a throughput figure).
 fn prefer_mode<'a>(
     aggs: &'a [Aggregate],
     mode: &str,
     has: impl Fn(&Aggregate) -> bool,
 ) -> Vec<&'a Aggregate> {
-    let runs: BTreeSet<usize> = aggs.iter().map(|a| a.run).collect();
-    let mut out = Vec::new();
-    for run in runs {
-        let mine: Vec<&Aggregate> = aggs.iter().filter(|a| a.run == run).collect();
-        if mine.iter().any(|a| a.mode == mode && has(a)) {
-            // All rows of that mode, measured or not: the unmeasured ones make the gaps.
-            out.extend(mine.into_iter().filter(|a| a.mode == mode));
-        } else {
-            out.extend(mine);
-        }
+    if aggs.iter().any(|a| a.mode == mode && has(a)) {
+        // All rows of that mode, measured or not: the unmeasured ones make the gaps.
+        aggs.iter().filter(|a| a.mode == mode).collect()
+    } else {
+        aggs.iter().collect()
     }
-    out
 }
 
 /// Index of each distinct value among the rows of one strategy (for shades).

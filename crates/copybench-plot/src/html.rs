@@ -204,10 +204,10 @@ fn fact_rows(runs: &[LabeledRun]) -> Vec<(&'static str, Vec<String>)> {
             escape(&r.results.config.align)
         }),
         ("buffer pool", |r| {
-            escape(&format!(
-                "{} message buffers per sender thread",
-                r.results.config.pool
-            ))
+            escape(&match r.results.config.pool {
+                Some(n) => format!("{n} message buffers per connection"),
+                None => "automatic: about 8 MiB per connection, 4 to 256 buffers (each point records its own)".into(),
+            })
         }),
         ("CPU pinning", |r| {
             escape(&r.results.config.pin.as_ref().map_or_else(

@@ -142,3 +142,33 @@ fn several_runs_are_labelled_by_run() {
     let o = option(find(&all, "chart-throughput"));
     assert!(o.contains("veth: two-copy, 1 thread") && o.contains("lo: two-copy, 1 thread"));
 }
+
+#[test]
+fn a_stream_file_and_an_rr_file_each_feed_only_their_charts() {
+    let split = |mode: &str| {
+        let mut r = fixture();
+        r.points.retain(|p| p.mode == mode);
+        r.config.mode = mode.into();
+        r
+    };
+    let runs = vec![
+        LabeledRun {
+            label: "STREAMFILE".into(),
+            path: None,
+            results: split("stream"),
+        },
+        LabeledRun {
+            label: "RRFILE".into(),
+            path: None,
+            results: split("rr"),
+        },
+    ];
+    let all = sections(&runs).unwrap();
+    let throughput = option(find(&all, "chart-throughput"));
+    assert!(throughput.contains("STREAMFILE") && !throughput.contains("RRFILE"));
+    let latency = option(find(&all, "chart-latency"));
+    assert!(latency.contains("RRFILE") && !latency.contains("STREAMFILE"));
+    // With the rr file alone, its rows are all there is: they are drawn, labelled as such.
+    let alone = sections(&runs[1..]).unwrap();
+    assert!(find(&alone, "chart-latency").is_chart());
+}

@@ -137,7 +137,7 @@ pub fn loopback_run(sweep: &Sweep, command_line: &str) -> RunResults {
             warmup_s: sweep.warmup.as_secs_f64(),
             repetitions: sweep.repetitions,
             fields: first.fields,
-            pool: first.pool_size(),
+            pool: Some(first.pool_size()),
             align: first.align.to_string(),
             pin: None,
             counters: false,
