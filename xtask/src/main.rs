@@ -135,8 +135,9 @@ fn overhead(rounds: usize) -> Result<()> {
     let dir = std::env::temp_dir().join(format!("copybench-overhead-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let sizes = ["4k", "64k"];
-    // (size, counters on?) -> throughputs
-    let mut samples: std::collections::BTreeMap<(usize, bool), Vec<f64>> = Default::default();
+    // (strategy, size, counters on?) -> throughputs
+    let mut samples: std::collections::BTreeMap<(String, usize, bool), Vec<f64>> =
+        Default::default();
     let result = (|| -> Result<()> {
         for round in 0..rounds {
             for counters in [round % 2 == 0, round % 2 == 1] {
@@ -167,9 +168,13 @@ fn overhead(rounds: usize) -> Result<()> {
                 let results: serde_json::Value =
                     serde_json::from_str(&std::fs::read_to_string(&json)?)?;
                 for p in results["points"].as_array().context("points")? {
+                    let strategy = p["strategy"].as_str().context("strategy")?.to_string();
                     let size = p["msg_size"].as_u64().context("msg_size")? as usize;
                     let gbps = p["throughput_gbps"].as_f64().context("throughput")?;
-                    samples.entry((size, counters)).or_default().push(gbps);
+                    samples
+                        .entry((strategy, size, counters))
+                        .or_default()
+                        .push(gbps);
                 }
             }
         }
@@ -177,20 +182,18 @@ fn overhead(rounds: usize) -> Result<()> {
     })();
     let _ = std::fs::remove_dir_all(&dir);
     result?;
-    println!("counter overhead: median Gbps over {rounds} alternating rounds (scattergather and zerocopy pooled)");
+    println!("counter overhead: median Gbps over {rounds} alternating rounds, 2 connections");
     println!(
-        "{:>8} {:>12} {:>12} {:>10}",
-        "size", "counters", "no counters", "difference"
+        "{:>14} {:>8} {:>12} {:>12} {:>10}",
+        "strategy", "size", "counters", "no counters", "difference"
     );
-    for size in samples
-        .keys()
-        .map(|k| k.0)
-        .collect::<std::collections::BTreeSet<_>>()
-    {
-        let on = median(samples[&(size, true)].clone());
-        let off = median(samples[&(size, false)].clone());
+    let cells: std::collections::BTreeSet<(String, usize)> =
+        samples.keys().map(|(s, n, _)| (s.clone(), *n)).collect();
+    for (strategy, size) in cells {
+        let on = median(samples[&(strategy.clone(), size, true)].clone());
+        let off = median(samples[&(strategy.clone(), size, false)].clone());
         println!(
-            "{size:>8} {on:>12.3} {off:>12.3} {:>9.1}%",
+            "{strategy:>14} {size:>8} {on:>12.3} {off:>12.3} {:>9.1}%",
             (on - off) / off * 100.0
         );
     }
