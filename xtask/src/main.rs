@@ -151,6 +151,9 @@ fn overhead(rounds: usize) -> Result<()> {
                     &sizes.join(","),
                 ])
                 .args([
+                    // Two connections: one alone on a VM is dominated by idle-wake noise.
+                    "--threads",
+                    "2",
                     "--duration",
                     "2s",
                     "--warmup",

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use copybench_core::engine::{Hooks, IntervalProbe, Role, ThreadProbe};
 use copybench_core::result::{Counters, Metric, PinRecord, SystemCpu};
 use copybench_net::{Side, Topology};
-use copybench_perf::{CounterValues, CpuTimes, KeepWarm, Reading, ThreadCounters};
+use copybench_perf::{CounterValues, CpuTimes, Reading, ThreadCounters};
 
 /// CPUs for sender and receiver threads; thread i takes entry i modulo the list's length.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,8 +39,9 @@ impl PinPlan {
 }
 
 thread_local! {
-    /// Counters opened when the thread starts, so that opening them (a few hundred
-    /// microseconds) happens before, not inside, the measured interval.
+    /// Counters opened when the thread starts, so that opening them happens before, not
+    /// inside, the measured interval. (Only hardware counters are perf events; software
+    /// figures come from the kernel's accounting, which costs nothing per context switch.)
     static COUNTERS: RefCell<Option<ThreadCounters>> = const { RefCell::new(None) };
 }
 
@@ -48,9 +49,6 @@ pub struct CliHooks<'a> {
     pub topology: Option<&'a Topology>,
     pub pin: Option<PinPlan>,
     pub counters: bool,
-    /// Keeps the kernel's software-event hooks on for the whole run, so per-thread counters
-    /// opening and closing do not patch kernel code under other threads' measured intervals.
-    _keep_warm: Option<KeepWarm>,
 }
 
 impl<'a> CliHooks<'a> {
@@ -59,7 +57,6 @@ impl<'a> CliHooks<'a> {
             topology,
             pin,
             counters,
-            _keep_warm: counters.then(KeepWarm::new),
         }
     }
 }

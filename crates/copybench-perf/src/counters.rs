@@ -1,5 +1,6 @@
 //! Per-thread perf counter groups: open on the calling thread, start, stop and read.
 
+use crate::accounting::{delta, Snapshot};
 use std::hint::black_box;
 use std::marker::PhantomData;
 
@@ -351,6 +352,9 @@ pub struct ThreadCounters {
     failed: Vec<(Field, String)>,
     llc_event: &'static str,
     started: bool,
+    /// Software figures from the kernel's per-thread accounting instead of perf events
+    /// (see [`crate::accounting`]); holds the reading taken at `start`.
+    accounting: Option<Option<Snapshot>>,
     /// `*const ()` is neither `Send` nor `Sync`.
     _bound_to_thread: PhantomData<*const ()>,
 }
@@ -369,9 +373,25 @@ impl std::fmt::Debug for ThreadCounters {
 }
 
 impl ThreadCounters {
-    /// Opens all counters on the calling thread, disabled. Never fails as a whole: each
-    /// counter that cannot open reads as `Unsupported` with the reason.
+    /// Opens every counter for the calling thread, at the least cost to the measured work:
+    /// hardware events (cycles, instructions, LLC misses) as a perf group, disabled; the
+    /// software figures (task clock, context switches, page faults, CPU migrations) from the
+    /// kernel's own per-thread accounting, read at `start` and `stop` only, because perf
+    /// software events cost every context switch (see [`crate::accounting`]). Never fails as a
+    /// whole: each figure that cannot be had reads as `Unsupported` with the reason.
     pub fn open() -> ThreadCounters {
+        let mut counters = Self::open_selected(&[
+            EventKind::Cycles,
+            EventKind::Instructions,
+            EventKind::LlcMisses,
+            EventKind::CacheMisses,
+        ]);
+        counters.accounting = Some(None);
+        counters
+    }
+
+    /// Every counter as a perf event, software ones included (the cost is per context switch).
+    pub fn open_all_perf() -> ThreadCounters {
         Self::open_selected(&EventKind::ALL)
     }
 
@@ -428,6 +448,7 @@ impl ThreadCounters {
             failed,
             llc_event,
             started: false,
+            accounting: None,
             _bound_to_thread: PhantomData,
         }
     }
@@ -450,6 +471,9 @@ impl ThreadCounters {
             .flatten()
         {
             g.control("enabling the counter group", Counter::enable_group);
+        }
+        if let Some(at_start) = &mut self.accounting {
+            *at_start = Some(Snapshot::take());
         }
         self.started = true;
     }
@@ -480,6 +504,43 @@ impl ThreadCounters {
         }
         for (field, why) in &self.failed {
             out[field.index()] = Some(Reading::Unsupported(why.clone()));
+        }
+        if let Some(at_start) = &self.accounting {
+            let end = Snapshot::take();
+            let (fields, wall_ns) = match at_start {
+                Some(a) => (
+                    [
+                        (Field::TaskClock, delta(&a.cpu_ns, &end.cpu_ns)),
+                        (
+                            Field::ContextSwitches,
+                            delta(&a.context_switches, &end.context_switches),
+                        ),
+                        (Field::PageFaults, delta(&a.page_faults, &end.page_faults)),
+                        (
+                            Field::CpuMigrations,
+                            delta(&a.cpu_migrations, &end.cpu_migrations),
+                        ),
+                    ],
+                    (end.wall - a.wall).as_nanos() as u64,
+                ),
+                None => {
+                    let never = || Reading::Unsupported(NEVER_STARTED.to_string());
+                    (
+                        [
+                            (Field::TaskClock, never()),
+                            (Field::ContextSwitches, never()),
+                            (Field::PageFaults, never()),
+                            (Field::CpuMigrations, never()),
+                        ],
+                        0,
+                    )
+                }
+            };
+            for (field, reading) in fields {
+                out[field.index()] = Some(reading);
+            }
+            // Kernel accounting is never multiplexed: counted the whole interval.
+            times.get_or_insert((wall_ns, wall_ns));
         }
         let mut take = |f: Field| {
             out[f.index()]

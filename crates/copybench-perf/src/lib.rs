@@ -27,6 +27,7 @@
 //! Per-thread counters do not see softirq work done on behalf of a connection on other CPUs;
 //! [`CpuTimes`] is there to catch that system-wide.
 
+mod accounting;
 mod counters;
 mod cputimes;
 mod error;
