@@ -259,8 +259,9 @@ pub struct Counters {
     pub cpu_migrations: Metric,
     pub page_faults: Metric,
     pub task_clock_ns: Metric,
-    /// Time the group was enabled and actually counting (ns); `running < enabled` means the
-    /// kernel multiplexed the counters and the values above were scaled.
+    /// Time the counters were enabled and actually counting (ns); `running < enabled` means
+    /// the kernel multiplexed them and the values above were scaled. In a side's totals these
+    /// are summed over its threads (thread-nanoseconds).
     pub time_enabled_ns: u64,
     pub time_running_ns: u64,
 }

@@ -191,10 +191,7 @@ pub fn run_point(
         let receiver_reports: Vec<_> = receivers.into_iter().map(join).collect();
         let system_cpu = outcome?;
 
-        let mut sends = Vec::with_capacity(threads);
-        for report in sender_reports {
-            sends.push(report?);
-        }
+        let sends = measured_senders(sender_reports)?;
         let mut receives = Vec::with_capacity(threads);
         for report in receiver_reports {
             receives.push(report?);
@@ -257,12 +254,30 @@ pub fn run_senders(
         phase.advance(Phase::STOP);
         let reports: Vec<_> = senders.into_iter().map(join).collect();
         let system_cpu = outcome?;
-        let mut sends = Vec::with_capacity(reports.len());
-        for r in reports {
-            sends.push(r?);
-        }
-        Ok((sends, system_cpu))
+        Ok((measured_senders(reports)?, system_cpu))
     })
+}
+
+/// The sender reports, each with a measured interval: a sender that never measured has no
+/// throughput to report, and a point must not stand on a duration of 0.
+fn measured_senders(
+    reports: Vec<Result<SenderReport, EngineError>>,
+) -> Result<Vec<SenderReport>, EngineError> {
+    let mut sends = Vec::with_capacity(reports.len());
+    for report in reports {
+        let report = report?;
+        if report.interval.is_none() {
+            return Err(EngineError::Send {
+                index: report.index,
+                source: StrategyError::io(
+                    "measuring",
+                    std::io::Error::other("the sender never reached the measured interval"),
+                ),
+            });
+        }
+        sends.push(report);
+    }
+    Ok(sends)
 }
 
 fn join<T>(
