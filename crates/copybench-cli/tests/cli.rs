@@ -2,14 +2,13 @@
 //! outputs that survive Ctrl-C, CSV and JSON that scripts can read.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use copybench_core::result::RunResults;
 
-fn copybench() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_copybench"))
-}
+mod common;
+use common::{copybench, QUICK};
 
 fn run(args: &[&str]) -> Output {
     copybench().args(args).output().expect("copybench runs")
@@ -18,16 +17,6 @@ fn run(args: &[&str]) -> Output {
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
-
-const QUICK: &[&str] = &[
-    "--duration",
-    "200ms",
-    "--warmup",
-    "50ms",
-    "--repetitions",
-    "1",
-    "--no-progress",
-];
 
 fn quick_run(extra: &[&str]) -> Output {
     let mut args = vec!["run"];

@@ -1,38 +1,14 @@
 //! Counters per side in every point, honest on a machine without a PMU; pinning recorded.
 
-use std::process::Command;
+mod common;
 
 use copybench_core::result::{Metric, RunResults};
 
+/// A quick loopback run (300 ms points, so every thread's counters see real work).
 fn run_json(extra: &[&str]) -> RunResults {
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("r.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_copybench"))
-        .args([
-            "run",
-            "--topology",
-            "loopback",
-            "--duration",
-            "300ms",
-            "--warmup",
-            "50ms",
-        ])
-        .args([
-            "--repetitions",
-            "1",
-            "--no-progress",
-            "--out",
-            json.to_str().unwrap(),
-        ])
-        .args(extra)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap()
+    let mut args = vec!["--topology", "loopback", "--duration", "300ms"];
+    args.extend_from_slice(extra);
+    common::run_json(&args)
 }
 
 /// Whether this machine counts hardware cycles (`perf stat -e cycles` would).

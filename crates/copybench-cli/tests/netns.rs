@@ -5,11 +5,8 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use copybench_core::result::RunResults;
-
-fn copybench() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_copybench"))
-}
+mod common;
+use common::copybench;
 
 fn is_root() -> bool {
     rustix::process::geteuid().is_root()
@@ -38,38 +35,16 @@ fn every_strategy_streams_verified_between_two_namespaces() {
         return;
     }
     let before = leftovers();
-    let dir = tempfile::tempdir().unwrap();
-    let json = dir.path().join("netns.json");
-    let out = copybench()
-        .args([
-            "run",
-            "--topology",
-            "netns",
-            "--mtu",
-            "9000",
-            "--sizes",
-            "1,4k,64k",
-            "--threads",
-            "1,2",
-        ])
-        .args([
-            "--duration",
-            "200ms",
-            "--warmup",
-            "50ms",
-            "--repetitions",
-            "1",
-            "--no-progress",
-        ])
-        .args(["--out", json.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let r: RunResults = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let r = common::run_json(&[
+        "--topology",
+        "netns",
+        "--mtu",
+        "9000",
+        "--sizes",
+        "1,4k,64k",
+        "--threads",
+        "1,2",
+    ]);
     assert_eq!(r.config.topology.kind, "netns");
     assert_eq!(r.config.topology.mtu, Some(9000));
     assert_eq!(

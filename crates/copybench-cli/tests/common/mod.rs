@@ -1,0 +1,57 @@
+//! What the binary's integration tests share: starting `copybench`, and a quick run whose
+//! results JSON is read back.
+#![allow(dead_code)] // each test file uses its own part
+
+use std::process::Command;
+
+use copybench_core::result::RunResults;
+
+pub fn copybench() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_copybench"))
+}
+
+/// Short points: enough traffic to verify and measure, quick enough for many of them.
+pub const QUICK: &[&str] = &[
+    "--duration",
+    "200ms",
+    "--warmup",
+    "50ms",
+    "--repetitions",
+    "1",
+    "--no-progress",
+];
+
+/// The [`QUICK`] options that `extra` does not set itself (clap refuses an option twice).
+pub fn quick_unless_in(extra: &[&str]) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < QUICK.len() {
+        let takes_value = QUICK.get(i + 1).is_some_and(|v| !v.starts_with("--"));
+        let n = if takes_value { 2 } else { 1 };
+        if !extra.contains(&QUICK[i]) {
+            out.extend_from_slice(&QUICK[i..i + n]);
+        }
+        i += n;
+    }
+    out
+}
+
+/// `copybench run` with [`QUICK`] and `extra` (which may override QUICK's options), which
+/// must succeed; returns the results it wrote.
+pub fn run_json(extra: &[&str]) -> RunResults {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("results.json");
+    let out = copybench()
+        .arg("run")
+        .args(quick_unless_in(extra))
+        .args(extra)
+        .args(["--out", json.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap()
+}
