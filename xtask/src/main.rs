@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
+use copybench_core::sweep::Spread;
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -116,15 +117,9 @@ fn bench(extra: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Median of `values` (not empty).
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
+/// Median of `values` (NaN when there are none, which prints as such, never as 0).
+fn median(values: &[f64]) -> f64 {
+    Spread::of(values).map_or(f64::NAN, |s| s.median)
 }
 
 /// Throughput with counters on vs `--no-counters`, alternating runs so drift hits both alike.
@@ -193,8 +188,8 @@ fn overhead(rounds: usize) -> Result<()> {
     let cells: std::collections::BTreeSet<(String, usize)> =
         samples.keys().map(|(s, n, _)| (s.clone(), *n)).collect();
     for (strategy, size) in cells {
-        let on = median(samples[&(strategy.clone(), size, true)].clone());
-        let off = median(samples[&(strategy.clone(), size, false)].clone());
+        let on = median(&samples[&(strategy.clone(), size, true)]);
+        let off = median(&samples[&(strategy.clone(), size, false)]);
         println!(
             "{strategy:>14} {size:>8} {on:>12.3} {off:>12.3} {:>9.1}%",
             (on - off) / off * 100.0
@@ -227,7 +222,7 @@ fn test(extra: &[String]) -> Result<()> {
     use std::io::BufRead;
     install_deps()?;
     let mut cmd = cargo();
-    cmd.args(["test", "--workspace"])
+    cmd.args(["test", "--workspace", "--no-fail-fast"])
         .args(extra)
         .stdout(std::process::Stdio::piped());
     eprintln!("+ {cmd:?}");

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use copybench_core::engine::{Mode, MAX_FIELDS, MAX_MSG_SIZE, MAX_POOL, MAX_THREADS};
 use copybench_core::message::Align;
-use copybench_core::units::{format_size, parse_duration, parse_size};
+use copybench_core::units::{format_size, parse_duration, parse_size, ParseError};
 use copybench_core::StrategyKind;
 
 /// Longest measured duration or warm-up accepted.
@@ -94,10 +94,10 @@ pub struct ServerArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Strategies, comma-separated: twocopy (two-copy, a1), scattergather (scatter-gather, sg, a2),
-    /// zerocopy (zero-copy, zc, a3).
+    /// Strategies, comma-separated (see --help for every name).
     #[arg(short, long = "strategy", value_delimiter = ',', value_parser = parse_strategy,
-          default_value = "twocopy,scattergather,zerocopy")]
+          long_help = format!("Strategies, comma-separated: {}.", StrategyKind::spellings()),
+          default_values_t = StrategyKind::ALL.to_vec())]
     pub strategies: Vec<StrategyKind>,
 
     /// Message sizes, comma-separated: bytes or k/m suffixes (powers of 1024), 1 byte to 64m.
@@ -183,9 +183,8 @@ pub struct RunArgs {
     pub corrupt_message: Option<u64>,
 }
 
-fn parse_strategy(s: &str) -> Result<StrategyKind, String> {
+fn parse_strategy(s: &str) -> Result<StrategyKind, copybench_core::strategy::UnknownStrategy> {
     s.parse()
-        .map_err(|e: copybench_core::strategy::UnknownStrategy| e.to_string())
 }
 
 fn parse_msg_size(s: &str) -> Result<usize, String> {
@@ -227,11 +226,11 @@ fn parse_warmup(s: &str) -> Result<Duration, String> {
     parse_positive_duration(s)
 }
 
-fn parse_mode(s: &str) -> Result<Mode, String> {
+fn parse_mode(s: &str) -> Result<Mode, ParseError> {
     s.parse()
 }
 
-fn parse_align(s: &str) -> Result<Align, String> {
+fn parse_align(s: &str) -> Result<Align, ParseError> {
     s.parse()
 }
 

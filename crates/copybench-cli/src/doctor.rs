@@ -59,7 +59,8 @@ pub fn run() -> usize {
         check(
             "MSG_ZEROCOPY (SO_ZEROCOPY)",
             copybench_core::strategy::probe_zerocopy()
-                .map(|()| "accepted on TCP".into()),
+                .map(|()| "accepted on TCP".into())
+                .map_err(|e| e.to_string()),
             "the zero-copy strategy needs Linux 4.14+; it will be reported unsupported, never faked",
         ),
         check(

@@ -2,7 +2,7 @@
 
 use std::cell::RefCell;
 
-use copybench_core::engine::{Hooks, IntervalProbe, Role, ThreadProbe};
+use copybench_core::engine::{HookError, Hooks, IntervalProbe, Role, ThreadProbe};
 use copybench_core::result::{Counters, Metric, PinRecord, SystemCpu};
 use copybench_net::{Side, Topology};
 use copybench_perf::{CounterValues, CpuTimes, Reading, ThreadCounters};
@@ -62,13 +62,13 @@ impl<'a> CliHooks<'a> {
 }
 
 impl Hooks for CliHooks<'_> {
-    fn enter_thread(&self, role: Role, index: usize) -> Result<Option<usize>, String> {
+    fn enter_thread(&self, role: Role, index: usize) -> Result<Option<usize>, HookError> {
         let side = match role {
             Role::Sender => Side::Sender,
             Role::Receiver => Side::Receiver,
         };
         if let Some(topology) = self.topology {
-            topology.enter(side).map_err(|e| e.to_string())?;
+            topology.enter(side)?;
         }
         let cpu = match &self.pin {
             Some(plan) => {
@@ -78,9 +78,9 @@ impl Hooks for CliHooks<'_> {
                 };
                 let cpu = list[index % list.len()];
                 if !core_affinity::set_for_current(core_affinity::CoreId { id: cpu }) {
-                    return Err(format!(
-                        "could not pin the {side} thread {index} to CPU {cpu}"
-                    ));
+                    return Err(
+                        format!("could not pin the {side} thread {index} to CPU {cpu}").into(),
+                    );
                 }
                 Some(cpu)
             }

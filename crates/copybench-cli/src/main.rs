@@ -3,9 +3,9 @@
 
 mod args;
 mod doctor;
+mod export;
 mod hooks;
 mod host;
-mod output;
 mod remote;
 mod run;
 mod summary;

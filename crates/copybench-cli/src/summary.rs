@@ -4,7 +4,8 @@
 
 use std::fmt::Write as _;
 
-use copybench_core::result::RunResults;
+use copybench_core::engine::Mode;
+use copybench_core::result::{RunResults, TopologyKind};
 use copybench_core::sweep::{summarize, CellSummary, Spread, NOISY_CV};
 use copybench_core::units::format_size;
 
@@ -12,8 +13,14 @@ use copybench_core::units::format_size;
 pub const LOCAL_COPY_NOTE: &str =
     "local delivery (loopback/veth) always copies: this is not NIC zero-copy";
 
-struct Row {
-    cells: Vec<String>,
+/// The summary as cells: what the terminal table and the Markdown export both render.
+pub struct SummaryTable {
+    /// Column titles.
+    pub header: Vec<&'static str>,
+    /// One row of cells per (strategy, size, threads, mode).
+    pub rows: Vec<Vec<String>>,
+    /// Plain words under the table: noisy cells, errors, what copied ratios mean.
+    pub notes: Vec<String>,
 }
 
 fn spread(s: &Option<Spread>, digits: usize) -> (String, String) {
@@ -33,7 +40,7 @@ fn winners(cells: &[CellSummary]) -> Vec<bool> {
         if !c.verified {
             return None;
         }
-        if c.mode == "rr" {
+        if c.mode == Mode::Rr {
             c.latency_p50_us.map(|s| -s.median)
         } else {
             c.throughput_gbps.map(|s| s.median)
@@ -53,93 +60,55 @@ fn winners(cells: &[CellSummary]) -> Vec<bool> {
         .collect()
 }
 
-fn rows(results: &RunResults) -> (Vec<&'static str>, Vec<Row>, Vec<String>) {
+/// Column titles in `rr` and in stream mode.
+const RR_HEADER: [&str; 10] = [
+    "strategy",
+    "size",
+    "thr",
+    "p50 us",
+    "min..max",
+    "p99 us",
+    "trans/s",
+    "CPU ns/B",
+    "zc copied",
+    "ok",
+];
+const STREAM_HEADER: [&str; 10] = [
+    "strategy",
+    "size",
+    "thr",
+    "Gbps",
+    "min..max",
+    "cv",
+    "send p99 us",
+    "CPU ns/B",
+    "zc copied",
+    "ok",
+];
+
+/// The summary table of a run's results.
+pub fn summary_table(results: &RunResults) -> SummaryTable {
     let cells = summarize(&results.points);
     let win = winners(&cells);
-    let rr = results.config.mode == "rr";
-    let header = if rr {
-        vec![
-            "strategy",
-            "size",
-            "thr",
-            "p50 us",
-            "min..max",
-            "p99 us",
-            "trans/s",
-            "CPU ns/B",
-            "zc copied",
-            "ok",
-        ]
-    } else {
-        vec![
-            "strategy",
-            "size",
-            "thr",
-            "Gbps",
-            "min..max",
-            "cv",
-            "send p99 us",
-            "CPU ns/B",
-            "zc copied",
-            "ok",
-        ]
-    };
+    let rr = results.config.mode == Mode::Rr;
     let mut notes = Vec::new();
-    let mut out = Vec::new();
+    let mut rows = Vec::new();
     for (c, winner) in cells.iter().zip(win) {
-        let mark = if winner { "*" } else { "" };
-        let cv = c.throughput_gbps.and_then(|s| s.cv);
-        let noisy = !rr && cv.is_some_and(|cv| cv > NOISY_CV);
-        let mut cells_text = vec![
-            format!("{}{}", c.strategy, mark),
-            format_size(c.msg_size),
-            c.threads.to_string(),
-        ];
-        if rr {
-            let (p50, range) = spread(&c.latency_p50_us, 1);
-            cells_text.extend([p50, range, spread(&c.latency_p99_us, 1).0]);
-            cells_text.push(spread(&c.transactions_per_s, 0).0);
-        } else {
-            let (gbps, range) = spread(&c.throughput_gbps, 2);
-            cells_text.extend([gbps, range]);
-            cells_text.push(match cv {
-                Some(cv) => format!("{:.0}%{}", cv * 100.0, if noisy { "!" } else { "" }),
-                None => "-".into(),
-            });
-            cells_text.push(spread(&c.latency_p99_us, 1).0);
-        }
-        cells_text.push(spread(&c.sender_cpu_ns_per_byte, 3).0);
-        cells_text.push(match c.copied_ratio {
-            Some(r) => format!("{:.0}%", r * 100.0),
-            None => "-".into(),
-        });
-        cells_text.push(if c.verified {
-            "yes".into()
-        } else {
-            "NO".into()
-        });
-        if noisy {
-            notes.push(format!(
-                "{} {} x{}: throughput varies by {:.0}% across repetitions (noisy machine?); \
+        rows.push(row(c, winner, rr));
+        let cell = format!("{} {} x{}", c.strategy, format_size(c.msg_size), c.threads);
+        match c.throughput_gbps.and_then(|s| s.cv) {
+            Some(cv) if !rr && cv > NOISY_CV => notes.push(format!(
+                "{cell}: throughput varies by {:.0}% across repetitions (noisy machine?); \
                  use more --repetitions or a longer --duration",
-                c.strategy,
-                format_size(c.msg_size),
-                c.threads,
-                cv.unwrap_or(0.0) * 100.0
-            ));
+                cv * 100.0
+            )),
+            _ => {}
         }
-        for e in &c.errors {
-            notes.push(format!(
-                "{} {} x{}: {e}",
-                c.strategy,
-                format_size(c.msg_size),
-                c.threads
-            ));
-        }
-        out.push(Row { cells: cells_text });
+        notes.extend(c.errors.iter().map(|e| format!("{cell}: {e}")));
     }
-    let local = matches!(results.config.topology.kind.as_str(), "loopback" | "netns");
-    if local && cells.iter().any(|c| c.copied_ratio.is_some()) {
+    if results.config.topology.kind.is_local_delivery()
+        && cells.iter().any(|c| c.copied_ratio.is_some())
+    {
         notes.push(format!(
             "zc copied: share of zero-copy sends the kernel copied after all; {LOCAL_COPY_NOTE}."
         ));
@@ -147,25 +116,58 @@ fn rows(results: &RunResults) -> (Vec<&'static str>, Vec<Row>, Vec<String>) {
     for u in &results.unsupported {
         notes.push(format!("{} not run: {}", u.strategy, u.reason));
     }
-    (header, out, notes)
+    SummaryTable {
+        header: if rr { RR_HEADER } else { STREAM_HEADER }.to_vec(),
+        rows,
+        notes,
+    }
+}
+
+/// One cell's row: median and min..max over repetitions, the winner marked with `*`.
+fn row(c: &CellSummary, winner: bool, rr: bool) -> Vec<String> {
+    let mut cells = vec![
+        format!("{}{}", c.strategy, if winner { "*" } else { "" }),
+        format_size(c.msg_size),
+        c.threads.to_string(),
+    ];
+    if rr {
+        let (p50, range) = spread(&c.latency_p50_us, 1);
+        cells.extend([p50, range, spread(&c.latency_p99_us, 1).0]);
+        cells.push(spread(&c.transactions_per_s, 0).0);
+    } else {
+        let (gbps, range) = spread(&c.throughput_gbps, 2);
+        cells.extend([gbps, range]);
+        cells.push(match c.throughput_gbps.and_then(|s| s.cv) {
+            Some(cv) => format!("{:.0}%{}", cv * 100.0, if cv > NOISY_CV { "!" } else { "" }),
+            None => "-".into(),
+        });
+        cells.push(spread(&c.latency_p99_us, 1).0);
+    }
+    cells.push(spread(&c.sender_cpu_ns_per_byte, 3).0);
+    cells.push(match c.copied_ratio {
+        Some(r) => format!("{:.0}%", r * 100.0),
+        None => "-".into(),
+    });
+    cells.push(if c.verified { "yes" } else { "NO" }.into());
+    cells
 }
 
 /// One line saying where and how the points were measured.
-fn setting(results: &RunResults) -> String {
+pub fn setting(results: &RunResults) -> String {
     let c = &results.config;
     let t = &c.topology;
-    let place = match t.kind.as_str() {
-        "netns" => format!(
+    let place = match t.kind {
+        TopologyKind::Netns => format!(
             "netns veth {} -> {}, MTU {}",
             t.sender_addr.as_deref().unwrap_or("?"),
             t.receiver_addr.as_deref().unwrap_or("?"),
             t.mtu.map_or("?".into(), |m| m.to_string())
         ),
-        "remote" => format!(
+        TopologyKind::Remote => format!(
             "remote server {}",
             t.receiver_addr.as_deref().unwrap_or("?")
         ),
-        other => other.to_string(),
+        TopologyKind::Loopback => "loopback".to_string(),
     };
     format!(
         "{place}; {} mode; {} s measured after {} s warm-up; {} repetitions; {} fields; align {}",
@@ -175,10 +177,14 @@ fn setting(results: &RunResults) -> String {
 
 /// A plain-text table for the terminal.
 pub fn table(results: &RunResults) -> String {
-    let (header, rows, notes) = rows(results);
+    let SummaryTable {
+        header,
+        rows,
+        notes,
+    } = summary_table(results);
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for r in &rows {
-        for (w, c) in widths.iter_mut().zip(&r.cells) {
+        for (w, c) in widths.iter_mut().zip(r) {
             *w = (*w).max(c.len());
         }
     }
@@ -200,10 +206,10 @@ pub fn table(results: &RunResults) -> String {
     };
     line(header.clone(), &mut out);
     for r in &rows {
-        line(r.cells.iter().map(String::as_str).collect(), &mut out);
+        line(r.iter().map(String::as_str).collect(), &mut out);
     }
     if !rows.is_empty() {
-        let what = if results.config.mode == "rr" {
+        let what = if results.config.mode == Mode::Rr {
             "lowest median p50 at that size and thread count."
         } else {
             "highest median throughput at that size and thread count. Gbps = 10^9 bit/s of payload."
@@ -212,29 +218,6 @@ pub fn table(results: &RunResults) -> String {
     }
     for n in notes {
         let _ = writeln!(out, "note: {n}");
-    }
-    out
-}
-
-/// The same table in Markdown.
-pub fn markdown(results: &RunResults) -> String {
-    let (header, rows, notes) = rows(results);
-    let mut out = String::new();
-    let _ = writeln!(out, "# copybench results\n\n{}.\n", setting(results));
-    let _ = writeln!(out, "| {} |", header.join(" | "));
-    let _ = writeln!(
-        out,
-        "|{}",
-        header.iter().map(|_| "---|").collect::<String>()
-    );
-    for r in rows {
-        let _ = writeln!(out, "| {} |", r.cells.join(" | "));
-    }
-    if !notes.is_empty() {
-        out.push('\n');
-        for n in notes {
-            let _ = writeln!(out, "- {n}");
-        }
     }
     out
 }

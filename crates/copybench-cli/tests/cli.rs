@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use copybench_core::result::RunResults;
 
-mod common;
+use crate::common;
 use common::{copybench, QUICK};
 
 fn run(args: &[&str]) -> Output {
@@ -145,7 +145,7 @@ fn all_three_outputs_and_json_on_stdout() {
     assert!(from_file.complete);
     assert_eq!(from_file.points.len(), 6);
     assert!(from_file.points.iter().all(|p| p.verified));
-    assert_eq!(from_file.config.topology.kind, "loopback");
+    assert_eq!(from_file.config.topology.kind.name(), "loopback");
 
     let csv = std::fs::read_to_string(&csv).unwrap();
     let mut lines = csv.lines();

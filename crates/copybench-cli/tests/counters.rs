@@ -1,6 +1,6 @@
 //! Counters per side in every point, honest on a machine without a PMU; pinning recorded.
 
-mod common;
+use crate::common;
 
 use copybench_core::result::{Metric, RunResults};
 
@@ -116,7 +116,7 @@ fn pinning_places_and_records_threads() {
 fn page_and_offset_placement_both_run_and_are_recorded() {
     for align in ["page", "offset:256"] {
         let r = run_json(&["--sizes", "64k", "--strategy", "twocopy", "--align", align]);
-        assert_eq!(r.config.align, align);
+        assert_eq!(r.config.align.to_string(), align);
         assert!(r.points[0].verified);
     }
 }

@@ -5,7 +5,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-mod common;
+use crate::common;
 use common::copybench;
 
 fn is_root() -> bool {
@@ -45,7 +45,7 @@ fn every_strategy_streams_verified_between_two_namespaces() {
         "--threads",
         "1,2",
     ]);
-    assert_eq!(r.config.topology.kind, "netns");
+    assert_eq!(r.config.topology.kind.name(), "netns");
     assert_eq!(r.config.topology.mtu, Some(9000));
     assert_eq!(
         r.config.topology.receiver_addr.as_deref(),

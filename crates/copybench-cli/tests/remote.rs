@@ -85,7 +85,7 @@ fn a_client_streams_every_strategy_to_a_server_which_verifies() {
         String::from_utf8_lossy(&out.stderr)
     );
     let r: RunResults = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    assert_eq!(r.config.topology.kind, "remote");
+    assert_eq!(r.config.topology.kind.name(), "remote");
     assert_eq!(
         r.config.topology.receiver_addr.as_deref(),
         Some(server.addr.as_str())

@@ -13,12 +13,15 @@
 //! It knows nothing of namespaces or perf counters: those live in `copybench-net` and
 //! `copybench-perf`, and the `copybench` binary plugs them in through [`engine::Hooks`].
 
+#![deny(missing_docs)]
+
 pub mod engine;
 pub mod message;
 pub mod pattern;
 pub mod result;
 pub mod strategy;
 pub mod sweep;
+#[allow(unsafe_code)] // the crate's only unsafe: two socket calls, each block with a SAFETY comment
 mod sys;
 pub mod units;
 

@@ -7,7 +7,9 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use crate::pattern::{self, STAMP_LEN};
+use crate::units::ParseError;
 
+/// The page size buffers are placed against.
 pub const PAGE_SIZE: usize = 4096;
 
 /// Where buffers start relative to a page boundary.
@@ -15,7 +17,10 @@ pub const PAGE_SIZE: usize = 4096;
 /// On some CPUs (AMD Zen 3 among them) `memcpy` between two buffers whose addresses are equal
 /// modulo 4096 runs an order of magnitude slower ("4K aliasing"), so where the fields sit is a
 /// parameter of the experiment, recorded with every result, and not left to the allocator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// In results it is written as its command-line spelling (`"page"`, `"offset:96"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub enum Align {
     /// Every field starts on a page boundary (as does the two-copy gather buffer): the gather
     /// copy then meets 4K aliasing whenever a field's offset in the message is a page multiple.
@@ -51,16 +56,33 @@ impl fmt::Display for Align {
     }
 }
 
+impl From<Align> for String {
+    fn from(align: Align) -> String {
+        align.to_string()
+    }
+}
+
+impl TryFrom<String> for Align {
+    type Error = ParseError;
+
+    fn try_from(s: String) -> Result<Align, ParseError> {
+        s.parse()
+    }
+}
+
 impl FromStr for Align {
-    type Err = String;
+    type Err = ParseError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim().to_ascii_lowercase();
         if s == "page" {
             return Ok(Align::Page);
         }
-        let bad =
-            || format!("'{s}' is not a placement: use 'page' or 'offset:N' with N in 1..=4095");
+        let bad = || {
+            ParseError(format!(
+                "'{s}' is not a placement: use 'page' or 'offset:N' with N in 1..=4095"
+            ))
+        };
         let n: usize = s
             .strip_prefix("offset:")
             .ok_or_else(bad)?
@@ -95,18 +117,22 @@ impl PlacedBuf {
         }
     }
 
+    /// The buffer's bytes.
     pub fn as_slice(&self) -> &[u8] {
         &self.storage[self.start..self.start + self.len]
     }
 
+    /// The buffer's bytes, writable.
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
         &mut self.storage[self.start..self.start + self.len]
     }
 
+    /// Length in bytes.
     pub fn len(&self) -> usize {
         self.len
     }
 
+    /// True for a buffer of no bytes.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -145,14 +171,17 @@ impl Layout {
         }
     }
 
+    /// Each field's size in bytes, in order.
     pub fn field_sizes(&self) -> &[usize] {
         &self.field_sizes
     }
 
+    /// Number of fields.
     pub fn fields(&self) -> usize {
         self.field_sizes.len()
     }
 
+    /// The message size: the fields' sizes added up.
     pub fn msg_size(&self) -> usize {
         self.field_sizes.iter().sum()
     }
@@ -211,14 +240,17 @@ impl Message {
         self.fields[0].as_mut_slice()[0] ^= 0x40;
     }
 
+    /// The fields, in message order.
     pub fn fields(&self) -> &[PlacedBuf] {
         &self.fields
     }
 
+    /// Length in bytes.
     pub fn len(&self) -> usize {
         self.fields.iter().map(PlacedBuf::len).sum()
     }
 
+    /// True for a buffer of no bytes.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

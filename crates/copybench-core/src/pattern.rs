@@ -52,7 +52,9 @@ pub fn expected_message(conn: u64, seq: u64, len: usize) -> Vec<u8> {
 pub struct Mismatch {
     /// Offset of the first wrong byte in the connection's byte stream.
     pub stream_offset: u64,
+    /// The byte the pattern has there.
     pub expected: u8,
+    /// The byte received.
     pub got: u8,
 }
 
@@ -72,6 +74,7 @@ pub struct Verifier {
 }
 
 impl Verifier {
+    /// A verifier for connection `conn`'s stream of `msg_size`-byte messages.
     pub fn new(conn: u64, msg_size: usize) -> Verifier {
         assert!(msg_size > 0, "message size must be positive");
         Verifier {
@@ -171,6 +174,7 @@ impl Verifier {
         self.seq
     }
 
+    /// The first wrong byte, if any.
     pub fn first_mismatch(&self) -> Option<Mismatch> {
         self.first_mismatch
     }

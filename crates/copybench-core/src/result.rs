@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::Mode;
+use crate::message::Align;
 use crate::strategy::StrategyKind;
 
 /// Version of the JSON layout below; bumped on any incompatible change.
@@ -13,14 +15,19 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// A whole run: what ran, where, and one record per measured point.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RunResults {
+    /// Version of this layout ([`SCHEMA_VERSION`]).
     pub schema_version: u32,
+    /// The program that wrote the file.
     pub tool: ToolInfo,
     /// The command line as typed (argv), for reproduction.
     pub command_line: Vec<String>,
     /// Wall-clock start, RFC 3339 in UTC.
     pub started_at: String,
+    /// The machine the run happened on.
     pub host: HostInfo,
+    /// The run's parameters as applied.
     pub config: RunConfigRecord,
+    /// One record per measured point, in run order.
     pub points: Vec<Point>,
     /// False while the sweep is still running or when it was interrupted.
     pub complete: bool,
@@ -38,23 +45,33 @@ pub struct RunResults {
 /// A point that produced no measurement.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FailureRecord {
+    /// The send strategy.
     pub strategy: StrategyKind,
+    /// Message size in bytes.
     pub msg_size: usize,
+    /// Connections (sender/receiver thread pairs).
     pub threads: usize,
+    /// 0-based repetition index.
     pub repetition: usize,
+    /// What went wrong, in words.
     pub error: String,
 }
 
 /// A strategy that could not run here.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct UnsupportedRecord {
+    /// The send strategy.
     pub strategy: StrategyKind,
+    /// Why, in words, and what would make it work.
     pub reason: String,
 }
 
+/// Name and version of the program that wrote a result file.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ToolInfo {
+    /// `copybench`.
     pub name: String,
+    /// The crate version.
     pub version: String,
 }
 
@@ -70,9 +87,11 @@ impl Default for ToolInfo {
 /// Facts about the machine the run happened on.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct HostInfo {
+    /// The host's name.
     pub hostname: Option<String>,
     /// `uname -r`.
     pub kernel: Option<String>,
+    /// The CPU model from `/proc/cpuinfo`.
     pub cpu_model: Option<String>,
     /// Online CPUs.
     pub cores: Option<usize>,
@@ -87,14 +106,21 @@ pub struct HostInfo {
 /// The run's parameters as they were applied.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct RunConfigRecord {
-    /// `stream` or `rr`.
-    pub mode: String,
+    /// What was measured.
+    pub mode: Mode,
+    /// Where the traffic ran.
     pub topology: TopologyRecord,
+    /// Strategies swept.
     pub strategies: Vec<StrategyKind>,
+    /// Message sizes swept (bytes).
     pub sizes: Vec<usize>,
+    /// Connection counts swept.
     pub threads: Vec<usize>,
+    /// Length of the measured interval in seconds.
     pub duration_s: f64,
+    /// Unmeasured warm-up before each point, seconds.
     pub warmup_s: f64,
+    /// Repetitions of every point.
     pub repetitions: usize,
     /// Fields per message (each separately allocated).
     pub fields: usize,
@@ -102,7 +128,7 @@ pub struct RunConfigRecord {
     #[serde(default)]
     pub pool: Option<usize>,
     /// Where buffers sit: `page` (4096-aligned) or `offset:N`.
-    pub align: String,
+    pub align: Align,
     /// CPU placement, when pinned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pin: Option<PinRecord>,
@@ -110,11 +136,50 @@ pub struct RunConfigRecord {
     pub counters: bool,
 }
 
+/// The kinds of path traffic can take.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum TopologyKind {
+    /// 127.0.0.1 in one network namespace.
+    #[default]
+    Loopback,
+    /// A veth pair between two network namespaces.
+    Netns,
+    /// A `copybench server` on another host (or process).
+    Remote,
+}
+
+impl TopologyKind {
+    /// The name used in results and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            TopologyKind::Loopback => "loopback",
+            TopologyKind::Netns => "netns",
+            TopologyKind::Remote => "remote",
+        }
+    }
+
+    /// Whether a zero-copy send on this path is delivered locally, where the kernel always
+    /// copies (so a copied ratio of 1.0 is expected, not a fault).
+    pub fn is_local_delivery(self) -> bool {
+        matches!(self, TopologyKind::Loopback | TopologyKind::Netns)
+    }
+}
+
+impl std::fmt::Display for TopologyKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Where the traffic ran.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct TopologyRecord {
-    /// `loopback`, `netns` or `remote`.
-    pub kind: String,
+    /// The kind of path.
+    pub kind: TopologyKind,
+    /// The veth MTU (netns only).
     pub mtu: Option<u32>,
     /// Address the receivers listened on.
     pub receiver_addr: Option<String>,
@@ -122,23 +187,28 @@ pub struct TopologyRecord {
     pub sender_addr: Option<String>,
 }
 
+/// The CPUs threads were pinned to; thread i takes entry i modulo the list's length.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct PinRecord {
+    /// CPUs of the sender threads.
     pub sender_cpus: Vec<usize>,
+    /// CPUs of the receiver threads.
     pub receiver_cpus: Vec<usize>,
 }
 
 /// One measured point: a strategy at one size and thread count, one repetition.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Point {
+    /// The send strategy.
     pub strategy: StrategyKind,
     /// Message size in bytes.
     pub msg_size: usize,
+    /// Connections (sender/receiver thread pairs).
     pub threads: usize,
     /// 0-based repetition index.
     pub repetition: usize,
-    /// `stream` or `rr`.
-    pub mode: String,
+    /// What was measured.
+    pub mode: Mode,
     /// Fields per message as sent (the requested count, or the size if that is smaller).
     #[serde(default)]
     pub fields: usize,
@@ -167,7 +237,9 @@ pub struct Point {
     /// Zero-copy bookkeeping; present for the zero-copy strategy only.
     #[serde(default)]
     pub zerocopy: Option<ZeroCopyStats>,
+    /// The sending side's figures, summed over its threads.
     pub sender: SideMetrics,
+    /// The receiving side's figures, summed over its threads.
     pub receiver: SideMetrics,
     /// System-wide CPU time over the measured interval, from `/proc/stat`.
     #[serde(default)]
@@ -188,22 +260,32 @@ pub struct Point {
 /// One connection's figures.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ThreadResult {
+    /// The connection index.
     pub thread: usize,
+    /// Payload bytes sent in the measured interval.
     pub bytes: u64,
+    /// Whole messages sent in the measured interval.
     pub messages: u64,
+    /// Send system calls in the measured interval.
     pub send_calls: u64,
+    /// Length of the measured interval in seconds.
     pub duration_s: f64,
+    /// Payload throughput in Gbps (10^9 bit/s).
     pub throughput_gbps: f64,
     /// This connection's receiver checked every byte and all matched.
     pub verified: bool,
     /// Bytes the receiver got over the whole connection (warm-up included).
     pub received_bytes: u64,
+    /// CPU the sender thread was pinned to.
     #[serde(default)]
     pub sender_cpu: Option<usize>,
+    /// CPU the receiver thread was pinned to.
     #[serde(default)]
     pub receiver_cpu: Option<usize>,
+    /// The sender thread's counters.
     #[serde(default)]
     pub sender_counters: Option<Counters>,
+    /// The receiver thread's counters.
     #[serde(default)]
     pub receiver_counters: Option<Counters>,
 }
@@ -223,11 +305,14 @@ pub struct SideMetrics {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "snake_case")]
 pub enum Metric {
+    /// A measured value.
     Value(u64),
+    /// Not measured, and why.
     Unsupported(String),
 }
 
 impl Metric {
+    /// The value, if measured.
     pub fn value(&self) -> Option<u64> {
         match self {
             Metric::Value(v) => Some(*v),
@@ -249,20 +334,28 @@ impl Metric {
 /// The per-thread counter set (see `copybench-perf`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Counters {
+    /// CPU cycles (hardware).
     pub cycles: Metric,
+    /// Instructions retired (hardware).
     pub instructions: Metric,
+    /// Last-level cache misses, or the generic cache-miss event (see `llc_event`).
     pub llc_misses: Metric,
     /// Which event stands behind `llc_misses`: `llc-read-misses`, `cache-misses` (the generic
     /// fallback) or `none`.
     pub llc_event: String,
+    /// Voluntary and involuntary context switches.
     pub context_switches: Metric,
+    /// Moves of the thread to another CPU.
     pub cpu_migrations: Metric,
+    /// Minor and major page faults.
     pub page_faults: Metric,
+    /// Thread CPU time in nanoseconds.
     pub task_clock_ns: Metric,
     /// Time the counters were enabled and actually counting (ns); `running < enabled` means
     /// the kernel multiplexed them and the values above were scaled. In a side's totals these
     /// are summed over its threads (thread-nanoseconds).
     pub time_enabled_ns: u64,
+    /// Time the counters were actually counting (ns).
     pub time_running_ns: u64,
 }
 
@@ -288,26 +381,67 @@ impl Counters {
 /// System-wide CPU time over the measured interval, all CPUs, from `/proc/stat` (ns).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct SystemCpu {
+    /// User time, nice included.
     pub user_ns: u64,
+    /// Kernel time outside interrupts.
     pub system_ns: u64,
+    /// Software-interrupt time: much of TCP's receive work lands here.
     pub softirq_ns: u64,
+    /// Hardware-interrupt time.
     pub irq_ns: u64,
+    /// Idle time, I/O wait included.
     pub idle_ns: u64,
 }
 
 /// Latency percentiles in microseconds, from an HDR histogram.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct LatencySummary {
+    /// Median.
     pub p50: f64,
+    /// 90th percentile.
     pub p90: f64,
+    /// 99th percentile.
     pub p99: f64,
+    /// 99.9th percentile.
     pub p999: f64,
+    /// Largest sample.
     pub max: f64,
+    /// Arithmetic mean.
     pub mean: f64,
     /// Samples behind the percentiles.
     pub samples: u64,
-    /// What was timed: `round_trip` or `send_call`.
-    pub what: String,
+    /// What was timed.
+    pub what: LatencyKind,
+}
+
+/// What a latency figure times.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum LatencyKind {
+    /// One message and its reply (`rr` mode).
+    #[default]
+    RoundTrip,
+    /// The send call(s) of one message (`stream` mode).
+    SendCall,
+}
+
+impl LatencyKind {
+    /// The name used in results.
+    pub fn name(self) -> &'static str {
+        match self {
+            LatencyKind::RoundTrip => "round_trip",
+            LatencyKind::SendCall => "send_call",
+        }
+    }
+
+    /// The kind a [`LatencyKind::name`] names.
+    pub fn from_name(name: &str) -> Option<LatencyKind> {
+        [LatencyKind::RoundTrip, LatencyKind::SendCall]
+            .into_iter()
+            .find(|k| k.name() == name)
+    }
 }
 
 /// MSG_ZEROCOPY bookkeeping for one point (summed over connections).

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::PointParams;
+use crate::engine::{Mode, PointParams};
 use crate::result::Point;
 use crate::strategy::StrategyKind;
 
@@ -45,8 +45,11 @@ pub fn plan(
 /// Median, min and max of one figure over a point's repetitions.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Spread {
+    /// The median.
     pub median: f64,
+    /// The smallest value.
     pub min: f64,
+    /// The largest value.
     pub max: f64,
     /// Coefficient of variation (standard deviation / mean); `None` for a single value.
     pub cv: Option<f64>,
@@ -83,16 +86,27 @@ impl Spread {
 /// A cell of the matrix summarized over its repetitions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CellSummary {
+    /// The send strategy.
     pub strategy: StrategyKind,
+    /// Message size in bytes.
     pub msg_size: usize,
+    /// Connections.
     pub threads: usize,
-    pub mode: String,
+    /// What was measured.
+    pub mode: Mode,
+    /// Points behind the figures.
     pub repetitions: usize,
+    /// Payload Gbps.
     pub throughput_gbps: Option<Spread>,
+    /// Median latency, microseconds.
     pub latency_p50_us: Option<Spread>,
+    /// 99th-percentile latency, microseconds.
     pub latency_p99_us: Option<Spread>,
+    /// Round trips per second (rr).
     pub transactions_per_s: Option<Spread>,
+    /// Sender thread CPU ns per payload byte.
     pub sender_cpu_ns_per_byte: Option<Spread>,
+    /// Share of zero-copy completions the kernel copied, over every repetition.
     pub copied_ratio: Option<f64>,
     /// Every repetition verified.
     pub verified: bool,
@@ -105,9 +119,9 @@ pub const NOISY_CV: f64 = 0.10;
 
 /// Groups points by (strategy, size, threads, mode), in first-seen order.
 pub fn summarize(points: &[Point]) -> Vec<CellSummary> {
-    let mut keys: Vec<(StrategyKind, usize, usize, String)> = Vec::new();
+    let mut keys: Vec<(StrategyKind, usize, usize, Mode)> = Vec::new();
     for p in points {
-        let key = (p.strategy, p.msg_size, p.threads, p.mode.clone());
+        let key = (p.strategy, p.msg_size, p.threads, p.mode);
         if !keys.contains(&key) {
             keys.push(key);
         }

@@ -34,15 +34,28 @@ pub fn parse_size(text: &str) -> Result<usize, ParseError> {
     Ok(bytes)
 }
 
+/// A size as a whole number of the largest power-of-1024 unit that divides it exactly:
+/// (count, 0 for bytes, 1 for KiB, 2 for MiB).
+fn exact_unit(bytes: usize) -> (usize, usize) {
+    if bytes >= 1 << 20 && bytes % (1 << 20) == 0 {
+        (bytes >> 20, 2)
+    } else if bytes >= 1 << 10 && bytes % (1 << 10) == 0 {
+        (bytes >> 10, 1)
+    } else {
+        (bytes, 0)
+    }
+}
+
 /// Formats a byte size the way `parse_size` reads it back (`4k`, `1m`, `1500`).
 pub fn format_size(bytes: usize) -> String {
-    if bytes >= 1 << 20 && bytes % (1 << 20) == 0 {
-        format!("{}m", bytes >> 20)
-    } else if bytes >= 1 << 10 && bytes % (1 << 10) == 0 {
-        format!("{}k", bytes >> 10)
-    } else {
-        bytes.to_string()
-    }
+    let (n, unit) = exact_unit(bytes);
+    format!("{n}{}", ["", "k", "m"][unit])
+}
+
+/// Formats a byte size for reading (`64 KiB`, `1 MiB`, `1500 B`), for reports.
+pub fn format_bytes(bytes: usize) -> String {
+    let (n, unit) = exact_unit(bytes);
+    format!("{n} {}", ["B", "KiB", "MiB"][unit])
 }
 
 /// Parses a duration: `5s`, `500ms`, `1.5s`, `2m`, or plain seconds (`5`). Must be positive.

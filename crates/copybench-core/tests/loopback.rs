@@ -4,6 +4,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use copybench_core::engine::{run_point, Endpoints, Mode, NoHooks, PointParams};
+use copybench_core::result::LatencyKind;
 use copybench_core::StrategyKind;
 
 fn quick(strategy: StrategyKind, msg_size: usize, threads: usize) -> PointParams {
@@ -78,7 +79,7 @@ fn request_response_measures_round_trips() {
         let point = run(&p);
         assert!(point.verified, "{strategy}: {:?}", point.error);
         let lat = point.latency_us.expect("rr has latency");
-        assert_eq!(lat.what, "round_trip");
+        assert_eq!(lat.what, LatencyKind::RoundTrip);
         assert!(lat.p50 > 0.0 && lat.p50 <= lat.p90 && lat.p90 <= lat.p99);
         assert!(lat.p99 <= lat.p999 && lat.p999 <= lat.max);
         assert_eq!(lat.samples, point.messages);
@@ -90,7 +91,7 @@ fn request_response_measures_round_trips() {
 fn stream_mode_samples_send_call_latency() {
     let point = run(&quick(StrategyKind::TwoCopy, 4096, 1));
     let lat = point.latency_us.expect("stream has send-call latency");
-    assert_eq!(lat.what, "send_call");
+    assert_eq!(lat.what, LatencyKind::SendCall);
     assert!(lat.samples > 0 && lat.samples <= point.messages / 16 + 1);
 }
 

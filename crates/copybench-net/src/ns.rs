@@ -10,6 +10,7 @@ use crate::NetError;
 
 /// Moves the calling thread into a brand-new, empty network namespace and returns a handle
 /// to it. Only ever called on the short-lived helper thread of `Topology::create`.
+#[allow(unsafe_code)] // the crate's only unsafe call, see the SAFETY comment
 pub(crate) fn unshare_new() -> Result<OwnedFd, NetError> {
     // SAFETY: `unshare_unsafe` is unsafe only because `UnshareFlags::FILES` can leave threads
     // with file descriptor tables that disagree. NEWNET alone changes nothing but the calling

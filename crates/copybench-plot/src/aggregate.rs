@@ -6,7 +6,8 @@
 
 use std::str::FromStr;
 
-use copybench_core::result::Point;
+use copybench_core::engine::Mode;
+use copybench_core::result::{LatencyKind, Point};
 use copybench_core::StrategyKind;
 use polars::prelude::*;
 
@@ -31,8 +32,8 @@ pub struct Aggregate {
     pub strategy: StrategyKind,
     pub msg_size: usize,
     pub threads: usize,
-    /// `stream` or `rr`.
-    pub mode: String,
+    /// What was measured.
+    pub mode: Mode,
     /// Points folded into this row (points with an `error` are left out of every row).
     pub repetitions: usize,
     pub throughput_gbps: Option<Stat>,
@@ -40,8 +41,8 @@ pub struct Aggregate {
     pub latency_p50_us: Option<Stat>,
     pub latency_p99_us: Option<Stat>,
     pub latency_p999_us: Option<Stat>,
-    /// What the latency timed: `round_trip` (rr) or `send_call` (stream).
-    pub latency_what: Option<String>,
+    /// What the latency timed: a round trip (rr) or the send call (stream).
+    pub latency_what: Option<LatencyKind>,
     pub llc_misses_per_kib: Option<Stat>,
     /// Event behind the LLC figure: `llc-read-misses` or the generic `cache-misses`.
     pub llc_event: Option<String>,
@@ -141,14 +142,16 @@ pub fn aggregate(runs: &[LabeledRun]) -> Result<Vec<Aggregate>, PlotError> {
                 .map_err(|e| polars_err!(ComputeError: "{e}"))?,
             msg_size: msg_size[i].unwrap_or_default() as usize,
             threads: threads[i].unwrap_or_default() as usize,
-            mode: mode[i].clone().unwrap_or_default(),
+            // Written from Mode::name() and LatencyKind::name() above, so they parse back.
+            mode: Mode::from_str(mode[i].as_deref().unwrap_or_default())
+                .map_err(|e| polars_err!(ComputeError: "{e}"))?,
             repetitions: repetitions[i].unwrap_or_default() as usize,
             throughput_gbps: stat(0),
             transactions_per_s: stat(1),
             latency_p50_us: stat(2),
             latency_p99_us: stat(3),
             latency_p999_us: stat(4),
-            latency_what: latency_what[i].clone(),
+            latency_what: latency_what[i].as_deref().and_then(LatencyKind::from_name),
             llc_misses_per_kib: stat(5),
             llc_event: llc_event[i].clone(),
             sender_cpu_ns_per_byte: stat(6),
@@ -196,14 +199,14 @@ fn points_frame(points: &[(usize, &Point)]) -> PolarsResult<DataFrame> {
             "mode".into(),
             points
                 .iter()
-                .map(|(_, p)| p.mode.as_str())
+                .map(|(_, p)| p.mode.name())
                 .collect::<Vec<_>>(),
         ),
         Column::new(
             "latency_what".into(),
             points
                 .iter()
-                .map(|(_, p)| p.latency_us.as_ref().map(|l| l.what.as_str()))
+                .map(|(_, p)| p.latency_us.as_ref().map(|l| l.what.name()))
                 .collect::<Vec<_>>(),
         ),
         Column::new(

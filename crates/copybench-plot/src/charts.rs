@@ -17,6 +17,7 @@ use charming::element::{
 };
 use charming::series::{Custom, Line};
 use charming::Chart;
+use copybench_core::engine::Mode;
 use copybench_core::StrategyKind;
 
 use crate::aggregate::{Aggregate, Stat};
@@ -131,16 +132,7 @@ pub fn strategy_label(s: StrategyKind) -> &'static str {
     }
 }
 
-/// `65536` -> `64 KiB`.
-pub fn format_bytes(bytes: usize) -> String {
-    if bytes >= 1 << 20 && bytes % (1 << 20) == 0 {
-        format!("{} MiB", bytes >> 20)
-    } else if bytes >= 1 << 10 && bytes % (1 << 10) == 0 {
-        format!("{} KiB", bytes >> 10)
-    } else {
-        format!("{bytes} B")
-    }
-}
+pub use copybench_core::units::format_bytes;
 
 fn threads_label(n: usize) -> String {
     if n == 1 {
@@ -162,11 +154,11 @@ fn run_prefix(runs: &[LabeledRun], run: usize) -> String {
 /// The rows of the wanted mode if any run has the figure in that mode, else every row. Decided
 /// over the whole report, so that a stream file and an rr file compared together each feed only
 /// the charts their mode is for (an rr file's bytes per second are not a throughput figure).
-fn prefer_mode<'a>(
-    aggs: &'a [Aggregate],
-    mode: &str,
+fn prefer_mode(
+    aggs: &[Aggregate],
+    mode: Mode,
     has: impl Fn(&Aggregate) -> bool,
-) -> Vec<&'a Aggregate> {
+) -> Vec<&Aggregate> {
     if aggs.iter().any(|a| a.mode == mode && has(a)) {
         // All rows of that mode, measured or not: the unmeasured ones make the gaps.
         aggs.iter().filter(|a| a.mode == mode).collect()
@@ -190,21 +182,21 @@ fn by_size_series(
     line: Option<LineStyleType>,
 ) -> Vec<SeriesSpec> {
     let shades = shade_index(rows.iter().map(|a| a.threads));
-    let mut groups: BTreeMap<(usize, StrategyKind, usize, &str), Vec<&Aggregate>> = BTreeMap::new();
+    let mut groups: BTreeMap<(usize, StrategyKind, usize, Mode), Vec<&Aggregate>> = BTreeMap::new();
     for a in rows {
         groups
-            .entry((a.run, a.strategy, a.threads, a.mode.as_str()))
+            .entry((a.run, a.strategy, a.threads, a.mode))
             .or_default()
             .push(a);
     }
-    let modes: BTreeSet<&str> = rows.iter().map(|a| a.mode.as_str()).collect();
+    let modes: BTreeSet<Mode> = rows.iter().map(|a| a.mode).collect();
     let mut series = Vec::new();
     for ((run, strategy, threads, mode), mut members) in groups {
         members.sort_by_key(|a| a.msg_size);
         if members.iter().all(|a| metric(a).is_none()) {
             continue;
         }
-        let mode_note = if modes.len() > 1 || mode != "stream" {
+        let mode_note = if modes.len() > 1 || mode != Mode::Stream {
             format!(" ({mode})")
         } else {
             String::new()
@@ -256,7 +248,7 @@ fn repetitions_note(rows: &[&Aggregate]) -> String {
 }
 
 fn throughput(runs: &[LabeledRun], aggs: &[Aggregate]) -> ChartSection {
-    let rows = prefer_mode(aggs, "stream", |a| a.throughput_gbps.is_some());
+    let rows = prefer_mode(aggs, Mode::Stream, |a| a.throughput_gbps.is_some());
     let series = by_size_series(runs, &rows, |a| a.throughput_gbps, "", None);
     let caption = "Payload throughput (1 Gbps = 10^9 bit/s) against message size, one line per \
                    strategy and thread count; the median over repetitions, with min..max bars \
@@ -284,13 +276,13 @@ fn throughput(runs: &[LabeledRun], aggs: &[Aggregate]) -> ChartSection {
 }
 
 fn latency(runs: &[LabeledRun], aggs: &[Aggregate]) -> ChartSection {
-    let rows = prefer_mode(aggs, "rr", |a| a.latency_p50_us.is_some());
+    let rows = prefer_mode(aggs, Mode::Rr, |a| a.latency_p50_us.is_some());
     let rows: Vec<&Aggregate> = rows
         .into_iter()
         .filter(|a| a.latency_p50_us.is_some())
         .collect();
-    let what: BTreeSet<&str> = rows.iter().map(|a| a.mode.as_str()).collect();
-    let (heading, kind) = match (what.contains("rr"), what.contains("stream")) {
+    let what: BTreeSet<Mode> = rows.iter().map(|a| a.mode).collect();
+    let (heading, kind) = match (what.contains(&Mode::Rr), what.contains(&Mode::Stream)) {
         (true, false) => (
             "Round-trip latency vs threads (rr mode)",
             "round trip of one message and its small reply, per thread, under 1..N \
@@ -308,10 +300,10 @@ fn latency(runs: &[LabeledRun], aggs: &[Aggregate]) -> ChartSection {
         ),
     };
     let shades = shade_index(rows.iter().map(|a| a.msg_size));
-    let mut groups: BTreeMap<(usize, StrategyKind, usize, &str), Vec<&Aggregate>> = BTreeMap::new();
+    let mut groups: BTreeMap<(usize, StrategyKind, usize, Mode), Vec<&Aggregate>> = BTreeMap::new();
     for a in &rows {
         groups
-            .entry((a.run, a.strategy, a.msg_size, a.mode.as_str()))
+            .entry((a.run, a.strategy, a.msg_size, a.mode))
             .or_default()
             .push(a);
     }
@@ -389,7 +381,7 @@ pub const LLC_NOT_MEASURED: &str = "LLC misses not measured: this machine expose
                                     PMU (see host.counters_available)";
 
 fn llc(runs: &[LabeledRun], aggs: &[Aggregate]) -> ChartSection {
-    let rows = prefer_mode(aggs, "stream", |a| a.llc_misses_per_kib.is_some());
+    let rows = prefer_mode(aggs, Mode::Stream, |a| a.llc_misses_per_kib.is_some());
     let events: BTreeSet<&str> = rows
         .iter()
         .filter(|a| a.llc_misses_per_kib.is_some())
@@ -453,7 +445,7 @@ fn llc(runs: &[LabeledRun], aggs: &[Aggregate]) -> ChartSection {
 }
 
 fn cpu(runs: &[LabeledRun], aggs: &[Aggregate]) -> ChartSection {
-    let rows = prefer_mode(aggs, "stream", |a| {
+    let rows = prefer_mode(aggs, Mode::Stream, |a| {
         a.sender_cpu_ns_per_byte.is_some() || a.receiver_cpu_ns_per_byte.is_some()
     });
     let sender = rows.iter().any(|a| a.sender_cpu_ns_per_byte.is_some());
@@ -511,14 +503,15 @@ pub const COPIED_RATIO_WORDS: &str = "1.0 = the kernel copied every send (always
                                       shows true zero-copy";
 
 fn copied_ratio(runs: &[LabeledRun], aggs: &[Aggregate]) -> ChartSection {
-    let rows: Vec<&Aggregate> = prefer_mode(aggs, "stream", |a| a.zerocopy_copied_ratio.is_some())
-        .into_iter()
-        .filter(|a| a.strategy == StrategyKind::ZeroCopy)
-        .collect();
+    let rows: Vec<&Aggregate> =
+        prefer_mode(aggs, Mode::Stream, |a| a.zerocopy_copied_ratio.is_some())
+            .into_iter()
+            .filter(|a| a.strategy == StrategyKind::ZeroCopy)
+            .collect();
     let series = by_size_series(runs, &rows, |a| a.zerocopy_copied_ratio, "", None);
     let topologies: BTreeSet<&str> = runs
         .iter()
-        .map(|r| r.results.config.topology.kind.as_str())
+        .map(|r| r.results.config.topology.kind.name())
         .collect();
     section(
         "chart-copied",

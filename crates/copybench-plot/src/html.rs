@@ -154,10 +154,10 @@ fn fact_rows(runs: &[LabeledRun]) -> Vec<(&'static str, Vec<String>)> {
             ))
         }),
         ("counters available", |r| counters_cell(&r.results)),
-        ("mode", |r| escape(&r.results.config.mode)),
+        ("mode", |r| escape(r.results.config.mode.name())),
         ("topology", |r| {
             let t = &r.results.config.topology;
-            let mut s = t.kind.clone();
+            let mut s = t.kind.to_string();
             if let Some(a) = &t.sender_addr {
                 s.push_str(&format!(", sender {a}"));
             }
@@ -201,7 +201,7 @@ fn fact_rows(runs: &[LabeledRun]) -> Vec<(&'static str, Vec<String>)> {
             escape(&r.results.config.fields.to_string())
         }),
         ("buffer placement (align)", |r| {
-            escape(&r.results.config.align)
+            escape(&r.results.config.align.to_string())
         }),
         ("buffer pool", |r| {
             escape(&match r.results.config.pool {

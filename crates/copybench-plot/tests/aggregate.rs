@@ -1,8 +1,9 @@
 //! Aggregation: repetitions fold into median/min/max per configuration, nulls stay null.
 
-mod common;
+use crate::common;
 
-use copybench_core::result::{Point, RunResults};
+use copybench_core::engine::Mode;
+use copybench_core::result::{LatencyKind, Point, RunResults};
 use copybench_core::StrategyKind;
 use copybench_plot::{aggregate, load_results, Aggregate, LabeledRun, Stat};
 
@@ -67,7 +68,7 @@ fn the_fixture_is_real_and_varied() {
     let run = fixture();
     let sweep = common::fixture_sweep();
     assert!(run.points.len() > 40, "{}", run.points.len());
-    assert!(run.points.iter().any(|p| p.mode == "rr"));
+    assert!(run.points.iter().any(|p| p.mode == Mode::Rr));
     assert!(run.points.iter().any(|p| !p.verified && p.error.is_some()));
     assert!(run
         .points
@@ -85,7 +86,7 @@ fn repetitions_fold_into_median_min_max_of_every_metric() {
     // One row per distinct configuration of the clean points.
     let mut keys: Vec<_> = clean
         .iter()
-        .map(|p| (p.strategy, p.msg_size, p.threads, p.mode.clone()))
+        .map(|p| (p.strategy, p.msg_size, p.threads, p.mode))
         .collect();
     keys.sort();
     keys.dedup();
@@ -95,8 +96,8 @@ fn repetitions_fold_into_median_min_max_of_every_metric() {
         let reps: Vec<&&Point> = clean
             .iter()
             .filter(|p| {
-                (p.strategy, p.msg_size, p.threads, p.mode.as_str())
-                    == (a.strategy, a.msg_size, a.threads, a.mode.as_str())
+                (p.strategy, p.msg_size, p.threads, p.mode)
+                    == (a.strategy, a.msg_size, a.threads, a.mode)
             })
             .collect();
         assert_eq!(a.repetitions, reps.len(), "{a:?}");
@@ -148,13 +149,13 @@ fn repetitions_fold_into_median_min_max_of_every_metric() {
             assert_eq!(a.zerocopy_copied_ratio, None);
         }
         // rr has round-trip latency and transactions; stream has send-call latency only.
-        assert_eq!(a.transactions_per_s.is_some(), a.mode == "rr");
-        let what = if a.mode == "rr" {
-            "round_trip"
+        assert_eq!(a.transactions_per_s.is_some(), a.mode == Mode::Rr);
+        let what = if a.mode == Mode::Rr {
+            LatencyKind::RoundTrip
         } else {
-            "send_call"
+            LatencyKind::SendCall
         };
-        assert_eq!(a.latency_what.as_deref(), Some(what));
+        assert_eq!(a.latency_what, Some(what));
     }
 }
 
@@ -177,7 +178,7 @@ fn three(throughput: [f64; 3], llc: [Option<f64>; 3], cpu: [Option<f64>; 3]) -> 
     let template = run
         .points
         .iter()
-        .find(|p| p.error.is_none() && p.mode == "stream")
+        .find(|p| p.error.is_none() && p.mode == Mode::Stream)
         .unwrap()
         .clone();
     run.points = (0..3)

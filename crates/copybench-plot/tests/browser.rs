@@ -7,7 +7,7 @@
 //! screenshot of the single-run report (docs/report.png is made that way);
 //! `COPYBENCH_KEEP_REPORTS=dir` keeps every report and its screenshot there.
 
-mod common;
+use crate::common;
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -97,7 +97,7 @@ fn chromium(page: &Path, mode: &[String], work: &Path) -> (String, String) {
         std::thread::sleep(Duration::from_millis(100));
     };
     // The group is ours (process_group(0) above): end whatever of it is still there.
-    unsafe { libc::kill(-group, libc::SIGKILL) };
+    kill(-group);
     let _ = child.wait();
     let marker = profile.path().display().to_string();
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -107,7 +107,7 @@ fn chromium(page: &Path, mode: &[String], work: &Path) -> (String, String) {
         left = processes_with(&marker);
     }
     for pid in &left {
-        unsafe { libc::kill(*pid, libc::SIGKILL) };
+        kill(*pid);
     }
     let stdout = std::fs::read_to_string(&stdout_path).unwrap_or_default();
     let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
@@ -121,6 +121,13 @@ fn chromium(page: &Path, mode: &[String], work: &Path) -> (String, String) {
         "chromium failed: {status}; stderr tail:\n{tail}"
     );
     (stdout, stderr)
+}
+
+/// SIGKILL to a process (`pid > 0`) or a process group (`pid < 0`); gone already is fine.
+#[allow(unsafe_code)] // the test's only unsafe: kill(2)
+fn kill(pid: i32) {
+    // SAFETY: kill(2) takes plain integers; no memory is involved.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
 }
 
 fn unescape_attr(s: &str) -> String {

@@ -1,7 +1,8 @@
 //! What each chart shows, or the note that replaces it.
 
-mod common;
+use crate::common;
 
+use copybench_core::engine::Mode;
 use copybench_core::result::RunResults;
 use copybench_plot::{
     load_results, sections, ChartBody, ChartSection, LabeledRun, COPIED_RATIO_WORDS,
@@ -90,7 +91,7 @@ fn the_fixture_charts_what_it_measured_and_notes_what_it_did_not() {
 #[test]
 fn stream_only_results_show_send_call_latency_labelled_so() {
     let mut run = fixture();
-    run.points.retain(|p| p.mode == "stream");
+    run.points.retain(|p| p.mode == Mode::Stream);
     let all = sections(&one(run)).unwrap();
     let latency = find(&all, "chart-latency");
     assert!(latency.heading.contains("Send-call"), "{}", latency.heading);
@@ -145,22 +146,22 @@ fn several_runs_are_labelled_by_run() {
 
 #[test]
 fn a_stream_file_and_an_rr_file_each_feed_only_their_charts() {
-    let split = |mode: &str| {
+    let split = |mode: Mode| {
         let mut r = fixture();
         r.points.retain(|p| p.mode == mode);
-        r.config.mode = mode.into();
+        r.config.mode = mode;
         r
     };
     let runs = vec![
         LabeledRun {
             label: "STREAMFILE".into(),
             path: None,
-            results: split("stream"),
+            results: split(Mode::Stream),
         },
         LabeledRun {
             label: "RRFILE".into(),
             path: None,
-            results: split("rr"),
+            results: split(Mode::Rr),
         },
     ];
     let all = sections(&runs).unwrap();

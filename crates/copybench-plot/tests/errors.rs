@@ -1,6 +1,6 @@
 //! Bad input gives an error that says what is wrong and what to do; never a panic.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

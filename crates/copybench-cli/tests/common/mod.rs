@@ -39,6 +39,11 @@ pub fn quick_unless_in(extra: &[&str]) -> Vec<&'static str> {
 /// `copybench run` with [`QUICK`] and `extra` (which may override QUICK's options), which
 /// must succeed; returns the results it wrote.
 pub fn run_json(extra: &[&str]) -> RunResults {
+    serde_json::from_value(run_value(extra)).unwrap()
+}
+
+/// Like [`run_json`], but the results file as untyped JSON (to look at its keys).
+pub fn run_value(extra: &[&str]) -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("results.json");
     let out = copybench()
@@ -54,4 +59,8 @@ pub fn run_json(extra: &[&str]) -> RunResults {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap()
+}
+
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
 }

@@ -10,6 +10,7 @@
 //! Placement (network namespace, CPU) and measurement (counters, system CPU time) are the
 //! embedding program's business, plugged in through [`Hooks`].
 
+mod error;
 mod params;
 mod point;
 mod receiver;
@@ -18,31 +19,29 @@ mod sender;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::mpsc;
+use std::thread::{Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant};
 
+pub use error::{EngineError, HookError, ParamsError, ReceiveError, Role, SetupError};
 pub use params::{
     Mode, PointParams, MAX_FIELDS, MAX_MSG_SIZE, MAX_POOL, MAX_POOL_BYTES, MAX_THREADS,
 };
 pub use point::assemble_point;
-pub use receiver::{run_receiver, ReceiverReport};
-pub use sender::{run_sender, SenderReport};
+pub use receiver::ReceiverReport;
+pub use sender::SenderReport;
 
 use crate::result::{Counters, Point, SystemCpu};
-use crate::strategy::StrategyError;
 
 /// Stream mode times one message's send call(s) in this many: the clock read stays off the
 /// path for the rest.
 pub const LATENCY_SAMPLE_EVERY: u64 = 16;
 
 /// How long setup steps (bind, accept, connect, every sender ready) may take.
-const SETUP_TIMEOUT: Duration = Duration::from_secs(15);
+pub const SETUP_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// Which side of a connection a thread is on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Sender,
-    Receiver,
-}
+/// A data connection silent this long is dead: a stream never pauses that long, and a
+/// receiver must not wait forever for a sender on another host that went away.
+pub const DATA_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Where the program plugs into the engine's threads.
 ///
@@ -50,7 +49,7 @@ pub enum Role {
 pub trait Hooks: Sync {
     /// Runs first on every engine thread, before it opens a socket: join a network namespace,
     /// pin to a CPU. Returns the CPU the thread was pinned to, if any. An error ends the point.
-    fn enter_thread(&self, _role: Role, _index: usize) -> Result<Option<usize>, String> {
+    fn enter_thread(&self, _role: Role, _index: usize) -> Result<Option<usize>, HookError> {
         Ok(None)
     }
 
@@ -68,11 +67,13 @@ pub trait Hooks: Sync {
 
 /// Per-thread measurement over the measured interval (e.g. perf counters).
 pub trait ThreadProbe {
+    /// Ends the measurement (on the thread that began it) and returns its figures.
     fn finish(self: Box<Self>) -> Counters;
 }
 
 /// System-wide measurement over the measured interval (e.g. `/proc/stat`).
 pub trait IntervalProbe {
+    /// Ends the measurement and returns its figures, if they could be read.
     fn finish(self: Box<Self>) -> Option<SystemCpu>;
 }
 
@@ -87,45 +88,24 @@ impl Hooks for NoHooks {}
 pub struct Phase(AtomicU8);
 
 impl Phase {
+    /// Connections are being opened and buffers built.
     pub const SETUP: u8 = 0;
+    /// Streaming, not measured.
     pub const WARMUP: u8 = 1;
+    /// Streaming, measured.
     pub const MEASURE: u8 = 2;
+    /// Senders finish their message and close.
     pub const STOP: u8 = 3;
 
+    /// The current phase.
     pub fn get(&self) -> u8 {
         self.0.load(Ordering::Relaxed)
-    }
-
-    pub fn set(&self, phase: u8) {
-        self.0.store(phase, Ordering::Relaxed)
     }
 
     /// Moves to `phase` unless already past it.
     pub fn advance(&self, phase: u8) {
         self.0.fetch_max(phase, Ordering::Relaxed);
     }
-}
-
-/// Why a point could not be measured.
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    /// The strategy is not available on this kernel; nothing was measured.
-    #[error("{0}")]
-    Unsupported(String),
-    #[error("invalid parameters: {0}")]
-    InvalidParams(String),
-    #[error("setting up connection {index}: {what}")]
-    Setup { index: usize, what: String },
-    #[error("sender {index}: {source}")]
-    Send {
-        index: usize,
-        #[source]
-        source: StrategyError,
-    },
-    #[error("receiver {index}: {what}")]
-    Receive { index: usize, what: String },
-    #[error("stopped before the point finished")]
-    Cancelled,
 }
 
 /// Where receivers listen and senders connect for a run inside one machine.
@@ -138,11 +118,162 @@ pub struct Endpoints {
 }
 
 impl Endpoints {
+    /// 127.0.0.1 on both sides.
     pub fn loopback() -> Endpoints {
         Endpoints {
             listen: IpAddr::V4(Ipv4Addr::LOCALHOST),
             connect: IpAddr::V4(Ipv4Addr::LOCALHOST),
         }
+    }
+}
+
+/// What every thread of a point shares: the parameters, the phase, the hooks, and the
+/// coordination counters. One per point.
+pub(crate) struct Shared<'a> {
+    pub params: &'a PointParams,
+    pub hooks: &'a dyn Hooks,
+    pub phase: Phase,
+    /// Senders that are connected with their buffers built.
+    pub ready: AtomicUsize,
+    /// Set by any thread that fails, so the others stop early.
+    pub failed: AtomicBool,
+}
+
+impl<'a> Shared<'a> {
+    fn new(params: &'a PointParams, hooks: &'a dyn Hooks) -> Shared<'a> {
+        Shared {
+            params,
+            hooks,
+            phase: Phase::default(),
+            ready: AtomicUsize::new(0),
+            failed: AtomicBool::new(false),
+        }
+    }
+
+    /// Runs a thread's body, raising `failed` if it fails.
+    fn guard<T>(&self, body: impl FnOnce() -> Result<T, EngineError>) -> Result<T, EngineError> {
+        let result = body();
+        if result.is_err() {
+            self.failed.store(true, Ordering::Relaxed);
+        }
+        result
+    }
+}
+
+/// A spawned engine thread, with what it is for the error reports.
+struct Worker<'scope, T> {
+    role: Role,
+    index: usize,
+    handle: ScopedJoinHandle<'scope, Result<T, EngineError>>,
+}
+
+impl<T> Worker<'_, T> {
+    fn join(self) -> Result<T, EngineError> {
+        self.handle.join().unwrap_or_else(|panic| {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(EngineError::Panicked {
+                role: self.role,
+                index: self.index,
+                message,
+            })
+        })
+    }
+}
+
+/// Joins every worker; the reports, or the error that explains the failure best (a thread's
+/// own failure rather than another's consequence of it).
+fn join_all<T>(workers: Vec<Worker<'_, T>>) -> Result<Vec<T>, EngineError> {
+    let mut reports = Vec::with_capacity(workers.len());
+    let mut first_error: Option<EngineError> = None;
+    for worker in workers {
+        match worker.join() {
+            Ok(report) => reports.push(report),
+            Err(e) => {
+                let better = match &first_error {
+                    None => true,
+                    Some(seen) => seen.is_consequence() && !e.is_consequence(),
+                };
+                if better {
+                    first_error = Some(e);
+                }
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(reports),
+    }
+}
+
+/// Starts receiver `index`: it binds a listener on `listen` (after its hook placed it), tells
+/// the port through `port_tx`, accepts one connection and reads it to the end.
+fn spawn_receiver<'scope>(
+    scope: &'scope Scope<'scope, '_>,
+    shared: &'scope Shared<'_>,
+    index: usize,
+    listen: IpAddr,
+    port_tx: mpsc::Sender<u16>,
+) -> Worker<'scope, ReceiverReport> {
+    let handle = scope.spawn(move || {
+        shared.guard(|| {
+            let setup = EngineError::setup(Role::Receiver, index);
+            let cpu = shared
+                .hooks
+                .enter_thread(Role::Receiver, index)
+                .map_err(|e| setup(SetupError::Hook(e)))?;
+            let listener = TcpListener::bind(SocketAddr::new(listen, 0))
+                .map_err(|e| setup(SetupError::io(format!("binding a listener on {listen}"), e)))?;
+            let port = listener
+                .local_addr()
+                .map_err(|e| setup(SetupError::io("reading the listener's port", e)))?
+                .port();
+            port_tx
+                .send(port)
+                .map_err(|_| setup(SetupError::PeerFailed(Role::Sender)))?;
+            let stream = accept(&listener, &shared.phase).map_err(&setup)?;
+            drop(listener);
+            let mut report = receiver::run_receiver(stream, shared, index)?;
+            report.cpu = cpu;
+            Ok(report)
+        })
+    });
+    Worker {
+        role: Role::Receiver,
+        index,
+        handle,
+    }
+}
+
+/// Starts sender `index`: it connects to `to()` (called once its hook placed it) and streams.
+fn spawn_sender<'scope>(
+    scope: &'scope Scope<'scope, '_>,
+    shared: &'scope Shared<'_>,
+    index: usize,
+    to: impl FnOnce() -> Result<SocketAddr, SetupError> + Send + 'scope,
+) -> Worker<'scope, SenderReport> {
+    let handle = scope.spawn(move || {
+        shared.guard(|| {
+            let setup = EngineError::setup(Role::Sender, index);
+            let cpu = shared
+                .hooks
+                .enter_thread(Role::Sender, index)
+                .map_err(|e| setup(SetupError::Hook(e)))?;
+            let to = to().map_err(&setup)?;
+            let stream = TcpStream::connect_timeout(&to, SETUP_TIMEOUT)
+                .map_err(|e| setup(SetupError::io(format!("connecting to {to}"), e)))?;
+            let mut report = sender::run_sender(stream, shared, index)?;
+            report.cpu = cpu;
+            Ok(report)
+        })
+    });
+    Worker {
+        role: Role::Sender,
+        index,
+        handle,
     }
 }
 
@@ -155,56 +286,45 @@ pub fn run_point(
     hooks: &dyn Hooks,
     cancel: &AtomicBool,
 ) -> Result<Point, EngineError> {
-    params.validate().map_err(EngineError::InvalidParams)?;
-    let phase = Phase::default();
-    let ready = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let threads = params.threads;
-
+    params.validate()?;
+    let shared = Shared::new(params, hooks);
     std::thread::scope(|scope| {
-        let mut receivers = Vec::with_capacity(threads);
-        let mut senders = Vec::with_capacity(threads);
-        for index in 0..threads {
+        let mut receivers = Vec::with_capacity(params.threads);
+        let mut senders = Vec::with_capacity(params.threads);
+        for index in 0..params.threads {
             let (port_tx, port_rx) = mpsc::channel::<u16>();
-            let (phase, failed, ready) = (&phase, &failed, &ready);
-            receivers.push(scope.spawn(move || {
-                let result = receiver_thread(index, params, endpoints, hooks, phase, port_tx);
-                if result.is_err() {
-                    failed.store(true, Ordering::Relaxed);
-                }
-                result
-            }));
-            senders.push(scope.spawn(move || {
-                let result = sender_thread(index, params, endpoints, hooks, phase, port_rx, ready);
-                if result.is_err() {
-                    failed.store(true, Ordering::Relaxed);
-                }
-                result
+            receivers.push(spawn_receiver(
+                scope,
+                &shared,
+                index,
+                endpoints.listen,
+                port_tx,
+            ));
+            let connect = endpoints.connect;
+            senders.push(spawn_sender(scope, &shared, index, move || {
+                port_rx
+                    .recv_timeout(SETUP_TIMEOUT)
+                    .map(|port| SocketAddr::new(connect, port))
+                    .map_err(|_| SetupError::PeerFailed(Role::Receiver))
             }));
         }
-
-        let outcome = coordinate(params, hooks, &phase, &ready, &failed, cancel, &|_| {});
+        let outcome = coordinate(&shared, cancel, &|_| {});
         // Whatever happened, let every thread finish: senders stop at `STOP`, close their
         // connection, and receivers then see the end of their stream.
-        phase.advance(Phase::STOP);
-        let sender_reports: Vec<_> = senders.into_iter().map(join).collect();
-        let receiver_reports: Vec<_> = receivers.into_iter().map(join).collect();
+        shared.phase.advance(Phase::STOP);
+        let sends = join_all(senders);
+        let receives = join_all(receivers);
         let system_cpu = outcome?;
-
-        let sends = measured_senders(sender_reports)?;
-        let mut receives = Vec::with_capacity(threads);
-        for report in receiver_reports {
-            receives.push(report?);
-        }
-        Ok(assemble_point(params, &sends, &receives, system_cpu))
+        let sends = measured(sends?)?;
+        Ok(assemble_point(params, &sends, &receives?, system_cpu))
     })
 }
 
 /// Runs only the sending side of a point: one sender thread per address in `targets`, each
 /// connecting to its receiver (in another process or on another host, e.g. a
-/// `copybench server`). `on_phase` is told of every phase change so that the receivers can
-/// follow. Returns the sender reports and the system-wide figures; the caller fetches the
-/// receiver reports and calls [`assemble_point`].
+/// `copybench server` running [`run_receivers`]). `on_phase` is told of every phase change so
+/// that the receivers can follow. Returns the sender reports and the system-wide figures; the
+/// caller fetches the receiver reports and calls [`assemble_point`].
 pub fn run_senders(
     params: &PointParams,
     targets: &[SocketAddr],
@@ -212,104 +332,93 @@ pub fn run_senders(
     cancel: &AtomicBool,
     on_phase: &dyn Fn(u8),
 ) -> Result<(Vec<SenderReport>, Option<SystemCpu>), EngineError> {
-    params.validate().map_err(EngineError::InvalidParams)?;
+    params.validate()?;
     if targets.len() != params.threads {
-        return Err(EngineError::InvalidParams(format!(
-            "{} receivers for {} threads",
-            targets.len(),
-            params.threads
-        )));
+        return Err(ParamsError::new(
+            "threads",
+            format!("{} receivers for {} threads", targets.len(), params.threads),
+        )
+        .into());
     }
-    let phase = Phase::default();
-    let ready = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
+    let shared = Shared::new(params, hooks);
     std::thread::scope(|scope| {
         let senders: Vec<_> = targets
             .iter()
             .enumerate()
-            .map(|(index, &to)| {
-                let (phase, failed, ready) = (&phase, &failed, &ready);
-                scope.spawn(move || {
-                    let result = (|| {
-                        let setup = |what: String| EngineError::Setup { index, what };
-                        let cpu = hooks.enter_thread(Role::Sender, index).map_err(setup)?;
-                        let stream = TcpStream::connect_timeout(&to, SETUP_TIMEOUT)
-                            .map_err(|e| setup(format!("connecting to {to}: {e}")))?;
-                        let mut report =
-                            run_sender(index as u64, stream, params, phase, hooks, index, ready)?;
-                        report.cpu = cpu;
-                        Ok(report)
-                    })();
-                    if result.is_err() {
-                        failed.store(true, Ordering::Relaxed);
-                    }
-                    result
-                })
-            })
+            .map(|(index, &to)| spawn_sender(scope, &shared, index, move || Ok(to)))
             .collect();
-        let outcome = coordinate(params, hooks, &phase, &ready, &failed, cancel, on_phase);
-        if phase.get() != Phase::STOP {
+        let outcome = coordinate(&shared, cancel, on_phase);
+        if shared.phase.get() != Phase::STOP {
             on_phase(Phase::STOP);
         }
-        phase.advance(Phase::STOP);
-        let reports: Vec<_> = senders.into_iter().map(join).collect();
+        shared.phase.advance(Phase::STOP);
+        let sends = join_all(senders);
         let system_cpu = outcome?;
-        Ok((measured_senders(reports)?, system_cpu))
+        Ok((measured(sends?)?, system_cpu))
+    })
+}
+
+/// Runs only the receiving side of a point, for senders elsewhere ([`run_senders`]): one
+/// receiver thread per connection, each listening on `listen` with a port of the kernel's
+/// choice. Once every receiver listens, `drive` is called with the ports (in connection order)
+/// and the point's [`Phase`]: it tells the senders where to connect and then moves the phase
+/// as the senders' side does (in remote mode, from the control connection), returning once
+/// the senders stopped or went away. The receivers then read to the end of their streams.
+/// Returns the receivers' reports and what `drive` returned.
+pub fn run_receivers<R>(
+    params: &PointParams,
+    listen: IpAddr,
+    hooks: &dyn Hooks,
+    drive: impl FnOnce(&[u16], &Phase) -> R,
+) -> (Result<Vec<ReceiverReport>, EngineError>, Option<R>) {
+    if let Err(e) = params.validate() {
+        return (Err(e.into()), None);
+    }
+    let shared = Shared::new(params, hooks);
+    std::thread::scope(|scope| {
+        let mut ports = Vec::with_capacity(params.threads);
+        let mut receivers = Vec::with_capacity(params.threads);
+        for index in 0..params.threads {
+            let (port_tx, port_rx) = mpsc::channel::<u16>();
+            receivers.push(spawn_receiver(scope, &shared, index, listen, port_tx));
+            ports.push(port_rx);
+        }
+        let ports: Option<Vec<u16>> = ports
+            .iter()
+            .map(|rx| rx.recv_timeout(SETUP_TIMEOUT).ok())
+            .collect();
+        let driven = ports.map(|ports| drive(&ports, &shared.phase));
+        shared.phase.advance(Phase::STOP);
+        (join_all(receivers), driven)
     })
 }
 
 /// The sender reports, each with a measured interval: a sender that never measured has no
 /// throughput to report, and a point must not stand on a duration of 0.
-fn measured_senders(
-    reports: Vec<Result<SenderReport, EngineError>>,
-) -> Result<Vec<SenderReport>, EngineError> {
-    let mut sends = Vec::with_capacity(reports.len());
-    for report in reports {
-        let report = report?;
-        if report.interval.is_none() {
-            return Err(EngineError::Send {
-                index: report.index,
-                source: StrategyError::io(
-                    "measuring",
-                    std::io::Error::other("the sender never reached the measured interval"),
-                ),
-            });
-        }
-        sends.push(report);
+fn measured(reports: Vec<SenderReport>) -> Result<Vec<SenderReport>, EngineError> {
+    match reports.iter().find(|r| r.interval.is_none()) {
+        Some(r) => Err(EngineError::NotMeasured {
+            role: Role::Sender,
+            index: r.index,
+        }),
+        None => Ok(reports),
     }
-    Ok(sends)
-}
-
-fn join<T>(
-    handle: std::thread::ScopedJoinHandle<'_, Result<T, EngineError>>,
-) -> Result<T, EngineError> {
-    handle.join().unwrap_or_else(|panic| {
-        let what = panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "unknown panic".into());
-        Err(EngineError::Receive {
-            index: usize::MAX,
-            what: format!("an engine thread panicked: {what}"),
-        })
-    })
 }
 
 /// Drives the phases, telling `on_phase` of each change (remote receivers follow them);
 /// returns the system-wide figures of the measured interval.
 fn coordinate(
-    params: &PointParams,
-    hooks: &dyn Hooks,
-    phase: &Phase,
-    ready: &AtomicUsize,
-    failed: &AtomicBool,
+    shared: &Shared<'_>,
     cancel: &AtomicBool,
     on_phase: &dyn Fn(u8),
 ) -> Result<Option<SystemCpu>, EngineError> {
     let started = Instant::now();
-    while ready.load(Ordering::Acquire) < params.threads {
-        if failed.load(Ordering::Relaxed) {
+    let to = |phase: u8| {
+        shared.phase.advance(phase);
+        on_phase(phase);
+    };
+    while shared.ready.load(Ordering::Acquire) < shared.params.threads {
+        if shared.failed.load(Ordering::Relaxed) {
             return Ok(None); // the failing thread's own error is reported
         }
         if cancel.load(Ordering::Relaxed) {
@@ -317,23 +426,24 @@ fn coordinate(
         }
         if started.elapsed() > SETUP_TIMEOUT {
             return Err(EngineError::Setup {
-                index: ready.load(Ordering::Relaxed),
-                what: format!("connections not ready after {SETUP_TIMEOUT:?}"),
+                role: Role::Sender,
+                index: shared.ready.load(Ordering::Relaxed),
+                source: SetupError::Timeout {
+                    what: "connections were not ready",
+                    after: SETUP_TIMEOUT,
+                },
             });
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-    phase.set(Phase::WARMUP);
-    on_phase(Phase::WARMUP);
-    if !sleep_unless(params.warmup, failed, cancel)? {
+    to(Phase::WARMUP);
+    if !sleep_unless(shared.params.warmup, &shared.failed, cancel)? {
         return Ok(None);
     }
-    let probe = hooks.begin_interval();
-    phase.set(Phase::MEASURE);
-    on_phase(Phase::MEASURE);
-    let completed = sleep_unless(params.duration, failed, cancel);
-    phase.set(Phase::STOP);
-    on_phase(Phase::STOP);
+    let probe = shared.hooks.begin_interval();
+    to(Phase::MEASURE);
+    let completed = sleep_unless(shared.params.duration, &shared.failed, cancel);
+    to(Phase::STOP);
     let system = probe.and_then(|p| p.finish());
     completed?;
     Ok(system)
@@ -361,82 +471,37 @@ fn sleep_unless(
     }
 }
 
-fn receiver_thread(
-    index: usize,
-    params: &PointParams,
-    endpoints: &Endpoints,
-    hooks: &dyn Hooks,
-    phase: &Phase,
-    port_tx: mpsc::Sender<u16>,
-) -> Result<ReceiverReport, EngineError> {
-    let setup = |what: String| EngineError::Setup { index, what };
-    let cpu = hooks.enter_thread(Role::Receiver, index).map_err(setup)?;
-    let listener = TcpListener::bind(SocketAddr::new(endpoints.listen, 0))
-        .map_err(|e| setup(format!("binding a listener on {}: {e}", endpoints.listen)))?;
-    let port = listener
-        .local_addr()
-        .map_err(|e| setup(format!("reading the listener's port: {e}")))?
-        .port();
-    port_tx
-        .send(port)
-        .map_err(|_| setup("the sender thread is gone".into()))?;
-    let stream = accept_with_timeout(&listener, SETUP_TIMEOUT, phase).map_err(setup)?;
-    drop(listener);
-    let mut report = run_receiver(index as u64, stream, params, phase, hooks, index)?;
-    report.cpu = cpu;
-    Ok(report)
-}
-
-/// Accepts one connection within `timeout`, giving up early once the phase reaches `STOP`.
-pub fn accept_with_timeout(
-    listener: &TcpListener,
-    timeout: Duration,
-    phase: &Phase,
-) -> Result<TcpStream, String> {
+/// Accepts one connection within [`SETUP_TIMEOUT`], giving up early once the phase reaches
+/// `STOP` (another thread failed, or the run was cancelled).
+fn accept(listener: &TcpListener, phase: &Phase) -> Result<TcpStream, SetupError> {
     listener
         .set_nonblocking(true)
-        .map_err(|e| format!("listener: {e}"))?;
+        .map_err(|e| SetupError::io("making the listener non-blocking", e))?;
     let started = Instant::now();
     loop {
         match listener.accept() {
             Ok((stream, _)) => {
                 stream
                     .set_nonblocking(false)
-                    .map_err(|e| format!("accepted socket: {e}"))?;
+                    .map_err(|e| SetupError::io("making the accepted socket blocking", e))?;
+                stream
+                    .set_read_timeout(Some(DATA_TIMEOUT))
+                    .map_err(|e| SetupError::io("setting the read timeout", e))?;
                 return Ok(stream);
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                if started.elapsed() > timeout {
-                    return Err(format!("no sender connected within {timeout:?}"));
+                if started.elapsed() > SETUP_TIMEOUT {
+                    return Err(SetupError::Timeout {
+                        what: "no sender connected",
+                        after: SETUP_TIMEOUT,
+                    });
                 }
                 if phase.get() == Phase::STOP {
-                    return Err("stopped before the sender connected".into());
+                    return Err(SetupError::Stopped);
                 }
                 std::thread::sleep(Duration::from_millis(1));
             }
-            Err(e) => return Err(format!("accept: {e}")),
+            Err(e) => return Err(SetupError::io("accept", e)),
         }
     }
-}
-
-fn sender_thread(
-    index: usize,
-    params: &PointParams,
-    endpoints: &Endpoints,
-    hooks: &dyn Hooks,
-    phase: &Phase,
-    port_rx: mpsc::Receiver<u16>,
-    ready: &AtomicUsize,
-) -> Result<SenderReport, EngineError> {
-    let setup = |what: String| EngineError::Setup { index, what };
-    let cpu = hooks.enter_thread(Role::Sender, index).map_err(setup)?;
-    let port = port_rx
-        .recv_timeout(SETUP_TIMEOUT)
-        .map_err(|_| setup("the receiver never listened (see its error)".into()))?;
-    let to = SocketAddr::new(endpoints.connect, port);
-    let stream = TcpStream::connect_timeout(&to, SETUP_TIMEOUT)
-        .map_err(|e| setup(format!("connecting to {to}: {e}")))?;
-    let mut report = run_sender(index as u64, stream, params, phase, hooks, index, ready)?;
-    report.cpu = cpu;
-    Ok(report)
 }

@@ -4,9 +4,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::ParamsError;
 use crate::message::{default_pool_size, Align};
 use crate::strategy::StrategyKind;
-use crate::units::format_size;
+use crate::units::{format_size, ParseError};
 
 /// Largest message: 64 MiB (a message and its pool must fit in memory many times over).
 pub const MAX_MSG_SIZE: usize = 64 << 20;
@@ -20,7 +21,9 @@ pub const MAX_POOL: usize = 65536;
 pub const MAX_POOL_BYTES: usize = 4 << 30;
 
 /// What is measured.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Each sender streams messages as fast as it can: throughput, and send-call latency.
@@ -31,6 +34,7 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// The name used in results and on the command line.
     pub fn name(self) -> &'static str {
         match self {
             Mode::Stream => "stream",
@@ -46,13 +50,15 @@ impl fmt::Display for Mode {
 }
 
 impl FromStr for Mode {
-    type Err = String;
+    type Err = ParseError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.trim().to_ascii_lowercase().as_str() {
             "stream" => Ok(Mode::Stream),
             "rr" | "request-response" => Ok(Mode::Rr),
-            other => Err(format!("unknown mode '{other}': expected stream or rr")),
+            other => Err(ParseError(format!(
+                "unknown mode '{other}': expected stream or rr"
+            ))),
         }
     }
 }
@@ -60,21 +66,30 @@ impl FromStr for Mode {
 /// Everything that defines one point.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PointParams {
+    /// How messages are handed to the kernel.
     pub strategy: StrategyKind,
+    /// Message size in bytes.
     pub msg_size: usize,
+    /// Connections (sender/receiver thread pairs).
     pub threads: usize,
+    /// 0-based repetition index (recorded, not used by the engine).
     pub repetition: usize,
+    /// What is measured.
     pub mode: Mode,
     /// Fields per message (fewer if the message is smaller than this many bytes).
     pub fields: usize,
     /// Message buffers per connection; `None` picks [`default_pool_size`].
     pub pool: Option<usize>,
+    /// Where the fields sit relative to page boundaries.
     pub align: Align,
+    /// Unmeasured streaming before the measured interval.
     pub warmup: Duration,
+    /// The measured interval.
     pub duration: Duration,
     /// How long to wait at the end for outstanding zero-copy completions.
     pub drain_timeout: Duration,
-    /// Test hook: corrupt message number N of every connection, to prove the check can fail.
+    /// **Test hook, not for measurements**: corrupt message number N of every connection, to
+    /// prove that the receiver's check can fail. A `copybench server` refuses points that set it.
     #[doc(hidden)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub corrupt_message: Option<u64>,
@@ -106,31 +121,34 @@ impl PointParams {
             .unwrap_or_else(|| default_pool_size(self.msg_size))
     }
 
-    /// Checks every parameter against its allowed range; the message names the parameter.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks every parameter against its allowed range; the error names the parameter.
+    pub fn validate(&self) -> Result<(), ParamsError> {
         if !(1..=MAX_MSG_SIZE).contains(&self.msg_size) {
-            return Err(format!(
-                "message size {} is outside 1 byte..={}",
-                self.msg_size,
-                format_size(MAX_MSG_SIZE)
+            return Err(ParamsError::new(
+                "msg_size",
+                format!(
+                    "message size {} is outside 1 byte..={}",
+                    self.msg_size,
+                    format_size(MAX_MSG_SIZE)
+                ),
             ));
         }
         if !(1..=MAX_THREADS).contains(&self.threads) {
-            return Err(format!(
-                "threads {} is outside 1..={MAX_THREADS}",
-                self.threads
+            return Err(ParamsError::new(
+                "threads",
+                format!("threads {} is outside 1..={MAX_THREADS}", self.threads),
             ));
         }
         if !(1..=MAX_FIELDS).contains(&self.fields) {
-            return Err(format!(
-                "fields {} is outside 1..={MAX_FIELDS}",
-                self.fields
+            return Err(ParamsError::new(
+                "fields",
+                format!("fields {} is outside 1..={MAX_FIELDS}", self.fields),
             ));
         }
         if !(1..=MAX_POOL).contains(&self.pool_size()) {
-            return Err(format!(
-                "pool {} is outside 1..={MAX_POOL}",
-                self.pool_size()
+            return Err(ParamsError::new(
+                "pool",
+                format!("pool {} is outside 1..={MAX_POOL}", self.pool_size()),
             ));
         }
         let pool_bytes = self
@@ -138,18 +156,24 @@ impl PointParams {
             .saturating_mul(self.pool_size())
             .saturating_mul(self.threads);
         if pool_bytes > MAX_POOL_BYTES {
-            return Err(format!(
-                "{} threads x {} buffers (pool) x {} messages need {} of buffers, more than the {} allowed: \
-                 use fewer threads, a smaller size or a smaller --pool",
-                self.threads,
-                self.pool_size(),
-                format_size(self.msg_size),
-                format_size(pool_bytes),
-                format_size(MAX_POOL_BYTES)
+            return Err(ParamsError::new(
+                "pool",
+                format!(
+                    "{} threads x {} buffers (pool) x {} messages need {} of buffers, more than the {} allowed: \
+                     use fewer threads, a smaller size or a smaller --pool",
+                    self.threads,
+                    self.pool_size(),
+                    format_size(self.msg_size),
+                    format_size(pool_bytes),
+                    format_size(MAX_POOL_BYTES)
+                ),
             ));
         }
         if self.duration.is_zero() {
-            return Err("the measured duration must be positive".into());
+            return Err(ParamsError::new(
+                "duration",
+                "the measured duration must be positive",
+            ));
         }
         Ok(())
     }

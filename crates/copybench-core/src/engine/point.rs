@@ -2,7 +2,8 @@ use hdrhistogram::Histogram;
 
 use super::{Mode, PointParams, ReceiverReport, SenderReport};
 use crate::result::{
-    Counters, LatencySummary, Point, SideMetrics, SystemCpu, ThreadResult, ZeroCopyStats,
+    Counters, LatencyKind, LatencySummary, Point, SideMetrics, SystemCpu, ThreadResult,
+    ZeroCopyStats,
 };
 
 fn gbps(bytes: u64, seconds: f64) -> f64 {
@@ -112,7 +113,7 @@ pub fn assemble_point(
         msg_size: params.msg_size,
         threads: params.threads,
         repetition: params.repetition,
-        mode: params.mode.name().into(),
+        mode: params.mode,
         fields: params.fields.min(params.msg_size),
         pool: params.pool_size(),
         throughput_gbps: gbps(bytes, duration_s),
@@ -157,8 +158,8 @@ fn summarize(h: &Histogram<u64>, mode: Mode) -> LatencySummary {
         mean: h.mean() / 1000.0,
         samples: h.len(),
         what: match mode {
-            Mode::Rr => "round_trip".into(),
-            Mode::Stream => "send_call".into(),
+            Mode::Rr => LatencyKind::RoundTrip,
+            Mode::Stream => LatencyKind::SendCall,
         },
     }
 }

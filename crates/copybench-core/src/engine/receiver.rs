@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::{EngineError, Hooks, Mode, Phase, PointParams, Role, ThreadProbe};
+use super::{EngineError, Hooks, Mode, Phase, ReceiveError, Role, SetupError, Shared, ThreadProbe};
 use crate::message::PlacedBuf;
 use crate::pattern::Verifier;
 use crate::result::Counters;
@@ -15,35 +15,37 @@ const RECV_BUF: usize = 256 << 10;
 /// What one receiver thread saw. Serializable: in remote mode it travels back to the client.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ReceiverReport {
+    /// The connection index.
     pub index: usize,
+    /// CPU the thread was pinned to, if it was.
     pub cpu: Option<usize>,
     /// Bytes received over the whole connection.
     pub received_bytes: u64,
     /// Bytes received within the receiver's own measured interval, and its length.
     pub measured_bytes: u64,
+    /// Length of the receiver's own measured interval, in seconds.
     pub measured_s: f64,
     /// Every byte matched the pattern and the stream ended on a message boundary.
     pub clean: bool,
     /// The first difference, in words.
     pub mismatch: Option<String>,
+    /// The thread's counters over its measured interval, when the hooks measured.
     pub counters: Option<Counters>,
 }
 
 /// Reads `stream` to its end, checking every byte against connection `conn`'s pattern. In
 /// `rr` mode it answers each whole message with an 8-byte reply (the message's number).
-pub fn run_receiver(
-    conn: u64,
+pub(crate) fn run_receiver(
     mut stream: TcpStream,
-    params: &PointParams,
-    phase: &Phase,
-    hooks: &dyn Hooks,
+    shared: &Shared<'_>,
     index: usize,
 ) -> Result<ReceiverReport, EngineError> {
+    let (params, phase, hooks) = (shared.params, &shared.phase, shared.hooks);
+    let conn = index as u64;
     let rr = params.mode == Mode::Rr;
     if rr {
-        stream.set_nodelay(true).map_err(|e| EngineError::Setup {
-            index,
-            what: format!("TCP_NODELAY: {e}"),
+        stream.set_nodelay(true).map_err(|e| {
+            EngineError::setup(Role::Receiver, index)(SetupError::io("setting TCP_NODELAY", e))
         })?;
     }
     let mut verifier = Verifier::new(conn, params.msg_size);
@@ -66,7 +68,10 @@ pub fn run_receiver(
             Err(e) => {
                 return Err(EngineError::Receive {
                     index,
-                    what: format!("read after {} bytes: {e}", report.received_bytes),
+                    source: ReceiveError::Read {
+                        after_bytes: report.received_bytes,
+                        source: e,
+                    },
                 })
             }
         };
@@ -90,7 +95,10 @@ pub fn run_receiver(
             if let Err(e) = stream.write_all(&number.to_le_bytes()) {
                 return Err(EngineError::Receive {
                     index,
-                    what: format!("writing the reply to message {number}: {e}"),
+                    source: ReceiveError::Reply {
+                        message: number,
+                        source: e,
+                    },
                 });
             }
         }

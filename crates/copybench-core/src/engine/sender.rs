@@ -1,12 +1,14 @@
 use std::io::Read;
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
-use super::{EngineError, Hooks, Mode, Phase, PointParams, Role, LATENCY_SAMPLE_EVERY};
+use super::{
+    EngineError, Mode, Phase, ReceiveError, Role, SetupError, Shared, LATENCY_SAMPLE_EVERY,
+};
 use crate::message::{Layout, Message};
 use crate::result::{Counters, ZeroCopyStats};
 use crate::strategy::{new_strategy, Slot, StrategyError};
@@ -14,18 +16,23 @@ use crate::strategy::{new_strategy, Slot, StrategyError};
 /// What one sender thread did.
 #[derive(Debug)]
 pub struct SenderReport {
+    /// The connection index.
     pub index: usize,
     /// CPU the thread was pinned to, if it was.
     pub cpu: Option<usize>,
-    /// Bytes and messages over the whole connection, warm-up included.
+    /// Bytes over the whole connection, warm-up included.
     pub total_bytes: u64,
+    /// Messages over the whole connection, warm-up included.
     pub total_messages: u64,
-    /// Within the measured interval.
+    /// Messages within the measured interval.
     pub messages: u64,
+    /// Payload bytes within the measured interval.
     pub bytes: u64,
+    /// Send system calls within the measured interval.
     pub send_calls: u64,
     /// The thread's own measured interval: when it saw `MEASURE`, and `STOP`.
     pub interval: Option<(Instant, Instant)>,
+    /// The thread's counters over its measured interval, when the hooks measured.
     pub counters: Option<Counters>,
     /// Whole connection (completions of measured sends may arrive after the interval).
     pub zerocopy: Option<ZeroCopyStats>,
@@ -36,6 +43,7 @@ pub struct SenderReport {
 }
 
 impl SenderReport {
+    /// Length of the thread's measured interval.
     pub fn duration(&self) -> Option<Duration> {
         self.interval.map(|(a, b)| b - a)
     }
@@ -44,29 +52,22 @@ impl SenderReport {
 /// Sends messages over `stream` (already connected) until the phase reaches `STOP`, then
 /// waits for outstanding completions and closes the sending side. `ready` is incremented once
 /// the connection is set up and the buffers are built.
-#[allow(clippy::too_many_arguments)]
-pub fn run_sender(
-    conn: u64,
+pub(crate) fn run_sender(
     stream: TcpStream,
-    params: &PointParams,
-    phase: &Phase,
-    hooks: &dyn Hooks,
+    shared: &Shared<'_>,
     index: usize,
-    ready: &AtomicUsize,
 ) -> Result<SenderReport, EngineError> {
-    let send_err = |source: StrategyError| match source {
-        StrategyError::Unsupported { .. } => EngineError::Unsupported(source.to_string()),
-        source => EngineError::Send { index, source },
-    };
+    let (params, phase, hooks) = (shared.params, &shared.phase, shared.hooks);
+    let conn = index as u64;
+    let send_err = EngineError::send(index);
     if params.mode == Mode::Rr {
-        stream.set_nodelay(true).map_err(|e| EngineError::Setup {
-            index,
-            what: format!("TCP_NODELAY: {e}"),
+        stream.set_nodelay(true).map_err(|e| {
+            EngineError::setup(Role::Sender, index)(SetupError::io("setting TCP_NODELAY", e))
         })?;
     }
     let fd = stream.as_fd();
     let mut strategy = new_strategy(params.strategy, params.msg_size, params.align);
-    strategy.prepare(fd).map_err(send_err)?;
+    strategy.prepare(fd).map_err(&send_err)?;
 
     let layout = Layout::new(params.msg_size, params.fields);
     let pool_size = params.pool_size();
@@ -78,7 +79,7 @@ pub fn run_sender(
     let mut reply = [0u8; 8];
     let mut reader = &stream;
 
-    ready.fetch_add(1, Ordering::Release);
+    shared.ready.fetch_add(1, Ordering::Release);
     while phase.get() == Phase::SETUP {
         std::thread::sleep(Duration::from_micros(200));
     }
@@ -110,7 +111,7 @@ pub fn run_sender(
             Some(slot) => slot,
             None => {
                 // Every buffer is with the kernel: wait for one to come back.
-                strategy.reap(fd, true, &mut free).map_err(send_err)?;
+                strategy.reap(fd, true, &mut free).map_err(&send_err)?;
                 continue;
             }
         };
@@ -122,7 +123,7 @@ pub fn run_sender(
         let timed =
             seen == Phase::MEASURE && (params.mode == Mode::Rr || seq % LATENCY_SAMPLE_EVERY == 0);
         let t0 = timed.then(Instant::now);
-        let report = strategy.send(fd, &pool[slot], slot).map_err(send_err)?;
+        let report = strategy.send(fd, &pool[slot], slot).map_err(&send_err)?;
         calls += u64::from(report.calls);
         if params.mode == Mode::Rr {
             reader
@@ -134,10 +135,10 @@ pub fn run_sender(
             if u64::from_le_bytes(reply) != seq {
                 return Err(EngineError::Receive {
                     index,
-                    what: format!(
-                        "reply names message {} but message {seq} was sent",
-                        u64::from_le_bytes(reply)
-                    ),
+                    source: ReceiveError::WrongReply {
+                        got: u64::from_le_bytes(reply),
+                        sent: seq,
+                    },
                 });
             }
         }

@@ -18,15 +18,22 @@ pub const SOCK_EXTENDED_ERR_LEN: usize = 16;
 /// The fields of one `struct sock_extended_err`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExtendedErr {
+    /// `ee_errno`: 0 for zero-copy completions.
     pub errno: u32,
+    /// `ee_origin`: [`SO_EE_ORIGIN_ZEROCOPY`] for completions.
     pub origin: u8,
+    /// `ee_type`.
     pub kind: u8,
+    /// `ee_code`: [`SO_EE_CODE_ZEROCOPY_COPIED`] when the kernel copied.
     pub code: u8,
+    /// `ee_info`: first sequence number of the range.
     pub info: u32,
+    /// `ee_data`: last sequence number of the range (inclusive).
     pub data: u32,
 }
 
 impl ExtendedErr {
+    /// Reads a record from its native-endian bytes; `None` if too short.
     pub fn from_bytes(b: &[u8]) -> Option<ExtendedErr> {
         let u32_at = |i: usize| u32::from_ne_bytes(b[i..i + 4].try_into().unwrap());
         (b.len() >= SOCK_EXTENDED_ERR_LEN).then(|| ExtendedErr {
@@ -39,6 +46,7 @@ impl ExtendedErr {
         })
     }
 
+    /// The record's native-endian bytes (tests build control data with it).
     pub fn to_bytes(self) -> [u8; SOCK_EXTENDED_ERR_LEN] {
         let mut b = [0u8; SOCK_EXTENDED_ERR_LEN];
         b[0..4].copy_from_slice(&self.errno.to_ne_bytes());
@@ -70,7 +78,9 @@ impl ExtendedErr {
 /// A completion notification: sends `first..=last` (wrapping) are done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Completion {
+    /// First sequence number covered.
     pub first: u32,
+    /// Last sequence number covered (inclusive, may have wrapped).
     pub last: u32,
     /// The kernel copied the data instead of sending from the user pages.
     pub copied: bool,
@@ -86,15 +96,27 @@ impl Completion {
 /// A malformed or unexpected error-queue message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ErrQueueError {
+    /// The control data could not be parsed.
     #[error("error-queue control data is malformed: {0}")]
     Malformed(String),
+    /// A real socket error, not a completion.
     #[error("the socket reported an error that is not a zero-copy completion: origin {origin}, errno {errno} ({})", std::io::Error::from_raw_os_error(*errno as i32))]
-    NotZeroCopy { origin: u8, errno: u32 },
+    NotZeroCopy {
+        /// `ee_origin`.
+        origin: u8,
+        /// `ee_errno`.
+        errno: u32,
+    },
+    /// A completion for sends that were never made or already completed.
     #[error("a completion for sends {first}..={last} arrived, but those were not in flight (next sequence {next}, all before {done} done)")]
     Unexpected {
+        /// First sequence number of the range.
         first: u32,
+        /// Last sequence number of the range.
         last: u32,
+        /// The next sequence number a send would take.
         next: u32,
+        /// Every send before this one completed.
         done: u32,
     },
 }

@@ -16,6 +16,7 @@ pub enum StrategyKind {
 }
 
 impl StrategyKind {
+    /// Every strategy, in the order runs and reports list them.
     pub const ALL: [StrategyKind; 3] = [
         StrategyKind::TwoCopy,
         StrategyKind::ScatterGather,
@@ -47,9 +48,21 @@ impl fmt::Display for StrategyKind {
     }
 }
 
+impl StrategyKind {
+    /// Every strategy with its aliases, for help and error messages:
+    /// `twocopy (two-copy, a1), scattergather (...), ...`.
+    pub fn spellings() -> String {
+        StrategyKind::ALL
+            .iter()
+            .map(|k| format!("{} ({})", k.name(), k.aliases()[1..].join(", ")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// An unknown strategy name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown strategy '{0}': expected one of twocopy (two-copy, a1), scattergather (scatter-gather, sg, a2), zerocopy (zero-copy, zc, a3)")]
+#[error("unknown strategy '{0}': expected one of {spellings}", spellings = StrategyKind::spellings())]
 pub struct UnknownStrategy(pub String);
 
 impl FromStr for StrategyKind {

@@ -14,8 +14,10 @@ use std::io::IoSlice;
 use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
+#[doc(hidden)]
+pub use errqueue::build_control;
 pub use errqueue::{
-    build_control, parse_control, Completion, CompletionTracker, ErrQueueError, ExtendedErr,
+    parse_control, Completion, CompletionTracker, ErrQueueError, ExtendedErr,
     SO_EE_CODE_ZEROCOPY_COPIED, SO_EE_ORIGIN_ZEROCOPY,
 };
 pub use kind::{StrategyKind, UnknownStrategy};
@@ -34,19 +36,31 @@ pub enum StrategyError {
     /// The kernel does not offer what the strategy needs; nothing was sent.
     #[error("{strategy} is not supported here: {reason}")]
     Unsupported {
+        /// The strategy refused.
         strategy: StrategyKind,
+        /// Why, and what would make it work.
         reason: String,
     },
+    /// A system call failed.
     #[error("{call} failed: {source}")]
     Io {
+        /// The call (`sendmsg(MSG_ZEROCOPY)`, `poll`, ...).
         call: &'static str,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
+    /// The socket's error queue held something that is not a zero-copy completion.
     #[error(transparent)]
     ErrQueue(#[from] ErrQueueError),
+    /// Zero-copy completions that never came.
     #[error("{outstanding} zero-copy completions still missing after waiting {waited:?}")]
-    MissingCompletions { outstanding: u64, waited: Duration },
+    MissingCompletions {
+        /// Sends whose completion is missing.
+        outstanding: u64,
+        /// How long they were waited for.
+        waited: Duration,
+    },
 }
 
 impl StrategyError {
@@ -79,6 +93,7 @@ pub struct SendReport {
 /// `reap` has returned that slot. `drain` must be called before the pool is dropped or reused
 /// for another connection.
 pub trait SendStrategy: Send {
+    /// Which strategy this is.
     fn kind(&self) -> StrategyKind;
 
     /// Sets the socket up for this strategy (e.g. `SO_ZEROCOPY`), before the first send.
@@ -147,21 +162,42 @@ fn with_iovecs<R>(message: &Message, f: impl FnOnce(&mut [IoSlice<'_>]) -> R) ->
     }
 }
 
-/// Sends every byte of `iov` with `sendmsg(flags)`, resuming after partial writes.
+/// What one send call did, as the shared send loop needs it.
+pub(crate) enum CallOutcome {
+    /// The kernel took this many bytes (maybe fewer than offered: a partial write).
+    Sent(usize),
+    /// Nothing was sent and the call should be made again (`EINTR`, or a full notification
+    /// budget the strategy has just dealt with).
+    Again,
+}
+
+impl CallOutcome {
+    /// A send system call's result: `EINTR` means "again", any other error is the caller's.
+    pub(crate) fn of(
+        result: rustix::io::Result<usize>,
+        call: &'static str,
+    ) -> Result<CallOutcome, StrategyError> {
+        match result {
+            Ok(n) => Ok(CallOutcome::Sent(n)),
+            Err(rustix::io::Errno::INTR) => Ok(CallOutcome::Again),
+            Err(e) => Err(StrategyError::io(call, e)),
+        }
+    }
+}
+
+/// The one send loop every strategy shares: offers `call` what is left of `iov` until the
+/// kernel has taken every byte, resuming after partial writes (no byte sent twice or skipped)
+/// and counting the calls.
 #[inline]
-fn sendmsg_all(
-    socket: BorrowedFd<'_>,
+pub(crate) fn send_all(
     mut iov: &mut [IoSlice<'_>],
-    flags: rustix::net::SendFlags,
+    mut call: impl FnMut(&[IoSlice<'_>]) -> Result<CallOutcome, StrategyError>,
 ) -> Result<SendReport, StrategyError> {
     let mut report = SendReport::default();
-    let mut control = rustix::net::SendAncillaryBuffer::default();
     while !iov.is_empty() {
         report.calls += 1;
-        match rustix::net::sendmsg(socket, iov, &mut control, flags) {
-            Ok(n) => IoSlice::advance_slices(&mut iov, n),
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(StrategyError::io("sendmsg", e)),
+        if let CallOutcome::Sent(n) = call(iov)? {
+            IoSlice::advance_slices(&mut iov, n);
         }
     }
     Ok(report)

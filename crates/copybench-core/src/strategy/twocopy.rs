@@ -6,9 +6,10 @@ use std::time::Duration;
 use rustix::net::SendFlags;
 
 use super::{
-    sendmsg_all, with_iovecs, SendReport, SendStrategy, Slot, StrategyError, StrategyKind,
+    send_all, with_iovecs, CallOutcome, SendReport, SendStrategy, Slot, StrategyError, StrategyKind,
 };
 use crate::message::{Align, Message, PlacedBuf};
+use std::io::IoSlice;
 
 /// A strategy whose kernel copy is done when the call returns: slots come back at once.
 /// Both copying strategies get their [`SendStrategy`] implementation from this.
@@ -106,17 +107,13 @@ impl CopyingSend for TwoCopy {
             linear[at..at + src.len()].copy_from_slice(src);
             at += src.len();
         }
-        let mut report = SendReport::default();
-        let mut rest: &[u8] = linear;
-        while !rest.is_empty() {
-            report.calls += 1;
-            match rustix::net::send(socket, rest, SendFlags::NOSIGNAL) {
-                Ok(n) => rest = &rest[n..],
-                Err(rustix::io::Errno::INTR) => {}
-                Err(e) => return Err(StrategyError::io("send", e)),
-            }
-        }
-        Ok(report)
+        // One linear buffer, sent with `send` (a one-element iovec only for the shared loop).
+        send_all(&mut [IoSlice::new(linear)], |rest| {
+            CallOutcome::of(
+                rustix::net::send(socket, &rest[0], SendFlags::NOSIGNAL),
+                "send",
+            )
+        })
     }
 
     fn returned(&mut self) -> &mut Vec<Slot> {
@@ -131,6 +128,7 @@ pub struct ScatterGather {
 }
 
 impl ScatterGather {
+    /// The scatter-gather strategy.
     pub fn new() -> ScatterGather {
         ScatterGather::default()
     }
@@ -144,7 +142,15 @@ impl CopyingSend for ScatterGather {
         socket: BorrowedFd<'_>,
         message: &Message,
     ) -> Result<SendReport, StrategyError> {
-        with_iovecs(message, |iov| sendmsg_all(socket, iov, SendFlags::NOSIGNAL))
+        with_iovecs(message, |iov| {
+            let mut control = rustix::net::SendAncillaryBuffer::default();
+            send_all(iov, |rest| {
+                CallOutcome::of(
+                    rustix::net::sendmsg(socket, rest, &mut control, SendFlags::NOSIGNAL),
+                    "sendmsg",
+                )
+            })
+        })
     }
 
     fn returned(&mut self) -> &mut Vec<Slot> {

@@ -5,7 +5,6 @@
 //! `net.core.optmem_max`, is full) is answered by reaping completions and retrying.
 
 use std::collections::VecDeque;
-use std::io::IoSlice;
 use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
 
@@ -14,7 +13,9 @@ use rustix::io::Errno;
 use rustix::net::SendFlags;
 
 use super::errqueue::{parse_control, CompletionTracker};
-use super::{with_iovecs, SendReport, SendStrategy, Slot, StrategyError, StrategyKind};
+use super::{
+    send_all, with_iovecs, CallOutcome, SendReport, SendStrategy, Slot, StrategyError, StrategyKind,
+};
 use crate::message::Message;
 use crate::result::ZeroCopyStats;
 use crate::sys::{self, ErrQueueRead};
@@ -27,13 +28,12 @@ const COMPLETION_WAIT: Duration = Duration::from_secs(10);
 const ENOBUFS_GIVE_UP: Duration = Duration::from_secs(5);
 
 /// Checks that this kernel accepts `SO_ZEROCOPY` on a TCP socket (for `copybench doctor`).
-pub fn probe_support() -> Result<(), String> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let socket = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
-    let mut zc = ZeroCopy::new();
-    zc.prepare(std::os::fd::AsFd::as_fd(&socket))
-        .map_err(|e| e.to_string())
+pub fn probe_support() -> Result<(), StrategyError> {
+    let io = |call| move |e| StrategyError::io(call, e);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(io("bind"))?;
+    let addr = listener.local_addr().map_err(io("getsockname"))?;
+    let socket = std::net::TcpStream::connect(addr).map_err(io("connect"))?;
+    ZeroCopy::new().prepare(std::os::fd::AsFd::as_fd(&socket))
 }
 
 /// The MSG_ZEROCOPY strategy; see the module docs.
@@ -54,6 +54,7 @@ impl Default for ZeroCopy {
 }
 
 impl ZeroCopy {
+    /// The MSG_ZEROCOPY strategy, with nothing in flight.
     pub fn new() -> ZeroCopy {
         ZeroCopy {
             tracker: CompletionTracker::default(),
@@ -158,32 +159,28 @@ impl SendStrategy for ZeroCopy {
         slot: Slot,
     ) -> Result<SendReport, StrategyError> {
         let flags = SendFlags::from_bits_retain(libc::MSG_ZEROCOPY as u32) | SendFlags::NOSIGNAL;
-        let mut report = SendReport::default();
         let mut last_seq = None;
         let mut enobufs_since = None;
-        with_iovecs(message, |mut iov: &mut [IoSlice<'_>]| {
+        let report = with_iovecs(message, |iov| {
             let mut control = rustix::net::SendAncillaryBuffer::default();
-            while !iov.is_empty() {
-                report.calls += 1;
-                match rustix::net::sendmsg(socket, iov, &mut control, flags) {
-                    Ok(n) => {
-                        if n > 0 {
+            send_all(iov, |rest| {
+                match rustix::net::sendmsg(socket, rest, &mut control, flags) {
+                    Err(Errno::NOBUFS) => {
+                        let since = *enobufs_since.get_or_insert_with(Instant::now);
+                        self.on_enobufs(socket, since)?;
+                        Ok(CallOutcome::Again)
+                    }
+                    result => {
+                        if matches!(result, Ok(n) if n > 0) {
                             // Each call that moved a byte takes the next sequence number.
                             last_seq = Some(self.tracker.on_send());
                             self.stats.sends += 1;
                             enobufs_since = None;
                         }
-                        IoSlice::advance_slices(&mut iov, n);
+                        CallOutcome::of(result, "sendmsg(MSG_ZEROCOPY)")
                     }
-                    Err(Errno::INTR) => {}
-                    Err(Errno::NOBUFS) => {
-                        let since = *enobufs_since.get_or_insert_with(Instant::now);
-                        self.on_enobufs(socket, since)?;
-                    }
-                    Err(e) => return Err(StrategyError::io("sendmsg(MSG_ZEROCOPY)", e)),
                 }
-            }
-            Ok(())
+            })
         })?;
         let last = last_seq.expect("a message has at least one byte, so at least one send");
         self.in_flight.push_back((last, slot));

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use copybench_core::engine::{run_point, Endpoints, Mode, NoHooks, PointParams};
 use copybench_core::result::{
-    Counters, HostInfo, Metric, Point, RunConfigRecord, RunResults, ToolInfo, TopologyRecord,
-    SCHEMA_VERSION,
+    Counters, HostInfo, Metric, Point, RunConfigRecord, RunResults, ToolInfo, TopologyKind,
+    TopologyRecord, SCHEMA_VERSION,
 };
 use copybench_core::StrategyKind;
 
@@ -119,13 +119,11 @@ pub fn loopback_run(sweep: &Sweep, command_line: &str) -> RunResults {
         started_at: now_utc(),
         host: host(),
         config: RunConfigRecord {
-            mode: if sweep.rr_threads.is_empty() {
-                "stream".into()
-            } else {
-                "stream+rr".into()
-            },
+            // The fixture mixes stream and rr points (each point says its own mode), which a
+            // real run never does; the run records the mode it started with.
+            mode: Mode::Stream,
             topology: TopologyRecord {
-                kind: "loopback".into(),
+                kind: TopologyKind::Loopback,
                 mtu: read("/sys/class/net/lo/mtu").and_then(|s| s.parse().ok()),
                 receiver_addr: Some("127.0.0.1".into()),
                 sender_addr: Some("127.0.0.1".into()),
@@ -138,7 +136,7 @@ pub fn loopback_run(sweep: &Sweep, command_line: &str) -> RunResults {
             repetitions: sweep.repetitions,
             fields: first.fields,
             pool: Some(first.pool_size()),
-            align: first.align.to_string(),
+            align: first.align,
             pin: None,
             counters: false,
         },

@@ -1,0 +1,32 @@
+//! The summary table in Markdown, for a README or a CI comment.
+
+use std::fmt::Write as _;
+
+use anyhow::Result;
+use copybench_core::result::RunResults;
+
+use super::Exporter;
+use crate::summary::{setting, summary_table};
+
+/// Writes the same table as the terminal summary, with its notes as a list.
+pub struct MarkdownExporter;
+
+impl Exporter for MarkdownExporter {
+    fn render(&self, results: &RunResults) -> Result<String> {
+        let table = summary_table(results);
+        let mut out = String::new();
+        writeln!(out, "# copybench results\n\n{}.\n", setting(results))?;
+        writeln!(out, "| {} |", table.header.join(" | "))?;
+        writeln!(out, "|{}", "---|".repeat(table.header.len()))?;
+        for row in &table.rows {
+            writeln!(out, "| {} |", row.join(" | "))?;
+        }
+        if !table.notes.is_empty() {
+            out.push('\n');
+            for n in &table.notes {
+                writeln!(out, "- {n}")?;
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,159 @@
+//! The sweep loop: every planned point through the target, one line per point, a progress bar
+//! with ETA on a terminal, the output files rewritten after every point, and a clean stop at
+//! Ctrl-C.
+
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Result;
+use copybench_core::engine::{EngineError, PointParams};
+use copybench_core::result::{FailureRecord, Point, RunResults, UnsupportedRecord};
+use copybench_core::units::format_size;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::{RunPlan, Target};
+use crate::args::RunArgs;
+use crate::export::Outputs;
+use crate::hooks::CliHooks;
+
+/// Runs every point of `plan` (until Ctrl-C), recording each in `results` and the files.
+pub fn sweep(
+    plan: &RunPlan,
+    target: &Target,
+    hooks: &CliHooks<'_>,
+    outputs: &Outputs,
+    results: &mut RunResults,
+    args: &RunArgs,
+    cancel: &AtomicBool,
+) -> Result<()> {
+    let total = plan.points.len();
+    let progress = progress_bar(total, args.no_progress, point_seconds(&plan.template));
+    for (i, params) in plan.points.iter().enumerate() {
+        if cancel.load(Ordering::Relaxed) {
+            break;
+        }
+        let skip = results
+            .unsupported
+            .iter()
+            .any(|u| u.strategy == params.strategy);
+        if !skip {
+            let label = label(params);
+            progress.set_message(label.clone());
+            let outcome = target.run_point(params, hooks, cancel);
+            if matches!(outcome, Err(EngineError::Cancelled)) {
+                break;
+            }
+            let line = record(outcome, params, results);
+            say(&progress, format!("[{}/{total}] {label}: {line}", i + 1));
+            outputs.write(results)?;
+        }
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    Ok(())
+}
+
+/// Files a point's outcome in `results`; returns the line that tells the user.
+fn record(
+    outcome: Result<Point, EngineError>,
+    params: &PointParams,
+    results: &mut RunResults,
+) -> String {
+    match outcome {
+        Ok(point) => {
+            let line = format!(
+                "{}{}",
+                point_brief(&point),
+                if point.verified { "" } else { "  NOT VERIFIED" }
+            );
+            results.points.push(point);
+            line
+        }
+        Err(EngineError::Unsupported(reason)) => {
+            let reason = reason.to_string();
+            results.unsupported.push(UnsupportedRecord {
+                strategy: params.strategy,
+                reason: reason.clone(),
+            });
+            format!(
+                "{} is unsupported here, skipping it: {reason}",
+                params.strategy
+            )
+        }
+        Err(e) => {
+            results.failures.push(FailureRecord {
+                strategy: params.strategy,
+                msg_size: params.msg_size,
+                threads: params.threads,
+                repetition: params.repetition,
+                error: e.to_string(),
+            });
+            format!("FAILED: {e}")
+        }
+    }
+}
+
+fn label(params: &PointParams) -> String {
+    format!(
+        "{} {} x{} rep {}",
+        params.strategy,
+        format_size(params.msg_size),
+        params.threads,
+        params.repetition + 1
+    )
+}
+
+/// The point's headline figures in one line.
+fn point_brief(p: &Point) -> String {
+    let mut s = match (&p.latency_us, p.transactions_per_s) {
+        (Some(l), Some(tps)) => {
+            format!("p50 {:.1} us, p99 {:.1} us, {tps:.0} trans/s", l.p50, l.p99)
+        }
+        _ => format!("{:.2} Gbps", p.throughput_gbps),
+    };
+    if let Some(ns) = p.sender.cpu_ns_per_byte {
+        s += &format!(", sender {ns:.3} CPU ns/B");
+    }
+    if let Some(z) = &p.zerocopy {
+        s += &format!(
+            ", zc {}/{} completed, {} copied, {} ENOBUFS",
+            z.completions, z.sends, z.copied, z.enobufs
+        );
+    }
+    s
+}
+
+/// Rough time one point takes (setup included), for the ETA before the first point ends.
+fn point_seconds(t: &PointParams) -> f64 {
+    (t.warmup + t.duration + Duration::from_millis(100)).as_secs_f64()
+}
+
+fn progress_bar(len: usize, hidden: bool, per_point_s: f64) -> ProgressBar {
+    let bar = ProgressBar::new(len as u64);
+    if hidden || !std::io::stderr().is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+        eprintln!(
+            "running {len} points, about {:.0} s",
+            len as f64 * per_point_s
+        );
+    } else {
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}  ETA {eta}",
+            )
+            .expect("valid template"),
+        );
+        bar.enable_steady_tick(Duration::from_millis(200));
+    }
+    bar
+}
+
+/// Prints a line above the progress bar, or to stderr when there is no bar (not a terminal).
+fn say(bar: &ProgressBar, line: String) {
+    if bar.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        bar.println(line);
+    }
+}

@@ -1,0 +1,120 @@
+//! Where a run's traffic goes: a target owns its endpoints (a namespace pair, a server
+//! connection) for the whole run, and says how to record itself in the results.
+
+use std::net::IpAddr;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::Result;
+use copybench_core::engine::{run_point, Endpoints, EngineError, PointParams};
+use copybench_core::result::{Point, TopologyKind, TopologyRecord};
+use copybench_net::{Topology, VethConfig};
+
+use crate::hooks::CliHooks;
+use crate::remote::Client;
+use crate::UsageError;
+
+/// Where the user asked the traffic to go (from the arguments; nothing opened yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetChoice {
+    /// 127.0.0.1; `note` says why, when it was not asked for.
+    Loopback {
+        /// Said to the user before the run (e.g. no CAP_NET_ADMIN for netns).
+        note: Option<String>,
+    },
+    /// A veth pair between two anonymous namespaces.
+    Netns {
+        /// The veth MTU.
+        mtu: u32,
+    },
+    /// A `copybench server` at HOST:PORT.
+    Remote {
+        /// As typed after `--connect`.
+        connect: String,
+    },
+}
+
+/// An opened target: what a run's points go through.
+pub enum Target {
+    /// 127.0.0.1 in this namespace.
+    Loopback,
+    /// Receivers in one namespace, senders in the other (entered by the hooks).
+    Netns(Topology),
+    /// Senders here, receivers at a `copybench server`.
+    Remote(Client),
+}
+
+impl Target {
+    /// Opens the target: builds the namespaces, or connects to the server.
+    pub fn open(choice: &TargetChoice) -> Result<Target> {
+        match choice {
+            TargetChoice::Loopback { note } => {
+                if let Some(note) = note {
+                    eprintln!("note: {note}");
+                }
+                Ok(Target::Loopback)
+            }
+            TargetChoice::Netns { mtu } => {
+                let config = VethConfig {
+                    mtu: *mtu,
+                    ..VethConfig::default()
+                };
+                Topology::create(&config)
+                    .map(Target::Netns)
+                    .map_err(|e| UsageError(format!("--topology netns: {e}")).into())
+            }
+            TargetChoice::Remote { connect } => Client::connect(connect).map(Target::Remote),
+        }
+    }
+
+    /// The namespaces the hooks place threads in, if any.
+    pub fn topology(&self) -> Option<&Topology> {
+        match self {
+            Target::Netns(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// How the results record this target.
+    pub fn record(&self) -> TopologyRecord {
+        match self {
+            Target::Loopback => TopologyRecord {
+                kind: TopologyKind::Loopback,
+                mtu: None,
+                receiver_addr: Some("127.0.0.1".into()),
+                sender_addr: Some("127.0.0.1".into()),
+            },
+            Target::Netns(t) => TopologyRecord {
+                kind: TopologyKind::Netns,
+                mtu: Some(t.mtu()),
+                receiver_addr: Some(t.receiver_addr().to_string()),
+                sender_addr: Some(t.sender_addr().to_string()),
+            },
+            Target::Remote(client) => TopologyRecord {
+                kind: TopologyKind::Remote,
+                mtu: None,
+                receiver_addr: Some(client.server().to_string()),
+                sender_addr: None,
+            },
+        }
+    }
+
+    /// Runs one point through this target.
+    pub fn run_point(
+        &self,
+        params: &PointParams,
+        hooks: &CliHooks<'_>,
+        cancel: &AtomicBool,
+    ) -> Result<Point, EngineError> {
+        let local = |ip: IpAddr| Endpoints {
+            listen: ip,
+            connect: ip,
+        };
+        match self {
+            Target::Loopback => run_point(params, &Endpoints::loopback(), hooks, cancel),
+            Target::Netns(t) => {
+                run_point(params, &local(IpAddr::V4(t.receiver_addr())), hooks, cancel)
+            }
+            Target::Remote(client) => client.run_point(params, hooks, cancel),
+        }
+    }
+}

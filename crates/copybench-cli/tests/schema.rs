@@ -1,0 +1,94 @@
+//! The results contract holds: every key (with its JSON type) that schema 1 wrote is still
+//! written, so scripts and reports built on older files keep working.
+//!
+//! `data/schema1-keys.txt` was generated from the JSON of the pre-refactoring binary (commit
+//! f5603ae) for exactly the two runs below: one `path type` line per key, arrays as `[]`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use crate::common::{self, is_root};
+
+/// Every (path, type) in `v`, arrays folded into `[]`.
+fn keys(v: &Value, path: String, out: &mut BTreeSet<(String, &'static str)>) {
+    let kind = match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    out.insert((path.clone(), kind));
+    match v {
+        Value::Object(map) => {
+            for (k, x) in map {
+                keys(x, format!("{path}.{k}"), out);
+            }
+        }
+        Value::Array(items) => {
+            for x in items {
+                keys(x, format!("{path}[]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Whether a key depends on the machine rather than on copybench: a counter is `value` with a
+/// PMU and `unsupported` without one.
+fn machine_dependent(path: &str) -> bool {
+    path.ends_with(".value") || path.ends_with(".unsupported")
+}
+
+#[test]
+fn every_schema_1_key_is_still_written_with_its_type() {
+    if !is_root() {
+        eprintln!("skipped: the rr half of the fixture ran in namespaces (needs root)");
+        return;
+    }
+    let runs = [
+        common::run_value(&["--topology", "loopback", "--sizes", "4k"]),
+        common::run_value(&[
+            "--topology",
+            "netns",
+            "--mode",
+            "rr",
+            "--sizes",
+            "1k",
+            "--threads",
+            "2",
+            "--pin",
+        ]),
+    ];
+    let mut now = BTreeSet::new();
+    for r in &runs {
+        keys(r, "$".into(), &mut now);
+    }
+    // A figure may be null on one machine and a number on another; the path must exist.
+    let mut types: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for (path, kind) in &now {
+        types.entry(path.as_str()).or_default().insert(kind);
+    }
+    let fixture = include_str!("data/schema1-keys.txt");
+    let mut missing = Vec::new();
+    for line in fixture.lines() {
+        let (path, kind) = line.rsplit_once(' ').unwrap();
+        if machine_dependent(path) {
+            continue;
+        }
+        let ok = match types.get(path) {
+            None => false,
+            Some(seen) => kind == "null" || seen.contains(kind) || seen.contains("null"),
+        };
+        if !ok {
+            missing.push(format!("{path} ({kind}), now: {:?}", types.get(path)));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "keys of schema 1 lost or retyped:\n{}",
+        missing.join("\n")
+    );
+}

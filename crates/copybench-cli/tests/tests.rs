@@ -1,0 +1,9 @@
+//! The `copybench` binary's integration tests, one binary with a module per topic (as ripgrep
+//! does): the real program, real sockets, real namespaces (as root), real counters.
+
+mod cli;
+mod common;
+mod counters;
+mod netns;
+mod remote;
+mod schema;
