@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::message::{default_pool_size, Align};
-use crate::strategy::StrategyKind;
+use crate::strategy::{StrategyKind, MAX_FIXED_BUFFERS};
 use crate::units::format_size;
 
 /// Largest message: 64 MiB (a message and its pool must fit in memory many times over).
@@ -74,6 +74,11 @@ pub struct PointParams {
     pub duration: Duration,
     /// How long to wait at the end for outstanding zero-copy completions.
     pub drain_timeout: Duration,
+    /// io_uring zero-copy only: register the pool's buffers with the ring
+    /// (`io_uring_register_buffers`) and send with `buf_index`. Needs one field per message
+    /// for now (see [`PointParams::validate`]).
+    #[serde(default)]
+    pub fixed_buffers: bool,
     /// Test hook: corrupt message number N of every connection, to prove the check can fail.
     #[doc(hidden)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -96,6 +101,7 @@ impl PointParams {
             warmup: Duration::from_secs(1),
             duration: Duration::from_secs(5),
             drain_timeout: Duration::from_secs(10),
+            fixed_buffers: false,
             corrupt_message: None,
         }
     }
@@ -150,6 +156,32 @@ impl PointParams {
         }
         if self.duration.is_zero() {
             return Err("the measured duration must be positive".into());
+        }
+        if self.fixed_buffers {
+            if self.strategy != StrategyKind::UringZc {
+                return Err(format!(
+                    "fixed buffers apply to the uringzc strategy only, not {}",
+                    self.strategy
+                ));
+            }
+            // Every iovec of one send must lie inside one registered buffer, and each field is
+            // its own allocation: only one-field messages qualify until fields can be packed
+            // into one arena.
+            let fields = self.fields.min(self.msg_size);
+            if fields != 1 {
+                return Err(format!(
+                    "fixed buffers need --fields 1 for now (got {fields}): every iovec of a \
+                     send must lie in one registered buffer, and each field is allocated apart"
+                ));
+            }
+            if self.pool_size() > MAX_FIXED_BUFFERS {
+                return Err(format!(
+                    "fixed buffers register each of the {} pool buffers, more than the {} \
+                     a ring takes: use a smaller --pool",
+                    self.pool_size(),
+                    MAX_FIXED_BUFFERS
+                ));
+            }
         }
         Ok(())
     }
