@@ -112,10 +112,11 @@ fn main() {
                 g[0],
                 g[g.len() - 1],
                 cpu.get(cpu.len() / 2).copied().unwrap_or(f64::NAN),
-                pts.iter()
-                    .any(|p| p.sender_io_worker_ns.is_some())
-                    .then(|| wrk.to_string())
-                    .unwrap_or_else(|| "-".into()),
+                if pts.iter().any(|p| p.sender_io_worker_ns.is_some()) {
+                    wrk.to_string()
+                } else {
+                    "-".into()
+                },
                 copied.map_or("-".into(), |c| format!("{c:.2}")),
             );
         }

@@ -213,6 +213,9 @@ pub struct Uring {
     /// Per slot: notifications still owed, plus one while `send` works on it. Signed: a
     /// notification could in principle overtake its send CQE while `send` still holds the slot.
     holds: Vec<i64>,
+    /// The slot `send` is working on: never released before `send` lets go of it, even if
+    /// its count touches zero on the way (a notification overtaking its send CQE).
+    sending: Option<Slot>,
     /// Notifications owed over all slots (may dip below zero the same way).
     owed: i64,
     /// Slots whose buffers the kernel is done with, not yet handed back.
@@ -258,6 +261,7 @@ impl Uring {
             fixed: None,
             owner_tid: None,
             holds: Vec::new(),
+            sending: None,
             owed: 0,
             released: Vec::new(),
             send_cqe: None,
@@ -291,7 +295,8 @@ impl Uring {
         self.holds[slot] += 1;
     }
 
-    /// Drops one hold on `slot`; at zero, the kernel is done with its buffers.
+    /// Drops one hold on `slot`; at zero, unless `send` is still working on it, the kernel is
+    /// done with its buffers.
     fn unhold(&mut self, slot: Slot) -> Result<(), StrategyError> {
         let Some(h) = self.holds.get_mut(slot) else {
             return Err(bad_cqe(format!(
@@ -299,7 +304,7 @@ impl Uring {
             )));
         };
         *h -= 1;
-        if *h == 0 {
+        if *h == 0 && self.sending != Some(slot) {
             self.released.push(slot);
         }
         Ok(())
@@ -625,6 +630,7 @@ impl SendStrategy for Uring {
     ) -> Result<SendReport, StrategyError> {
         // Held while we work on it, so that an early notification cannot release it.
         self.hold(slot);
+        self.sending = Some(slot);
         let report = match message.fields() {
             [field] if self.zc => {
                 let bytes = field.as_slice();
@@ -643,6 +649,7 @@ impl SendStrategy for Uring {
             }
             _ => with_iovecs(message, |iov| self.send_vectored(socket, iov, slot))?,
         };
+        self.sending = None;
         self.unhold(slot)?;
         Ok(report)
     }
@@ -811,6 +818,32 @@ mod tests {
         ] {
             stream(strategy, 100_000, fields, 20);
         }
+    }
+
+    #[test]
+    fn a_slot_is_released_once_whatever_order_its_completions_come_in() {
+        // The order `send` and `collect` apply: hold for the send, +1 per send CQE that owes a
+        // notification, -1 per notification, release the send's hold at its end.
+        let mut u = Uring::zero_copy(false);
+        // Usual order: send CQE, end of send, notification.
+        u.hold(0);
+        u.sending = Some(0);
+        u.hold(0);
+        u.sending = None;
+        u.unhold(0).unwrap();
+        assert!(u.released.is_empty(), "released before its notification");
+        u.unhold(0).unwrap();
+        assert_eq!(u.released, [0]);
+        // A notification overtaking its send CQE must not release the slot mid-send.
+        u.released.clear();
+        u.hold(0);
+        u.sending = Some(0);
+        u.unhold(0).unwrap();
+        assert!(u.released.is_empty(), "released while still being sent");
+        u.hold(0);
+        u.sending = None;
+        u.unhold(0).unwrap();
+        assert_eq!(u.released, [0]);
     }
 
     #[test]
