@@ -742,13 +742,14 @@ mod tests {
     }
 
     /// Streams `count` messages of `size` bytes in `fields` fields through `strategy` over
-    /// loopback with a small send buffer, checking every byte at the other end; returns the
+    /// loopback with a small send buffer (128 KiB: much smaller stalls loopback TCP for tens of
+    /// milliseconds per write, blocking or not), checking every byte at the other end; returns the
     /// send calls per message.
     fn stream(mut strategy: Uring, size: usize, fields: usize, count: u64) -> Vec<u32> {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let socket = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (mut peer, _) = listener.accept().unwrap();
-        rustix::net::sockopt::set_socket_send_buffer_size(&socket, 16 << 10).unwrap();
+        rustix::net::sockopt::set_socket_send_buffer_size(&socket, 128 << 10).unwrap();
         let reader = std::thread::spawn(move || {
             let mut got = Vec::new();
             peer.read_to_end(&mut got).unwrap();
@@ -794,7 +795,7 @@ mod tests {
 
     #[test]
     fn short_sends_are_resubmitted_in_order() {
-        // Without MSG_WAITALL, 1 MiB through a 16 KiB send buffer comes back in pieces.
+        // Without MSG_WAITALL, 1 MiB through a 128 KiB send buffer comes back in pieces.
         for (strategy, fields) in [
             (Uring::copying(), 8),
             (Uring::zero_copy(false), 8),
