@@ -3,6 +3,7 @@
 //!
 //! ```sh
 //! cargo run --release -p copybench-core --example uring_compare -- [seconds] [repetitions]
+//! SIZES=4096,65536 ...   # message sizes in bytes (default 4096,65536)
 //! ```
 
 use std::sync::atomic::AtomicBool;
@@ -52,6 +53,8 @@ fn main() {
     let repetitions: usize = args.next().map_or(3, |s| s.parse().expect("repetitions"));
     // (strategy, fields, fixed buffers)
     let variants = [
+        (StrategyKind::ZeroCopy, 8, false),
+        (StrategyKind::ZeroCopy, 1, false),
         (StrategyKind::ScatterGather, 8, false),
         (StrategyKind::UringSend, 8, false),
         (StrategyKind::UringZc, 8, false),
@@ -65,7 +68,12 @@ fn main() {
         "{:>6} {:>14} {:>6} {:>5} {:>22} {:>10} {:>10} {:>7}",
         "size", "strategy", "fields", "fixed", "Gbps", "snd ns/B", "wrk ns", "copied"
     );
-    for size in [4096usize, 65536] {
+    let sizes: Vec<usize> = std::env::var("SIZES").map_or(vec![4096, 65536], |v| {
+        v.split(',')
+            .map(|x| x.parse().expect("SIZES: bytes"))
+            .collect()
+    });
+    for size in sizes {
         let mut results: Vec<Vec<Point>> = vec![Vec::new(); variants.len()];
         for rep in 0..repetitions {
             for k in 0..variants.len() {
