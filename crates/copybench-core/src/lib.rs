@@ -3,8 +3,8 @@
 //! This crate owns the experiment itself and nothing around it:
 //! - the message model ([`message`]): N separately allocated fields carrying a verifiable
 //!   pattern ([`pattern`]);
-//! - the send strategies ([`strategy`]): two-copy, scatter-gather and MSG_ZEROCOPY behind the
-//!   [`strategy::SendStrategy`] trait;
+//! - the send strategies ([`strategy`]): two-copy, scatter-gather, MSG_ZEROCOPY and io_uring
+//!   (copying and zero-copy) behind the [`strategy::SendStrategy`] trait;
 //! - the traffic engine ([`engine`]): sender and receiver threads, warm-up, measured interval,
 //!   with hooks through which the embedding program places threads (namespaces, CPUs) and
 //!   measures them (counters);

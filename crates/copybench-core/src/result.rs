@@ -215,6 +215,9 @@ pub struct Point {
     /// Message buffers per connection.
     #[serde(default)]
     pub pool: usize,
+    /// Whether the pool was registered with io_uring as fixed buffers (`uringzc` only).
+    #[serde(default)]
+    pub fixed_buffers: bool,
     /// Payload throughput in Gbps, where 1 Gbps = 10^9 bit/s (bytes x 8 / duration / 10^9).
     pub throughput_gbps: f64,
     /// Payload bytes the senders handed to the kernel in the measured interval.
@@ -234,9 +237,15 @@ pub struct Point {
     /// `rr`: round-trip time; `stream`: time inside the send call(s) for one message.
     #[serde(default)]
     pub latency_us: Option<LatencySummary>,
-    /// Zero-copy bookkeeping; present for the zero-copy strategy only.
+    /// Zero-copy bookkeeping; present for the zero-copy strategies (`zerocopy`, `uringzc`) only.
     #[serde(default)]
     pub zerocopy: Option<ZeroCopyStats>,
+    /// CPU time (ns) of the senders' io_uring kernel workers (`iou-wrk-*`) over the measured
+    /// interval, which the sender threads' own clocks miss; it is added to the sender's
+    /// `cpu_ns_per_byte`. `null` for strategies without a ring; 0 means looked and found none.
+    /// Workers that exit during the interval take their time with them (an undercount).
+    #[serde(default)]
+    pub sender_io_worker_ns: Option<u64>,
     /// The sending side's figures, summed over its threads.
     pub sender: SideMetrics,
     /// The receiving side's figures, summed over its threads.
@@ -296,7 +305,8 @@ pub struct SideMetrics {
     /// Summed per-thread counters; absent when counters were off (`--no-counters`).
     #[serde(default)]
     pub counters: Option<Counters>,
-    /// Thread CPU time (task clock) per payload byte in nanoseconds, where measured.
+    /// Thread CPU time (task clock) per payload byte in nanoseconds, where measured; on the
+    /// sender side it includes io_uring worker time ([`Point::sender_io_worker_ns`]).
     #[serde(default)]
     pub cpu_ns_per_byte: Option<f64>,
 }
@@ -444,20 +454,24 @@ impl LatencyKind {
     }
 }
 
-/// MSG_ZEROCOPY bookkeeping for one point (summed over connections).
+/// Zero-copy bookkeeping for one point (summed over connections), for MSG_ZEROCOPY and io_uring
+/// zero-copy alike.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ZeroCopyStats {
-    /// `sendmsg(MSG_ZEROCOPY)` calls that sent at least one byte (each consumes a sequence number).
+    /// Sends that owe a completion: `sendmsg(MSG_ZEROCOPY)` calls that sent at least one byte
+    /// (each consumes a sequence number), or io_uring send CQEs flagged `IORING_CQE_F_MORE`.
     pub sends: u64,
     /// Sends whose completion notification arrived.
     pub completions: u64,
-    /// Completions flagged `SO_EE_CODE_ZEROCOPY_COPIED`: the kernel copied after all.
+    /// Completions flagged `SO_EE_CODE_ZEROCOPY_COPIED` (MSG_ZEROCOPY) or
+    /// `IORING_NOTIF_USAGE_ZC_COPIED` (io_uring): the kernel copied after all.
     pub copied: u64,
     /// `copied / completions` (null before any completion). 1.0 on loopback and veth, where
     /// local delivery always copies: such a figure is not NIC zero-copy.
     pub copied_ratio: Option<f64>,
-    /// `sendmsg` calls refused with ENOBUFS (notification budget full), reaped and retried.
+    /// Sends refused with ENOBUFS (notification budget full), reaped and retried.
     pub enobufs: u64,
-    /// Notifications read from the error queue (one may cover many sends).
+    /// Notifications read: error-queue messages (one may cover many sends) or io_uring
+    /// notification CQEs (one per send).
     pub notifications: u64,
 }

@@ -20,8 +20,11 @@ pub fn plan(
     repetitions: usize,
 ) -> Vec<PointParams> {
     let mut out = Vec::with_capacity(strategies.len() * sizes.len() * threads.len() * repetitions);
-    let mut cell = 0usize;
     for repetition in 0..repetitions {
+        // Counted within the repetition: rotating by a global cell count plus the repetition
+        // would repeat the same orders whenever (cells per repetition + 1) is a multiple of
+        // the number of strategies (4 cells and 5 strategies).
+        let mut cell = 0usize;
         for &msg_size in sizes {
             for &t in threads {
                 let n = strategies.len().max(1);
@@ -171,20 +174,32 @@ mod tests {
     fn plan_interleaves_and_rotates_strategies() {
         let t = PointParams::new(StrategyKind::TwoCopy, 1, 1);
         let all = StrategyKind::ALL;
-        let p = plan(&t, &all, &[1024, 4096], &[1, 2], 3);
-        assert_eq!(p.len(), 3 * 2 * 2 * 3);
-        // Each consecutive triple is one cell with every strategy once.
-        for triple in p.chunks(3) {
-            let mut kinds: Vec<_> = triple.iter().map(|x| x.strategy).collect();
-            kinds.sort();
-            assert_eq!(kinds, all.to_vec());
-            assert!(triple.iter().all(|x| x.msg_size == triple[0].msg_size));
+        let n = all.len();
+        for (sizes, threads) in [(&[1024, 4096][..], &[1, 2][..]), (&[1024][..], &[1][..])] {
+            let cells = sizes.len() * threads.len();
+            let reps = n;
+            let p = plan(&t, &all, sizes, threads, reps);
+            assert_eq!(p.len(), n * cells * reps);
+            // Each run of n consecutive points is one cell with every strategy once.
+            for cell in p.chunks(n) {
+                let mut kinds: Vec<_> = cell.iter().map(|x| x.strategy).collect();
+                kinds.sort();
+                assert_eq!(kinds, all.to_vec());
+                assert!(cell.iter().all(|x| x.msg_size == cell[0].msg_size));
+                assert!(cell.iter().all(|x| x.threads == cell[0].threads));
+            }
+            // Every cell leads with a different strategy in each repetition.
+            for c in 0..cells {
+                let firsts: std::collections::HashSet<_> = p
+                    .chunks(n)
+                    .skip(c)
+                    .step_by(cells)
+                    .map(|cell| cell[0].strategy)
+                    .collect();
+                assert_eq!(firsts.len(), n, "cell {c} of {cells}");
+            }
+            assert!(p[..n * cells].iter().all(|x| x.repetition == 0));
         }
-        // The first strategy of a cell changes across repetitions.
-        let firsts: std::collections::HashSet<_> =
-            p.chunks(3).step_by(4).map(|c| c[0].strategy).collect();
-        assert_eq!(firsts.len(), 3);
-        assert!(p[..12].iter().all(|x| x.repetition == 0));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The only `unsafe` in copybench-core: two socket calls rustix does not wrap.
+//! Two socket calls rustix does not wrap (the only other `unsafe` in copybench-core is the
+//! io_uring submission in `strategy/uring.rs`).
 //!
 //! - `setsockopt(SO_ZEROCOPY)`: rustix has no typed option for it.
 //! - `recvmsg(MSG_ERRQUEUE)`: rustix's ancillary-data parser cannot read `IP_RECVERR`

@@ -3,4 +3,5 @@
 
 mod loopback;
 mod readme;
+mod uring;
 mod zerocopy;

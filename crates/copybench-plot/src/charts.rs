@@ -96,10 +96,14 @@ fn shade(strategy: StrategyKind, index: usize) -> &'static str {
     const TWO: [&str; 5] = ["#2b5c9e", "#6a9bd8", "#143a6b", "#9cc0ea", "#4878b8"];
     const SG: [&str; 5] = ["#d9661f", "#f5a35c", "#9c4310", "#f9c896", "#e8842f"];
     const ZC: [&str; 5] = ["#2e8540", "#7cc47f", "#185c27", "#b0dcaa", "#4fa35a"];
+    const US: [&str; 5] = ["#6b3fa0", "#a98bd3", "#45246e", "#cdbbe8", "#8a63bd"];
+    const UZ: [&str; 5] = ["#b8323a", "#e57b82", "#7d1c22", "#f2b3b7", "#d0525a"];
     let family = match strategy {
         StrategyKind::TwoCopy => &TWO,
         StrategyKind::ScatterGather => &SG,
         StrategyKind::ZeroCopy => &ZC,
+        StrategyKind::UringSend => &US,
+        StrategyKind::UringZc => &UZ,
     };
     family[index % family.len()]
 }
@@ -129,6 +133,8 @@ pub fn strategy_label(s: StrategyKind) -> &'static str {
         StrategyKind::TwoCopy => "two-copy",
         StrategyKind::ScatterGather => "scatter-gather",
         StrategyKind::ZeroCopy => "zero-copy",
+        StrategyKind::UringSend => "io_uring send",
+        StrategyKind::UringZc => "io_uring zero-copy",
     }
 }
 

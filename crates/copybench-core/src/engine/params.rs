@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ParamsError;
 use crate::message::{default_pool_size, Align};
-use crate::strategy::StrategyKind;
+use crate::strategy::{StrategyKind, MAX_FIXED_BUFFERS};
 use crate::units::{format_size, ParseError};
 
 /// Largest message: 64 MiB (a message and its pool must fit in memory many times over).
@@ -88,6 +88,11 @@ pub struct PointParams {
     pub duration: Duration,
     /// How long to wait at the end for outstanding zero-copy completions.
     pub drain_timeout: Duration,
+    /// io_uring zero-copy only: register the pool's buffers with the ring
+    /// (`io_uring_register_buffers`) and send with `buf_index`. Needs one field per message
+    /// for now (see [`PointParams::validate`]).
+    #[serde(default)]
+    pub fixed_buffers: bool,
     /// **Test hook, not for measurements**: corrupt message number N of every connection, to
     /// prove that the receiver's check can fail. A `copybench server` refuses points that set it.
     #[doc(hidden)]
@@ -111,6 +116,7 @@ impl PointParams {
             warmup: Duration::from_secs(1),
             duration: Duration::from_secs(5),
             drain_timeout: Duration::from_secs(10),
+            fixed_buffers: false,
             corrupt_message: None,
         }
     }
@@ -174,6 +180,41 @@ impl PointParams {
                 "duration",
                 "the measured duration must be positive",
             ));
+        }
+        if self.fixed_buffers {
+            if self.strategy != StrategyKind::UringZc {
+                return Err(ParamsError::new(
+                    "fixed_buffers",
+                    format!(
+                        "fixed buffers apply to the uringzc strategy only, not {}",
+                        self.strategy
+                    ),
+                ));
+            }
+            // Every iovec of one send must lie inside one registered buffer, and each field is
+            // its own allocation: only one-field messages qualify until fields can be packed
+            // into one arena.
+            let fields = self.fields.min(self.msg_size);
+            if fields != 1 {
+                return Err(ParamsError::new(
+                    "fixed_buffers",
+                    format!(
+                        "fixed buffers need --fields 1 for now (got {fields}): every iovec of a \
+                         send must lie in one registered buffer, and each field is allocated apart"
+                    ),
+                ));
+            }
+            if self.pool_size() > MAX_FIXED_BUFFERS {
+                return Err(ParamsError::new(
+                    "fixed_buffers",
+                    format!(
+                        "fixed buffers register each of the {} pool buffers, more than the {} \
+                         a ring takes: use a smaller --pool",
+                        self.pool_size(),
+                        MAX_FIXED_BUFFERS
+                    ),
+                ));
+            }
         }
         Ok(())
     }

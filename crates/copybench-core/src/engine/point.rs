@@ -108,6 +108,18 @@ pub fn assemble_point(
             z
         });
 
+    // All senders run the same strategy: worker time is known for all of them or for none.
+    let sender_io_worker_ns = senders
+        .iter()
+        .map(|s| s.io_worker_ns)
+        .sum::<Option<u64>>()
+        .filter(|_| !senders.is_empty());
+    let sender_cpu_ns = |c: &Counters| {
+        c.task_clock_ns
+            .value()
+            .map(|ns| ns + sender_io_worker_ns.unwrap_or(0))
+    };
+
     Point {
         strategy: params.strategy,
         msg_size: params.msg_size,
@@ -116,6 +128,7 @@ pub fn assemble_point(
         mode: params.mode,
         fields: params.fields.min(params.msg_size),
         pool: params.pool_size(),
+        fixed_buffers: params.fixed_buffers,
         throughput_gbps: gbps(bytes, duration_s),
         bytes,
         messages,
@@ -126,11 +139,16 @@ pub fn assemble_point(
             .then(|| messages as f64 / duration_s),
         latency_us,
         zerocopy,
+        sender_io_worker_ns,
         cycles_per_byte: per_byte(&sender_counters, |c| c.cycles.value(), bytes),
         llc_misses_per_kib: per_byte(&sender_counters, |c| c.llc_misses.value(), bytes)
             .map(|per_byte| per_byte * 1024.0),
         sender: SideMetrics {
-            cpu_ns_per_byte: per_byte(&sender_counters, |c| c.task_clock_ns.value(), bytes),
+            cpu_ns_per_byte: sender_counters
+                .as_ref()
+                .and_then(sender_cpu_ns)
+                .filter(|_| bytes > 0)
+                .map(|ns| ns as f64 / bytes as f64),
             counters: sender_counters,
         },
         receiver: SideMetrics {

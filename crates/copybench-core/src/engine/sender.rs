@@ -36,6 +36,9 @@ pub struct SenderReport {
     pub counters: Option<Counters>,
     /// Whole connection (completions of measured sends may arrive after the interval).
     pub zerocopy: Option<ZeroCopyStats>,
+    /// CPU time of the strategy's io_uring worker threads over the measured interval
+    /// (`None`: the strategy has no ring).
+    pub io_worker_ns: Option<u64>,
     /// Nanoseconds: round trips (`rr`) or sampled send calls (`stream`).
     pub latency_ns: Histogram<u64>,
     /// Something that went wrong after the measured interval (e.g. missing completions).
@@ -66,14 +69,23 @@ pub(crate) fn run_sender(
         })?;
     }
     let fd = stream.as_fd();
-    let mut strategy = new_strategy(params.strategy, params.msg_size, params.align);
+    // Declared before the strategy so that it is dropped after it: a strategy may hold the
+    // pool's buffers (kernel zero-copy, registered io_uring buffers) until it is dropped.
+    let mut pool: Vec<Message>;
+    let mut strategy = new_strategy(
+        params.strategy,
+        params.msg_size,
+        params.align,
+        params.fixed_buffers,
+    );
     strategy.prepare(fd).map_err(&send_err)?;
 
     let layout = Layout::new(params.msg_size, params.fields);
     let pool_size = params.pool_size();
-    let mut pool: Vec<Message> = (0..pool_size)
+    pool = (0..pool_size)
         .map(|_| Message::new(&layout, params.align, conn))
         .collect();
+    strategy.register_pool(&pool).map_err(&send_err)?;
     let mut free: Vec<Slot> = (0..pool_size).rev().collect();
     let mut latency_ns = Histogram::<u64>::new(3).expect("3 significant figures is valid");
     let mut reply = [0u8; 8];
@@ -90,10 +102,14 @@ pub(crate) fn run_sender(
     let mut interval = None;
     let mut probe = None;
     let mut counters = None;
+    // Sampled outside the counters' and the clock's interval: reading /proc costs the thread.
+    let mut workers_at_start = None;
+    let mut io_worker_ns = None;
     loop {
         let now = phase.get();
         if now != seen {
             if now >= Phase::MEASURE && start.is_none() {
+                workers_at_start = strategy.io_worker_cpu();
                 probe = hooks.begin_thread_measure(Role::Sender, index);
                 start = Some((Instant::now(), seq, calls));
             }
@@ -101,6 +117,10 @@ pub(crate) fn run_sender(
                 if let Some((t0, _, _)) = start {
                     interval = Some((t0, Instant::now()));
                     counters = probe.take().map(|p| p.finish());
+                    io_worker_ns = workers_at_start
+                        .take()
+                        .zip(strategy.io_worker_cpu())
+                        .map(|(before, after)| after.ns_since(&before));
                 }
                 break;
             }
@@ -176,6 +196,7 @@ pub(crate) fn run_sender(
         interval,
         counters,
         zerocopy: strategy.zerocopy_stats(),
+        io_worker_ns,
         latency_ns,
         error,
     })

@@ -13,15 +13,27 @@ pub enum StrategyKind {
     ScatterGather,
     /// `sendmsg(MSG_ZEROCOPY)`, completions from the socket error queue.
     ZeroCopy,
+    /// io_uring `IORING_OP_SENDMSG` with one iovec per field: io_uring's copying baseline.
+    UringSend,
+    /// io_uring `IORING_OP_SENDMSG_ZC` (or `SEND_ZC` for one field), buffers released on the
+    /// notification CQE, which reports whether the kernel copied after all.
+    UringZc,
 }
 
 impl StrategyKind {
     /// Every strategy, in the order runs and reports list them.
-    pub const ALL: [StrategyKind; 3] = [
+    pub const ALL: [StrategyKind; 5] = [
         StrategyKind::TwoCopy,
         StrategyKind::ScatterGather,
         StrategyKind::ZeroCopy,
+        StrategyKind::UringSend,
+        StrategyKind::UringZc,
     ];
+
+    /// True for the strategies that hand messages to the kernel through an io_uring.
+    pub fn uses_io_uring(self) -> bool {
+        matches!(self, StrategyKind::UringSend | StrategyKind::UringZc)
+    }
 
     /// The canonical name used in results and on the command line.
     pub fn name(self) -> &'static str {
@@ -29,6 +41,8 @@ impl StrategyKind {
             StrategyKind::TwoCopy => "twocopy",
             StrategyKind::ScatterGather => "scattergather",
             StrategyKind::ZeroCopy => "zerocopy",
+            StrategyKind::UringSend => "uringsend",
+            StrategyKind::UringZc => "uringzc",
         }
     }
 
@@ -38,6 +52,8 @@ impl StrategyKind {
             StrategyKind::TwoCopy => &["twocopy", "two-copy", "a1"],
             StrategyKind::ScatterGather => &["scattergather", "scatter-gather", "sg", "a2"],
             StrategyKind::ZeroCopy => &["zerocopy", "zero-copy", "zc", "a3"],
+            StrategyKind::UringSend => &["uringsend", "uring-send", "us", "io-uring-send"],
+            StrategyKind::UringZc => &["uringzc", "uring-zc", "uz", "io-uring-zc"],
         }
     }
 }

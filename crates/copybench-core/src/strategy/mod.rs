@@ -1,13 +1,16 @@
 //! How a message is handed to the kernel: the [`SendStrategy`] trait and its implementations.
 //!
 //! The trait is shaped for strategies whose buffers stay with the kernel after the call returns
-//! (MSG_ZEROCOPY now, io_uring later): a send takes a message *slot* from the caller's pool, and
+//! (MSG_ZEROCOPY, io_uring zero-copy): a send takes a message *slot* from the caller's pool, and
 //! the slot comes back through [`SendStrategy::reap`] only once the kernel is done with its
 //! buffers. Copying strategies give slots back at once.
 
 mod errqueue;
+mod iowork;
 mod kind;
 mod twocopy;
+#[allow(unsafe_code)] // pushing SQEs and registering buffers; each block has its SAFETY comment
+mod uring;
 mod zerocopy;
 
 use std::io::IoSlice;
@@ -20,8 +23,10 @@ pub use errqueue::{
     parse_control, Completion, CompletionTracker, ErrQueueError, ExtendedErr,
     SO_EE_CODE_ZEROCOPY_COPIED, SO_EE_ORIGIN_ZEROCOPY,
 };
+pub use iowork::IoWorkerCpu;
 pub use kind::{StrategyKind, UnknownStrategy};
 pub use twocopy::{ScatterGather, TwoCopy};
+pub use uring::{probe_uring, FixedRegions, OpcodeSupport, Uring, MAX_FIXED_BUFFERS};
 pub use zerocopy::{probe_support as probe_zerocopy, ZeroCopy};
 
 use crate::message::{Align, Message};
@@ -100,6 +105,13 @@ pub trait SendStrategy: Send {
     /// [`StrategyError::Unsupported`] means the kernel refuses: do not fall back silently.
     fn prepare(&mut self, socket: BorrowedFd<'_>) -> Result<(), StrategyError>;
 
+    /// Shown the caller's whole buffer pool once, after `prepare` and before the first send,
+    /// slot `i` being `pool[i]` (io_uring registers it as fixed buffers). The pool's buffers
+    /// must stay allocated until the strategy is dropped. Does nothing by default.
+    fn register_pool(&mut self, _pool: &[Message]) -> Result<(), StrategyError> {
+        Ok(())
+    }
+
     /// Hands the whole message to the kernel, finishing partial writes (no byte sent twice or
     /// skipped). Returns once the kernel accepted every byte.
     fn send(
@@ -131,14 +143,31 @@ pub trait SendStrategy: Send {
     fn zerocopy_stats(&self) -> Option<ZeroCopyStats> {
         None
     }
+
+    /// CPU time so far of the kernel worker threads serving this strategy's ring (io_uring's
+    /// `iou-wrk-*`), which the sending thread's own clock does not include; `None` for
+    /// strategies without a ring. Two samples give the time in between
+    /// ([`IoWorkerCpu::ns_since`]). Call it on the sending thread.
+    fn io_worker_cpu(&self) -> Option<IoWorkerCpu> {
+        None
+    }
 }
 
-/// Creates the strategy of a kind for messages of `msg_size` bytes.
-pub fn new_strategy(kind: StrategyKind, msg_size: usize, align: Align) -> Box<dyn SendStrategy> {
+/// Creates the strategy of a kind for messages of `msg_size` bytes. `fixed_buffers` (io_uring
+/// zero-copy only, see [`crate::engine::PointParams::validate`]) registers the pool with the
+/// ring; the other strategies ignore it.
+pub fn new_strategy(
+    kind: StrategyKind,
+    msg_size: usize,
+    align: Align,
+    fixed_buffers: bool,
+) -> Box<dyn SendStrategy> {
     match kind {
         StrategyKind::TwoCopy => Box::new(TwoCopy::new(msg_size, align)),
         StrategyKind::ScatterGather => Box::new(ScatterGather::new()),
         StrategyKind::ZeroCopy => Box::new(ZeroCopy::new()),
+        StrategyKind::UringSend => Box::new(Uring::copying()),
+        StrategyKind::UringZc => Box::new(Uring::zero_copy(fixed_buffers)),
     }
 }
 
