@@ -17,6 +17,7 @@ pub mod engine;
 pub mod message;
 pub mod pattern;
 pub mod result;
+pub mod stats;
 pub mod strategy;
 pub mod sweep;
 mod sys;
