@@ -14,6 +14,7 @@
 //! `copybench-perf`, and the `copybench` binary plugs them in through [`engine::Hooks`].
 
 pub mod engine;
+pub mod findings;
 pub mod message;
 pub mod pattern;
 pub mod result;
