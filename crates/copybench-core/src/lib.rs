@@ -13,6 +13,7 @@
 //! It knows nothing of namespaces or perf counters: those live in `copybench-net` and
 //! `copybench-perf`, and the `copybench` binary plugs them in through [`engine::Hooks`].
 
+pub mod compare;
 pub mod engine;
 pub mod findings;
 pub mod message;
