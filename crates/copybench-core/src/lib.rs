@@ -14,6 +14,7 @@
 //! `copybench-perf`, and the `copybench` binary plugs them in through [`engine::Hooks`].
 
 pub mod compare;
+pub mod crossover;
 pub mod engine;
 pub mod findings;
 pub mod message;
