@@ -16,7 +16,11 @@
 //!   strategy at each size, for the mode's figure and for sender CPU per byte: the size where
 //!   the relative advantage of the zero-copy strategy's median over the best copying median
 //!   changes sign, interpolated linearly in log2(size) between the two measured sizes around
-//!   the change. "Beats" means strictly better; a tie counts as not beating.
+//!   the change. "Beats" means strictly better; a tie counts as not beating. With several
+//!   changes the last one is reported ("wins from here on" or "loses from here on") and the
+//!   result is flagged non-monotonic. Losing at every size is "above the largest size" when the
+//!   advantage rose at each of the last two steps by 5 points or more in all, else "never in
+//!   this range"; winning at every size is "at or below the smallest size".
 //! - **caveats** in words: zero-copy sends the kernel copied, CPU figures that are missing,
 //!   noisy cells, unverified points, points without a receiver, single repetitions.
 //!
@@ -164,7 +168,7 @@ pub struct Rules {
 pub const WINNER_RULE: &str = "best and runner-up by median; a winner only when their repetitions' min..max ranges do not overlap and a two-sided Mann-Whitney U test over the repetitions gives p <= 0.10 (impossible with 1 or 2 repetitions; with 3 every repetition of the best must beat every one of the runner-up); only verified cells (or cells without a receiver) compete";
 
 /// The break-even rule, in words.
-pub const BREAK_EVEN_RULE: &str = "relative advantage of the zero-copy strategy's median over the best copying strategy's median at each size; the break-even is where it changes sign (strictly better counts as beating), interpolated linearly in log2(size) between the two measured sizes around the change; with several changes the last one is reported and the result flagged non-monotonic";
+pub const BREAK_EVEN_RULE: &str = "relative advantage of the zero-copy strategy's median over the best copying strategy's median at each size; the break-even is where it changes sign (strictly better counts as beating), interpolated linearly in log2(size) between the two measured sizes around the change; with several changes the last one is reported and the result flagged non-monotonic; losing everywhere is reported as above the largest size when the advantage rose at each of the last two steps by 5 points or more in all, else as never in the range";
 
 impl Default for Rules {
     fn default() -> Self {
@@ -304,13 +308,14 @@ pub enum Crossing {
         /// The smallest size measured.
         smallest: usize,
     },
-    /// Loses at every size measured, and the gap narrows towards the largest: a break-even, if
-    /// any, lies above it.
+    /// Loses at every size measured, and the gap narrows towards the largest (the advantage
+    /// rose at each of the last two steps, by at least 5 percentage points in all): a
+    /// break-even, if any, lies above it.
     AboveLargest {
         /// The largest size measured.
         largest: usize,
     },
-    /// Loses at every size measured and the gap does not narrow towards the largest.
+    /// Loses at every size measured and the gap does not clearly narrow towards the largest.
     Never {
         /// The smallest size measured.
         smallest: usize,
@@ -716,6 +721,10 @@ pub(crate) fn interpolate_log2(s1: usize, d1: f64, s2: usize, d2: f64) -> f64 {
     (l1 + t * (l2 - l1)).exp2()
 }
 
+/// How much the advantage must rise over the three largest sizes for a loss everywhere to be
+/// reported as [`Crossing::AboveLargest`] rather than [`Crossing::Never`].
+const NARROWING: f64 = 0.05;
+
 fn crossing(
     measured: &[(usize, f64)],
     crossings: &[CrossingPoint],
@@ -739,10 +748,12 @@ fn crossing(
     match crossings.last() {
         None if last > 0.0 => Crossing::AtOrBelowSmallest { smallest },
         None => {
-            let narrowing = measured.len() >= 2
-                && measured
-                    .get(measured.len() - 2)
-                    .is_some_and(|&(_, before)| last > before);
+            // A trend, not noise: the advantage rose at each of the last two steps, by at
+            // least NARROWING in all.
+            let narrowing = match measured {
+                [.., (_, a), (_, b), (_, c)] => a < b && b < c && c - a >= NARROWING,
+                _ => false,
+            };
             if narrowing {
                 Crossing::AboveLargest { largest }
             } else {

@@ -56,10 +56,11 @@ pub fn advantage(candidate: f64, reference: f64, better: Better) -> Option<f64> 
         return None;
     }
     let ratio = candidate / reference;
-    Some(match better {
+    let a = match better {
         Better::Higher => ratio - 1.0,
         Better::Lower => 1.0 - ratio,
-    })
+    };
+    a.is_finite().then_some(a)
 }
 
 /// Median of the finite values, `None` if there is none.
@@ -462,6 +463,7 @@ mod tests {
         assert!(close(advantage(8.0, 10.0, Better::Lower).unwrap(), 0.2));
         assert!(advantage(1.0, 0.0, Better::Higher).is_none());
         assert!(advantage(f64::NAN, 1.0, Better::Higher).is_none());
+        assert!(advantage(1e300, 1e-300, Better::Higher).is_none());
         assert_eq!(median(&[3.0, f64::NAN, 1.0]), Some(2.0));
         assert_eq!(median(&[]), None);
     }

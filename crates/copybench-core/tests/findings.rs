@@ -352,6 +352,27 @@ fn break_even_outside_the_range_and_non_monotonic() {
         crossing_for(&[(k, -0.5), (4 * k, -0.3), (m, -0.1)]),
         (Crossing::AboveLargest { largest: m }, false)
     );
+    // A gap narrowing by a hair is noise, not a trend; two sizes are no trend either.
+    assert_eq!(
+        crossing_for(&[(k, -0.40), (4 * k, -0.39), (m, -0.385)]),
+        (
+            Crossing::Never {
+                smallest: k,
+                largest: m
+            },
+            false
+        )
+    );
+    assert_eq!(
+        crossing_for(&[(k, -0.5), (m, -0.1)]),
+        (
+            Crossing::Never {
+                smallest: k,
+                largest: m
+            },
+            false
+        )
+    );
     let (c, non_monotonic) = crossing_for(&[(k, 0.2), (4 * k, -0.2), (m, -0.3)]);
     assert!(!non_monotonic);
     assert!(
