@@ -679,7 +679,26 @@ fn break_even_of(
         .filter_map(|r| r.advantage.map(|a| (r.msg_size, a)))
         .collect();
     let crossings = sign_changes(&measured);
-    let result = crossing(&measured, &crossings, &relative, figure);
+    let result = crossing(&measured, &crossings, || {
+        let has = |copying: bool| {
+            cells.iter().flatten().any(|c| {
+                let mine = if copying {
+                    !zero_copy.contains(&c.strategy)
+                } else {
+                    c.strategy == z
+                };
+                mine && c.median(figure).is_some()
+            })
+        };
+        let label = figure.label();
+        if !has(true) {
+            format!("{label} not measured for any copying strategy")
+        } else if !has(false) {
+            format!("{label} not measured for {z}")
+        } else {
+            format!("no size has verified {label} figures for both {z} and a copying strategy")
+        }
+    });
     BreakEven {
         strategy: z,
         metric: figure,
@@ -728,22 +747,12 @@ const NARROWING: f64 = 0.05;
 fn crossing(
     measured: &[(usize, f64)],
     crossings: &[CrossingPoint],
-    relative: &[RelativePoint],
-    figure: Figure,
+    not_measured: impl FnOnce() -> String,
 ) -> Crossing {
     let (Some(&(smallest, _)), Some(&(largest, last))) = (measured.first(), measured.last()) else {
-        let reason = if relative.iter().all(|r| r.against.is_none()) {
-            format!(
-                "no copying strategy has a trusted {} figure",
-                figure.label()
-            )
-        } else {
-            format!(
-                "no size has a trusted {} figure for both sides",
-                figure.label()
-            )
+        return Crossing::NotMeasured {
+            reason: not_measured(),
         };
-        return Crossing::NotMeasured { reason };
     };
     match crossings.last() {
         None if last > 0.0 => Crossing::AtOrBelowSmallest { smallest },
@@ -817,7 +826,12 @@ fn group_caveats(
         .filter(|c| c.median(Figure::SenderCpuNsPerByte).is_none())
         .map(|c| (c.strategy, c.size))
         .collect();
-    if !no_cpu.is_empty() {
+    if !no_cpu.is_empty() && no_cpu.len() == all.len() {
+        out.push(caveat(
+            CaveatKind::CountersUnsupported,
+            "sender CPU per byte not measured at all (counters unsupported or off): CPU ratios and CPU break-even are null".into(),
+        ));
+    } else if !no_cpu.is_empty() {
         out.push(caveat(
             CaveatKind::CountersUnsupported,
             format!(
@@ -957,6 +971,10 @@ fn crossing_text(c: &Crossing) -> String {
             "above {} if at all (loses at every size measured; the gap narrows towards the largest)",
             size_text(*largest as f64)
         ),
+        Crossing::Never { smallest, largest } if smallest == largest => format!(
+            "not at {}, the only size measured",
+            size_text(*smallest as f64)
+        ),
         Crossing::Never { smallest, largest } => format!(
             "never in {}..{}",
             size_text(*smallest as f64),
@@ -1033,14 +1051,18 @@ pub fn render_text(f: &Findings) -> String {
                 .filter(|x| x.strategy != BASELINE)
                 .filter(|x| x.metric_vs_twocopy.is_some() || x.cpu_vs_twocopy.is_some())
                 .map(|x| {
-                    let r = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.2}x"));
-                    format!(
-                        "{} {} {}, {} CPU/B",
-                        x.strategy,
-                        r(x.metric_vs_twocopy),
-                        g.metric.unit(),
-                        r(x.cpu_vs_twocopy)
-                    )
+                    // A missing figure is left out here; the caveats say why.
+                    let mut t = x.strategy.to_string();
+                    if let Some(r) = x.metric_vs_twocopy {
+                        let _ = write!(t, " {r:.2}x {}", g.metric.unit());
+                    }
+                    if let Some(r) = x.cpu_vs_twocopy {
+                        if x.metric_vs_twocopy.is_some() {
+                            t.push(',');
+                        }
+                        let _ = write!(t, " {r:.2}x CPU/B");
+                    }
+                    t
                 })
                 .collect();
             if ratios.is_empty() {

@@ -306,7 +306,11 @@ fn missing_cpu_gives_null_ratios_and_a_caveat() {
     assert!(z["cpu_vs_twocopy"].is_null(), "{z}");
     assert!(z["sender_cpu_ns_per_byte"].is_null(), "{z}");
     let text = render_text(&f);
-    assert!(text.contains("n/a CPU/B"), "{text}");
+    assert!(text.contains("zerocopy 0.50x Gbps\n"), "{text}");
+    assert!(
+        text.contains("scattergather 1.00x Gbps, 1.00x CPU/B"),
+        "{text}"
+    );
     assert!(
         text.contains("in throughput: never in 1 KiB..64 KiB"),
         "{text}"
@@ -578,4 +582,52 @@ fn run_wide_caveats_and_json_shape() {
     // And back.
     let back: Findings = serde_json::from_value(json).unwrap();
     assert_eq!(back, f);
+}
+
+#[test]
+fn a_real_loopback_run() {
+    // A quick sweep recorded on the development VM (the report's test data): 1 s points, noisy,
+    // no CPU counters, stream and rr, 1 and 2 threads.
+    let r: copybench_core::result::RunResults = serde_json::from_str(include_str!(
+        "../../copybench-plot/tests/data/loopback.json"
+    ))
+    .unwrap();
+    let f = findings_for_run(&r, "tcp");
+    let keys: Vec<(&str, usize)> = f
+        .groups
+        .iter()
+        .map(|g| (g.mode.as_str(), g.threads))
+        .collect();
+    assert_eq!(keys, [("rr", 1), ("rr", 2), ("stream", 1), ("stream", 2)]);
+    for g in &f.groups {
+        assert_eq!(g.topology, "loopback");
+        assert!(g
+            .caveats
+            .iter()
+            .any(|c| c.kind == CaveatKind::NotNicZeroCopy));
+        assert!(g
+            .caveats
+            .iter()
+            .any(|c| c.kind == CaveatKind::CountersUnsupported));
+        assert!(matches!(
+            break_even(g, Zc, Figure::SenderCpuNsPerByte).result,
+            Crossing::NotMeasured { .. }
+        ));
+        for s in &g.sizes {
+            for x in &s.strategies {
+                assert_eq!(x.cpu_vs_twocopy, None);
+            }
+        }
+    }
+    // Two-copy clearly wins 1 KiB streams there (every repetition beats scatter-gather's).
+    let stream2 = &f.groups[3];
+    assert!(matches!(
+        stream2.sizes[0].verdict,
+        Verdict::Winner { strategy: Two, .. }
+    ));
+    let text = render_text(&f);
+    assert!(
+        text.contains("loopback tcp rr, 1 thread (by median p50 latency"),
+        "{text}"
+    );
 }
