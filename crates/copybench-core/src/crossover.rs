@@ -18,7 +18,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::findings::{interpolate_log2, size_text, Figure};
-use crate::stats::{advantage, median};
+use crate::stats::{advantage, median, separate};
 use crate::strategy::StrategyKind;
 
 /// Default stopping ratio: the bracket's upper size at most 10% above its lower size.
@@ -68,6 +68,10 @@ pub struct Probe {
     pub msg_size: usize,
     /// Relative advantage of `a` over `b` (positive: `a` better).
     pub advantage: f64,
+    /// Whether `a`'s and `b`'s repetitions were told apart here ([`crate::stats::separate`]);
+    /// `None` when only the advantage was reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub separated: Option<bool>,
 }
 
 /// What to do next.
@@ -100,6 +104,10 @@ pub enum Outcome {
         /// False when whole bytes (or the probe cap) stopped the search before the tolerance
         /// was met, e.g. between 1 and 2 bytes.
         within_tolerance: bool,
+        /// Whether the repetitions were told apart at both ends (`false`: at least one end is
+        /// within the noise, so the side it was put on may be wrong); `None` when unknown.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ends_told_apart: Option<bool>,
     },
     /// `a` beats `b` at both bounds, or at neither: no crossover is bracketed.
     NoSignChange {
@@ -128,9 +136,10 @@ impl Outcome {
                 a_wins_above,
                 estimate_bytes,
                 within_tolerance,
+                ends_told_apart,
                 ..
             } => format!(
-                "{a} {} {b} in {} between {} and {} (~{}){}",
+                "{a} {} {b} in {} between {} and {} (~{}){}{}",
                 if *a_wins_above {
                     "starts beating"
                 } else {
@@ -144,6 +153,11 @@ impl Outcome {
                     ""
                 } else {
                     " (not narrowed to the tolerance)"
+                },
+                if *ends_told_apart == Some(false) {
+                    "; at an end of the bracket the repetitions overlap, so it may lie elsewhere: more repetitions would tell"
+                } else {
+                    ""
                 }
             ),
             Outcome::NoSignChange { a_wins, .. } => format!(
@@ -254,6 +268,27 @@ impl Bisection {
     /// Reports `a`'s advantage over `b` (median over repetitions, positive: `a` better) at the
     /// size [`Bisection::next`] proposed. A non-finite advantage ends the search.
     pub fn observe(&mut self, msg_size: usize, advantage: f64) -> Result<(), CrossoverError> {
+        self.observe_probe(msg_size, advantage, None)
+    }
+
+    /// The same from both strategies' repetitions at `msg_size`: the advantage of `a`'s median
+    /// over `b`'s ([`advantage_of`]), and whether the repetitions are told apart.
+    pub fn observe_repetitions(
+        &mut self,
+        msg_size: usize,
+        a: &[f64],
+        b: &[f64],
+    ) -> Result<(), CrossoverError> {
+        let adv = advantage_of(a, b, self.metric).unwrap_or(f64::NAN);
+        self.observe_probe(msg_size, adv, Some(separate(a, b).is_apart()))
+    }
+
+    fn observe_probe(
+        &mut self,
+        msg_size: usize,
+        advantage: f64,
+        separated: Option<bool>,
+    ) -> Result<(), CrossoverError> {
         let expected = match self.next() {
             Step::Probe(s) => s,
             Step::Done(_) => return Err(CrossoverError::Finished),
@@ -271,6 +306,7 @@ impl Bisection {
         let probe = Probe {
             msg_size,
             advantage,
+            separated,
         };
         self.probes.push(probe);
         let state = std::mem::replace(&mut self.state, State::NeedLower);
@@ -297,17 +333,6 @@ impl Bisection {
         Ok(())
     }
 
-    /// The same from both strategies' repetitions at `msg_size` ([`advantage_of`]).
-    pub fn observe_repetitions(
-        &mut self,
-        msg_size: usize,
-        a: &[f64],
-        b: &[f64],
-    ) -> Result<(), CrossoverError> {
-        let adv = advantage_of(a, b, self.metric).unwrap_or(f64::NAN);
-        self.observe(msg_size, adv)
-    }
-
     /// Ends the search once the bracket is narrow enough (or cannot narrow, or too many probes).
     fn settle(&mut self) {
         let State::Bisecting { lo, hi } = &self.state else {
@@ -329,6 +354,11 @@ impl Bisection {
                     hi.advantage,
                 ),
                 within_tolerance: narrow,
+                ends_told_apart: match (lo.separated, hi.separated) {
+                    (Some(x), Some(y)) => Some(x && y),
+                    (Some(false), None) | (None, Some(false)) => Some(false),
+                    _ => None,
+                },
             });
         }
     }

@@ -29,9 +29,9 @@ fn search(lower: usize, upper: usize, advantage: impl Fn(usize) -> f64) -> (Outc
     panic!("no outcome after {MAX_PROBES} probes: {:?}", b.record());
 }
 
-/// Zero-copy's throughput over two-copy's, from repetitions, for a crossover at `c` bytes:
-/// the advantage grows by 20% per doubling, each repetition jittered by +-1%.
-fn throughput_advantage(c: f64, size: usize) -> f64 {
+/// Zero-copy's and two-copy's throughput repetitions for a crossover at `c` bytes: zero-copy's
+/// advantage grows by 20% per doubling, each repetition jittered by +-1%.
+fn repetitions(c: f64, size: usize) -> (Vec<f64>, Vec<f64>) {
     let two: Vec<f64> = (0..3)
         .map(|r| 10.0 * (1.0 + jitter(size as u64 * 7 + r, 0.01)))
         .collect();
@@ -39,7 +39,7 @@ fn throughput_advantage(c: f64, size: usize) -> f64 {
     let zc: Vec<f64> = (0..3)
         .map(|r| 10.0 * gain * (1.0 + jitter(size as u64 * 13 + r, 0.01)))
         .collect();
-    advantage_of(&zc, &two, Figure::ThroughputGbps).unwrap()
+    (zc, two)
 }
 
 #[test]
@@ -76,17 +76,55 @@ fn finds_a_crossover_placed_anywhere_within_ten_percent() {
 
 #[test]
 fn finds_a_crossover_from_noisy_repetitions() {
-    let c = 23_000.0;
-    let (o, _) = search(1024, 1 << 20, |s| throughput_advantage(c, s));
-    let Outcome::Bracketed { lower, upper, .. } = o else {
-        panic!("{o:?}")
-    };
-    // The jitter moves the apparent crossover a little: within the bracket's 10%, give or take.
-    assert!(
-        (lower as f64) < c * 1.1 && (upper as f64) > c / 1.1,
-        "{lower}..{upper}"
-    );
-    assert!(upper as f64 / lower as f64 <= 1.1);
+    for c in [1500.0, 23_000.0, 700_000.0] {
+        let mut b = Bisection::new(Zc, Two, Figure::ThroughputGbps, 1024, 1 << 20).unwrap();
+        let o = loop {
+            match b.next() {
+                Step::Probe(size) => {
+                    let (zc, two) = repetitions(c, size);
+                    b.observe_repetitions(size, &zc, &two).unwrap();
+                }
+                Step::Done(o) => break o,
+            }
+        };
+        assert!(b.probes().iter().all(|p| p.separated.is_some()));
+        let Outcome::Bracketed {
+            lower,
+            upper,
+            ends_told_apart,
+            ..
+        } = o
+        else {
+            panic!("{o:?}")
+        };
+        // The jitter moves the apparent crossover a little: within the bracket's 10%, give or
+        // take.
+        assert!(
+            (lower as f64) < c * 1.1 && (upper as f64) > c / 1.1,
+            "{c}: {lower}..{upper}"
+        );
+        assert!(upper as f64 / lower as f64 <= 1.1);
+        // Near a crossover the two are close: whether the ends are told apart is reported.
+        let told = ends_told_apart.expect("known from repetitions");
+        let text = o.describe(Zc, Two, Figure::ThroughputGbps);
+        assert_eq!(text.contains("repetitions overlap"), !told, "{text}");
+    }
+    // Clearly apart at both ends when they are far from the crossover (a loose tolerance).
+    let mut b = Bisection::new(Zc, Two, Figure::ThroughputGbps, 1024, 1 << 20)
+        .unwrap()
+        .with_tolerance(1024.0)
+        .unwrap();
+    for size in [1024, 1 << 20] {
+        let (zc, two) = repetitions(23_000.0, size);
+        b.observe_repetitions(size, &zc, &two).unwrap();
+    }
+    assert!(matches!(
+        b.next(),
+        Step::Done(Outcome::Bracketed {
+            ends_told_apart: Some(true),
+            ..
+        })
+    ));
 }
 
 #[test]
