@@ -485,12 +485,19 @@ pub fn findings_for_run(results: &RunResults, protocol: &str) -> Findings {
                 )
             })
             .collect();
+        const LISTED: usize = 10;
+        let more = cells.len().saturating_sub(LISTED);
         f.caveats.push(caveat(
             CaveatKind::Failures,
             format!(
-                "{} point(s) failed and are missing from these findings: {}",
+                "{} point(s) failed and are missing from these findings: {}{}",
                 cells.len(),
-                cells.join(", ")
+                cells[..cells.len().min(LISTED)].join(", "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
             ),
         ));
     }
