@@ -6,6 +6,7 @@ use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use copybench_core::result::RunResults;
+use copybench_core::StrategyKind;
 
 use crate::common;
 use common::{copybench, QUICK};
@@ -203,7 +204,7 @@ fn request_response_percentiles_are_ordered_and_positive() {
     assert!(out.status.success(), "{}", stderr(&out));
     let results: RunResults =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    assert_eq!(results.points.len(), 3 * 2 * 2);
+    assert_eq!(results.points.len(), StrategyKind::ALL.len() * 2 * 2);
     for p in &results.points {
         let l = p.latency_us.as_ref().expect("rr points carry latency");
         assert!(l.p50 > 0.0, "{l:?}");

@@ -3,6 +3,7 @@
 use crate::common;
 
 use copybench_core::result::{Metric, RunResults};
+use copybench_core::StrategyKind;
 
 /// A quick loopback run (300 ms points, so every thread's counters see real work).
 fn run_json(extra: &[&str]) -> RunResults {
@@ -19,7 +20,7 @@ fn pmu_present() -> bool {
 #[test]
 fn every_point_carries_sender_and_receiver_counters_never_a_fake_zero() {
     let r = run_json(&["--sizes", "4k,64k", "--threads", "1,2"]);
-    assert_eq!(r.points.len(), 3 * 2 * 2);
+    assert_eq!(r.points.len(), StrategyKind::ALL.len() * 2 * 2);
     for p in &r.points {
         for (side, m) in [("sender", &p.sender), ("receiver", &p.receiver)] {
             let c = m

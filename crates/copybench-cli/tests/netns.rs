@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::common;
 use common::copybench;
+use copybench_core::StrategyKind;
 
 fn is_root() -> bool {
     rustix::process::geteuid().is_root()
@@ -52,7 +53,7 @@ fn every_strategy_streams_verified_between_two_namespaces() {
         Some("198.18.0.1")
     );
     assert_eq!(r.config.topology.sender_addr.as_deref(), Some("198.18.0.2"));
-    assert_eq!(r.points.len(), 3 * 3 * 2);
+    assert_eq!(r.points.len(), StrategyKind::ALL.len() * 3 * 2);
     for p in &r.points {
         assert!(p.verified, "{} {}: {:?}", p.strategy, p.msg_size, p.error);
         assert!(p.throughput_gbps > 0.0);

@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use copybench_core::result::RunResults;
+use copybench_core::StrategyKind;
 
 struct Server {
     child: Child,
@@ -90,7 +91,7 @@ fn a_client_streams_every_strategy_to_a_server_which_verifies() {
         r.config.topology.receiver_addr.as_deref(),
         Some(server.addr.as_str())
     );
-    assert_eq!(r.points.len(), 3 * 3 * 2);
+    assert_eq!(r.points.len(), StrategyKind::ALL.len() * 3 * 2);
     for p in &r.points {
         assert!(p.verified, "{} {}: {:?}", p.strategy, p.msg_size, p.error);
         // The server's receivers report what they received and measured.

@@ -15,13 +15,17 @@
 
 #![deny(missing_docs)]
 
+pub mod compare;
+pub mod crossover;
 pub mod engine;
+pub mod findings;
 pub mod message;
 pub mod pattern;
 pub mod result;
+pub mod stats;
 pub mod strategy;
 pub mod sweep;
-#[allow(unsafe_code)] // the crate's only unsafe: two socket calls, each block with a SAFETY comment
+#[allow(unsafe_code)] // two socket calls rustix does not wrap, each block with a SAFETY comment
 mod sys;
 pub mod units;
 

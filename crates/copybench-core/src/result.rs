@@ -161,6 +161,17 @@ impl TopologyKind {
         }
     }
 
+    /// The kind a [`TopologyKind::name`] names.
+    pub fn from_name(name: &str) -> Option<TopologyKind> {
+        [
+            TopologyKind::Loopback,
+            TopologyKind::Netns,
+            TopologyKind::Remote,
+        ]
+        .into_iter()
+        .find(|k| k.name() == name)
+    }
+
     /// Whether a zero-copy send on this path is delivered locally, where the kernel always
     /// copies (so a copied ratio of 1.0 is expected, not a fault).
     pub fn is_local_delivery(self) -> bool {

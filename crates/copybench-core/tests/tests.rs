@@ -1,7 +1,12 @@
 //! copybench-core's integration tests, one binary with a module per topic (as ripgrep does):
-//! real TCP over loopback, no mocks of the kernel.
+//! real TCP over loopback, no mocks of the kernel; findings, comparisons and the crossover
+//! search on synthetic results with known answers.
 
+mod compare;
+mod crossover;
+mod findings;
 mod loopback;
 mod readme;
+mod support;
 mod uring;
 mod zerocopy;

@@ -1,0 +1,633 @@
+//! Findings from synthetic results whose answer is known by construction.
+
+use crate::support;
+
+use copybench_core::findings::{
+    findings, findings_for_run, render_text, CaveatKind, Crossing, Figure, Findings, Group,
+    Verdict, BASELINE,
+};
+use copybench_core::result::{FailureRecord, Point, UnsupportedRecord};
+use copybench_core::stats::Separation;
+use copybench_core::StrategyKind::{self, ScatterGather as Sg, TwoCopy as Two, ZeroCopy as Zc};
+use support::{point, rr_point, run};
+
+/// Three repetitions at `value` x (0.99, 1, 1.01): the median is exact, the range is +-1%.
+const REPS: [f64; 3] = [0.99, 1.0, 1.01];
+
+/// Points for every (strategy, size) from a throughput and a CPU formula, 3 repetitions.
+fn synthetic(
+    sizes: &[usize],
+    gbps: impl Fn(StrategyKind, usize) -> f64,
+    cpu: impl Fn(StrategyKind, usize) -> Option<f64>,
+) -> Vec<Point> {
+    let mut out = Vec::new();
+    for &s in sizes {
+        for k in [Two, Sg, Zc] {
+            for (rep, f) in REPS.iter().enumerate() {
+                out.push(point(
+                    k,
+                    s,
+                    2,
+                    rep,
+                    gbps(k, s) * f,
+                    cpu(k, s).map(|c| c * f),
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn only_group(f: &Findings) -> &Group {
+    assert_eq!(f.groups.len(), 1, "{f:#?}");
+    &f.groups[0]
+}
+
+fn log2(s: usize) -> f64 {
+    (s as f64).log2()
+}
+
+/// Two-copy's throughput grows with size; scatter-gather runs at 0.9x of it; zero-copy's
+/// advantage over two-copy is 0.1 per doubling, 0 at 16 KiB: it loses below 16 KiB and wins
+/// above. Sender CPU: two-copy 0.5 ns/B, scatter-gather 0.55, zero-copy 5% less per doubling
+/// from 8 KiB on.
+fn known_crossover(sizes: &[usize]) -> Vec<Point> {
+    synthetic(
+        sizes,
+        |k, s| {
+            let two = 2.0 * (log2(s) - 8.0);
+            match k {
+                Two => two,
+                Sg => two * 0.9,
+                _ => two * (1.0 + 0.1 * (log2(s) - 14.0)),
+            }
+        },
+        |k, s| {
+            Some(match k {
+                Two => 0.5,
+                Sg => 0.55,
+                _ => 0.5 * (1.0 - 0.05 * (log2(s) - 13.0)),
+            })
+        },
+    )
+}
+
+fn break_even(g: &Group, k: StrategyKind, figure: Figure) -> &copybench_core::findings::BreakEven {
+    g.break_even
+        .iter()
+        .find(|b| b.strategy == k && b.metric == figure)
+        .expect("a break-even for this strategy and figure")
+}
+
+fn crossing_size(c: &Crossing) -> f64 {
+    match c {
+        Crossing::WinsFrom { size_bytes, .. } => *size_bytes,
+        other => panic!("expected a crossing, got {other:?}"),
+    }
+}
+
+#[test]
+fn known_crossover_gives_the_break_even_and_winners() {
+    // 16 KiB itself is not measured: the break-even must come from interpolation.
+    let sizes = [1 << 10, 4 << 10, 64 << 10, 256 << 10];
+    let f = findings(&known_crossover(&sizes), "netns", "tcp");
+    let g = only_group(&f);
+    assert_eq!(
+        (g.mode.as_str(), g.threads, g.metric),
+        ("stream", 2, Figure::ThroughputGbps)
+    );
+    assert_eq!((g.topology.as_str(), g.protocol.as_str()), ("netns", "tcp"));
+
+    let winners: Vec<Option<StrategyKind>> = g
+        .sizes
+        .iter()
+        .map(|s| match s.verdict {
+            Verdict::Winner { strategy, .. } => Some(strategy),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(winners, [Some(Two), Some(Two), Some(Zc), Some(Zc)]);
+
+    let tp = break_even(g, Zc, Figure::ThroughputGbps);
+    assert_eq!(tp.against, [Two]);
+    assert!(!tp.non_monotonic);
+    let at = crossing_size(&tp.result);
+    assert!(
+        (at / 16384.0 - 1.0).abs() < 1e-6,
+        "throughput break-even at {at}"
+    );
+    assert!(matches!(
+        tp.result,
+        Crossing::WinsFrom {
+            between: [4096, 65536],
+            ..
+        }
+    ));
+
+    let cpu = break_even(g, Zc, Figure::SenderCpuNsPerByte);
+    let at = crossing_size(&cpu.result);
+    assert!((at / 8192.0 - 1.0).abs() < 1e-6, "CPU break-even at {at}");
+
+    // Ratios to two-copy: zero-copy at 64 KiB has 1.2x the throughput, 0.85x the CPU.
+    let z64 = g.sizes[2]
+        .strategies
+        .iter()
+        .find(|x| x.strategy == Zc)
+        .unwrap();
+    assert!((z64.metric_vs_twocopy.unwrap() - 1.2).abs() < 1e-9);
+    assert!((z64.cpu_vs_twocopy.unwrap() - 0.85).abs() < 1e-9);
+    assert!(z64.zero_copy);
+    let two = g.sizes[0]
+        .strategies
+        .iter()
+        .find(|x| x.strategy == BASELINE)
+        .unwrap();
+    assert_eq!(
+        (two.metric_vs_twocopy, two.cpu_vs_twocopy),
+        (Some(1.0), Some(1.0))
+    );
+
+    // Copied zero-copy on veth is said, in words.
+    assert!(g
+        .caveats
+        .iter()
+        .any(|c| c.kind == CaveatKind::NotNicZeroCopy
+            && c.text.contains("100%")
+            && c.text.contains("not NIC zero-copy")));
+
+    let text = render_text(&f);
+    assert!(text.contains("at 64 KiB x2: zerocopy wins (19.20 Gbps); vs twocopy: scattergather 0.90x Gbps, 1.10x CPU/B; zerocopy 1.20x Gbps, 0.85x CPU/B"), "{text}");
+    assert!(text.contains("in throughput: at ~16 KiB"), "{text}");
+    assert!(
+        text.contains(
+            "zerocopy breaks even with twocopy in throughput: at ~16 KiB; in CPU/byte: at ~8 KiB"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn curved_advantage_is_bracketed_and_interpolated_closely() {
+    // Advantage 0.3 tanh(log2(size) - 13.6): true break-even 2^13.6 = 12417 bytes.
+    let sizes: Vec<usize> = (10..=18).map(|e| 1usize << e).collect();
+    let pts = synthetic(
+        &sizes,
+        |k, s| match k {
+            Two => 10.0,
+            Sg => 9.0,
+            _ => 10.0 * (1.0 + 0.3 * (log2(s) - 13.6).tanh()),
+        },
+        |_, _| Some(1.0),
+    );
+    let f = findings(&pts, "loopback", "tcp");
+    let g = only_group(&f);
+    let tp = break_even(g, Zc, Figure::ThroughputGbps);
+    assert!(matches!(
+        tp.result,
+        Crossing::WinsFrom {
+            between: [8192, 16384],
+            ..
+        }
+    ));
+    let at = crossing_size(&tp.result);
+    let truth = 13.6f64.exp2();
+    assert!((at / truth - 1.0).abs() < 0.02, "{at} vs {truth}");
+}
+
+#[test]
+fn overlapping_ranges_give_no_clear_winner() {
+    let mut pts = Vec::new();
+    for (rep, (two, sg)) in [(10.0, 10.1), (10.2, 10.3), (9.9, 9.8)]
+        .into_iter()
+        .enumerate()
+    {
+        pts.push(point(Two, 4096, 1, rep, two, Some(1.0)));
+        pts.push(point(Sg, 4096, 1, rep, sg, Some(1.0)));
+    }
+    let f = findings(&pts, "loopback", "tcp");
+    let s = &only_group(&f).sizes[0];
+    match &s.verdict {
+        Verdict::NoClearWinner {
+            leader,
+            runner_up,
+            why,
+            ..
+        } => {
+            assert_eq!((*leader, *runner_up), (Sg, Two));
+            assert!(matches!(why, Separation::Overlap { .. }));
+        }
+        other => panic!("expected no clear winner, got {other:?}"),
+    }
+    let text = render_text(&f);
+    assert!(text.contains("no clear winner"), "{text}");
+    assert!(text.contains("ranges overlap"), "{text}");
+}
+
+#[test]
+fn single_repetition_declares_no_winner() {
+    let pts = vec![
+        point(Two, 1024, 1, 0, 5.0, Some(1.0)),
+        point(Sg, 1024, 1, 0, 3.0, Some(1.2)),
+    ];
+    let f = findings(&pts, "loopback", "tcp");
+    let g = only_group(&f);
+    assert!(matches!(
+        g.sizes[0].verdict,
+        Verdict::NoClearWinner {
+            leader: Two,
+            why: Separation::SingleRepetition,
+            ..
+        }
+    ));
+    assert!(g
+        .caveats
+        .iter()
+        .any(|c| c.kind == CaveatKind::SingleRepetition));
+    let text = render_text(&f);
+    assert!(text.contains("no test possible"), "{text}");
+    assert!(!text.contains("wins"), "{text}");
+    // Two repetitions each, disjoint: still too few for the test.
+    let pts: Vec<Point> = (0..2)
+        .flat_map(|r| {
+            [
+                point(Two, 1024, 1, r, 5.0 + r as f64 * 0.1, None),
+                point(Sg, 1024, 1, r, 3.0 + r as f64 * 0.1, None),
+            ]
+        })
+        .collect();
+    let f = findings(&pts, "loopback", "tcp");
+    assert!(matches!(
+        only_group(&f).sizes[0].verdict,
+        Verdict::NoClearWinner {
+            why: Separation::TooFewRepetitions { .. },
+            ..
+        }
+    ));
+}
+
+#[test]
+fn missing_cpu_gives_null_ratios_and_a_caveat() {
+    let sizes = [1 << 10, 64 << 10];
+    let pts = synthetic(
+        &sizes,
+        |k, _| if k == Zc { 5.0 } else { 10.0 },
+        |k, _| (k != Zc).then_some(0.5),
+    );
+    let f = findings(&pts, "netns", "tcp");
+    let g = only_group(&f);
+    for s in &g.sizes {
+        let z = s.strategies.iter().find(|x| x.strategy == Zc).unwrap();
+        assert_eq!(z.cpu_vs_twocopy, None);
+        assert_eq!(z.sender_cpu_ns_per_byte, None);
+        assert_eq!(z.metric_vs_twocopy, Some(0.5));
+    }
+    let c = g
+        .caveats
+        .iter()
+        .find(|c| c.kind == CaveatKind::CountersUnsupported)
+        .expect("a counters caveat");
+    assert!(c.text.contains("zerocopy (all sizes)"), "{}", c.text);
+    assert!(!c.text.contains("twocopy"), "{}", c.text);
+    assert!(matches!(
+        break_even(g, Zc, Figure::SenderCpuNsPerByte).result,
+        Crossing::NotMeasured { .. }
+    ));
+    assert!(matches!(
+        break_even(g, Zc, Figure::ThroughputGbps).result,
+        Crossing::Never {
+            smallest: 1024,
+            largest: 65536
+        }
+    ));
+    // Null in JSON, never 0.
+    let json = serde_json::to_value(&f).unwrap();
+    let z = &json["groups"][0]["sizes"][0]["strategies"][2];
+    assert_eq!(z["strategy"], "zerocopy");
+    assert!(z["cpu_vs_twocopy"].is_null(), "{z}");
+    assert!(z["sender_cpu_ns_per_byte"].is_null(), "{z}");
+    let text = render_text(&f);
+    assert!(text.contains("zerocopy 0.50x Gbps\n"), "{text}");
+    assert!(
+        text.contains("scattergather 1.00x Gbps, 1.00x CPU/B"),
+        "{text}"
+    );
+    assert!(
+        text.contains("in throughput: never in 1 KiB..64 KiB"),
+        "{text}"
+    );
+}
+
+/// Break-even answers for advantages of a given shape (zero-copy over two-copy, by size).
+fn crossing_for(advantage: &[(usize, f64)]) -> (Crossing, bool) {
+    let sizes: Vec<usize> = advantage.iter().map(|a| a.0).collect();
+    let adv = |s: usize| advantage.iter().find(|a| a.0 == s).unwrap().1;
+    let pts = synthetic(
+        &sizes,
+        |k, s| match k {
+            Two => 10.0,
+            Sg => 5.0,
+            _ => 10.0 * (1.0 + adv(s)),
+        },
+        |_, _| Some(1.0),
+    );
+    let f = findings(&pts, "loopback", "tcp");
+    let b = break_even(only_group(&f), Zc, Figure::ThroughputGbps).clone();
+    (b.result, b.non_monotonic)
+}
+
+#[test]
+fn break_even_outside_the_range_and_non_monotonic() {
+    let (k, m) = (1024, 65536);
+    assert_eq!(
+        crossing_for(&[(k, 0.1), (4 * k, 0.2), (m, 0.3)]),
+        (Crossing::AtOrBelowSmallest { smallest: k }, false)
+    );
+    assert_eq!(
+        crossing_for(&[(k, -0.5), (4 * k, -0.6), (m, -0.7)]),
+        (
+            Crossing::Never {
+                smallest: k,
+                largest: m
+            },
+            false
+        )
+    );
+    assert_eq!(
+        crossing_for(&[(k, -0.5), (4 * k, -0.3), (m, -0.1)]),
+        (Crossing::AboveLargest { largest: m }, false)
+    );
+    // A gap narrowing by a hair is noise, not a trend; two sizes are no trend either.
+    assert_eq!(
+        crossing_for(&[(k, -0.40), (4 * k, -0.39), (m, -0.385)]),
+        (
+            Crossing::Never {
+                smallest: k,
+                largest: m
+            },
+            false
+        )
+    );
+    assert_eq!(
+        crossing_for(&[(k, -0.5), (m, -0.1)]),
+        (
+            Crossing::Never {
+                smallest: k,
+                largest: m
+            },
+            false
+        )
+    );
+    let (c, non_monotonic) = crossing_for(&[(k, 0.2), (4 * k, -0.2), (m, -0.3)]);
+    assert!(!non_monotonic);
+    assert!(
+        matches!(
+            c,
+            Crossing::LosesFrom {
+                between: [1024, 4096],
+                ..
+            }
+        ),
+        "{c:?}"
+    );
+    // Wins, loses, wins again: the last crossing, flagged.
+    let (c, non_monotonic) = crossing_for(&[(k, 0.2), (2 * k, -0.2), (4 * k, -0.2), (m, 0.3)]);
+    assert!(non_monotonic);
+    assert!(
+        matches!(
+            c,
+            Crossing::WinsFrom {
+                between: [4096, 65536],
+                ..
+            }
+        ),
+        "{c:?}"
+    );
+    // A tie does not beat: 0 at 4 KiB, winning at 64 KiB crosses at 4 KiB exactly.
+    let (c, _) = crossing_for(&[(k, -0.2), (4 * k, 0.0), (m, 0.1)]);
+    assert_eq!(crossing_size(&c), 4096.0);
+}
+
+#[test]
+fn request_response_ranks_by_lower_latency() {
+    let mut pts = Vec::new();
+    for (rep, &f) in REPS.iter().enumerate() {
+        pts.push(rr_point(Two, 64, 1, rep, 10.0 * f));
+        pts.push(rr_point(Sg, 64, 1, rep, 12.0 * f));
+        pts.push(rr_point(Zc, 64, 1, rep, 30.0 * f));
+    }
+    let f = findings(&pts, "loopback", "tcp");
+    let g = only_group(&f);
+    assert_eq!((g.mode.as_str(), g.metric), ("rr", Figure::LatencyP50Us));
+    assert!(matches!(
+        g.sizes[0].verdict,
+        Verdict::Winner {
+            strategy: Two,
+            runner_up: Sg,
+            ..
+        }
+    ));
+    let z = g.sizes[0]
+        .strategies
+        .iter()
+        .find(|x| x.strategy == Zc)
+        .unwrap();
+    assert!((z.metric_vs_twocopy.unwrap() - 3.0).abs() < 1e-9);
+    assert!(matches!(
+        break_even(g, Zc, Figure::LatencyP50Us).result,
+        Crossing::Never { .. }
+    ));
+    assert!(render_text(&f).contains("twocopy wins (10.0 us)"));
+}
+
+#[test]
+fn groups_split_by_mode_and_threads() {
+    let mut pts = known_crossover(&[1024, 65536]);
+    pts.extend(known_crossover(&[1024]).into_iter().map(|mut p| {
+        p.threads = 1;
+        p
+    }));
+    pts.push(rr_point(Two, 64, 1, 0, 10.0));
+    let f = findings(&pts, "netns", "tcp");
+    let keys: Vec<(&str, usize)> = f
+        .groups
+        .iter()
+        .map(|g| (g.mode.as_str(), g.threads))
+        .collect();
+    assert_eq!(keys, [("rr", 1), ("stream", 1), ("stream", 2)]);
+}
+
+#[test]
+fn unverified_and_sink_points() {
+    let sizes = [4096];
+    let mut pts = synthetic(
+        &sizes,
+        |k, _| match k {
+            Two => 10.0,
+            Sg => 5.0,
+            _ => 20.0,
+        },
+        |_, _| Some(1.0),
+    );
+    // Zero-copy is fastest but one repetition failed verification: it cannot win.
+    pts.iter_mut()
+        .filter(|p| p.strategy == Zc)
+        .take(1)
+        .for_each(|p| p.verified = false);
+    let f = findings(&pts, "loopback", "tcp");
+    let g = only_group(&f);
+    assert!(matches!(
+        g.sizes[0].verdict,
+        Verdict::Winner { strategy: Two, .. }
+    ));
+    assert!(g
+        .caveats
+        .iter()
+        .any(|c| c.kind == CaveatKind::Unverified && c.text.contains("zerocopy")));
+    assert!(matches!(
+        break_even(g, Zc, Figure::ThroughputGbps).result,
+        Crossing::NotMeasured { .. }
+    ));
+
+    // Without a receiver nothing can be verified, but the figures still compete.
+    for p in pts.iter_mut() {
+        p.verified = false;
+        p.receiver = Default::default();
+        p.per_thread.iter_mut().for_each(|t| t.received_bytes = 0);
+    }
+    let f = findings(&pts, "remote", "tcp");
+    let g = only_group(&f);
+    assert!(matches!(
+        g.sizes[0].verdict,
+        Verdict::Winner { strategy: Zc, .. }
+    ));
+    assert!(g.caveats.iter().any(|c| c.kind == CaveatKind::NoReceiver));
+    assert!(!g.caveats.iter().any(|c| c.kind == CaveatKind::Unverified));
+    // Not a local topology: the copied caveat does not blame loopback.
+    let copied = g
+        .caveats
+        .iter()
+        .find(|c| c.kind == CaveatKind::NotNicZeroCopy)
+        .unwrap();
+    assert!(!copied.text.contains("loopback"));
+}
+
+#[test]
+fn odd_input_does_not_panic() {
+    let f = findings(&[], "loopback", "tcp");
+    assert!(f.groups.is_empty());
+    assert!(render_text(&f).contains("no points"));
+
+    // One strategy only, NaN figures, a zero-copy strategy with nothing to compare against.
+    let mut pts = vec![
+        point(Zc, 1024, 1, 0, f64::NAN, Some(f64::NAN)),
+        point(Zc, 1024, 1, 1, 3.0, None),
+        point(Zc, 2048, 1, 0, f64::INFINITY, None),
+    ];
+    pts[2].duration_s = 0.0;
+    let f = findings(&pts, "loopback", "tcp");
+    let g = only_group(&f);
+    assert!(matches!(
+        g.sizes[0].verdict,
+        Verdict::Uncontested { strategy: Zc }
+    ));
+    assert!(matches!(g.sizes[1].verdict, Verdict::NoData));
+    assert!(g.caveats.iter().any(|c| c.kind == CaveatKind::NoBaseline));
+    assert!(g
+        .break_even
+        .iter()
+        .all(|b| matches!(b.result, Crossing::NotMeasured { .. })));
+    let text = render_text(&f);
+    assert!(text.contains("only zerocopy measured"), "{text}");
+    serde_json::to_string(&f).unwrap();
+}
+
+#[test]
+fn run_wide_caveats_and_json_shape() {
+    let mut r = run("netns", known_crossover(&[1024, 65536]));
+    r.unsupported.push(UnsupportedRecord {
+        strategy: Zc,
+        reason: "no SO_ZEROCOPY".into(),
+    });
+    r.failures.push(FailureRecord {
+        strategy: Sg,
+        msg_size: 1024,
+        threads: 2,
+        repetition: 1,
+        error: "reset".into(),
+    });
+    r.complete = false;
+    let f = findings_for_run(&r, "tcp");
+    let kinds: Vec<CaveatKind> = f.caveats.iter().map(|c| c.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            CaveatKind::Unsupported,
+            CaveatKind::Failures,
+            CaveatKind::Incomplete
+        ]
+    );
+
+    let json = serde_json::to_value(&f).unwrap();
+    assert_eq!(json["rules"]["alpha"], 0.1);
+    assert_eq!(json["rules"]["baseline"], "twocopy");
+    let g = &json["groups"][0];
+    assert_eq!(g["topology"], "netns");
+    assert_eq!(g["protocol"], "tcp");
+    assert_eq!(g["metric"], "throughput_gbps");
+    assert_eq!(g["sizes"][0]["verdict"]["verdict"], "winner");
+    assert_eq!(g["sizes"][0]["verdict"]["strategy"], "twocopy");
+    assert_eq!(g["break_even"][0]["strategy"], "zerocopy");
+    assert_eq!(g["break_even"][0]["result"]["kind"], "wins_from");
+    assert_eq!(g["caveats"][0]["kind"], "not_nic_zero_copy");
+    // And back.
+    let back: Findings = serde_json::from_value(json).unwrap();
+    assert_eq!(back, f);
+}
+
+#[test]
+fn a_real_loopback_run() {
+    // A quick sweep recorded on the development VM (the report's test data): 1 s points, noisy,
+    // no CPU counters, stream and rr, 1 and 2 threads.
+    let r: copybench_core::result::RunResults = serde_json::from_str(include_str!(
+        "../../copybench-plot/tests/data/loopback.json"
+    ))
+    .unwrap();
+    let f = findings_for_run(&r, "tcp");
+    let keys: Vec<(&str, usize)> = f
+        .groups
+        .iter()
+        .map(|g| (g.mode.as_str(), g.threads))
+        .collect();
+    assert_eq!(keys, [("rr", 1), ("rr", 2), ("stream", 1), ("stream", 2)]);
+    for g in &f.groups {
+        assert_eq!(g.topology, "loopback");
+        assert!(g
+            .caveats
+            .iter()
+            .any(|c| c.kind == CaveatKind::NotNicZeroCopy));
+        assert!(g
+            .caveats
+            .iter()
+            .any(|c| c.kind == CaveatKind::CountersUnsupported));
+        assert!(matches!(
+            break_even(g, Zc, Figure::SenderCpuNsPerByte).result,
+            Crossing::NotMeasured { .. }
+        ));
+        for s in &g.sizes {
+            for x in &s.strategies {
+                assert_eq!(x.cpu_vs_twocopy, None);
+            }
+        }
+    }
+    // Two-copy clearly wins 1 KiB streams there (every repetition beats scatter-gather's).
+    let stream2 = &f.groups[3];
+    assert!(matches!(
+        stream2.sizes[0].verdict,
+        Verdict::Winner { strategy: Two, .. }
+    ));
+    let text = render_text(&f);
+    assert!(
+        text.contains("loopback tcp rr, 1 thread (by median p50 latency"),
+        "{text}"
+    );
+}
