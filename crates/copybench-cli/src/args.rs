@@ -144,10 +144,17 @@ pub struct RunArgs {
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=MAX_POOL as i64))]
     pub pool: Option<u32>,
 
-    /// Field placement: 'page' (page-aligned: meets 4K aliasing in the gather copy) or
+    /// Field placement: 'packed' (each message's fields back to back in one allocation, as a
+    /// program holds them), 'page' (each field on its own page: meets 4K aliasing in the
+    /// gather copy) or
     /// 'offset:N' (N bytes past a page boundary, 1..4095).
-    #[arg(long, value_parser = parse_align, default_value = "offset:96")]
+    #[arg(long, value_parser = parse_align, default_value = "packed")]
     pub align: Align,
+
+    /// uringzc only: register the pool's buffers with the ring and send with fixed buffers
+    /// (needs --fields 1).
+    #[arg(long)]
+    pub fixed_buffers: bool,
 
     /// Pin threads: senders and receivers on separate CPUs, chosen automatically.
     #[arg(long)]

@@ -26,6 +26,38 @@ fn check(what: &str, result: Result<String, String>, fix: &str) -> Check {
     }
 }
 
+/// io_uring: whether rings may be created, and each opcode the io_uring strategies use.
+fn uring_checks() -> Vec<Check> {
+    let knob = match std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled") {
+        Ok(v) if v.trim() == "0" => Ok("enabled".to_string()),
+        Ok(v) => Err(format!("kernel.io_uring_disabled = {}", v.trim())),
+        Err(_) => Ok("no io_uring_disabled knob; assumed enabled".into()),
+    };
+    let mut checks = vec![check("io_uring", knob, "sysctl kernel.io_uring_disabled=0")];
+    match copybench_core::strategy::probe_uring() {
+        Ok(opcodes) => checks.extend(opcodes.into_iter().map(|op| {
+            check(
+                op.name,
+                if op.supported {
+                    Ok(format!("supported (used by {})", op.used_by))
+                } else {
+                    Err(format!(
+                        "not offered by this kernel ({} is unsupported)",
+                        op.used_by
+                    ))
+                },
+                "the strategy is reported unsupported, never faked; SEND_ZC needs Linux 6.0+",
+            )
+        })),
+        Err(e) => checks.push(check(
+            "io_uring opcodes",
+            Err(e),
+            "the io_uring strategies will be reported unsupported",
+        )),
+    }
+    checks
+}
+
 /// Prints every check; returns how many gaps there are.
 pub fn run() -> usize {
     let uname = rustix::system::uname();
@@ -74,16 +106,8 @@ pub fn run() -> usize {
                 .ok_or_else(|| "unreadable".to_string()),
             "read /proc/sys/net/core/optmem_max",
         ),
-        check(
-            "io_uring",
-            match std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled") {
-                Ok(v) if v.trim() == "0" => Ok("enabled (io-uring-zc strategy: planned)".into()),
-                Ok(v) => Err(format!("kernel.io_uring_disabled = {}", v.trim())),
-                Err(_) => Ok("no io_uring_disabled knob; assumed enabled (io-uring-zc strategy: planned)".into()),
-            },
-            "sysctl kernel.io_uring_disabled=0",
-        ),
     ];
+    checks.extend(uring_checks());
     for a in copybench_perf::availability() {
         checks.push(check(
             &format!("counter {}", a.event),

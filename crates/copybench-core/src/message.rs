@@ -12,17 +12,24 @@ use crate::units::ParseError;
 /// The page size buffers are placed against.
 pub const PAGE_SIZE: usize = 4096;
 
-/// Where buffers start relative to a page boundary.
+/// Where a message's fields sit in memory.
 ///
-/// On some CPUs (AMD Zen 3 among them) `memcpy` between two buffers whose addresses are equal
-/// modulo 4096 runs an order of magnitude slower ("4K aliasing"), so where the fields sit is a
-/// parameter of the experiment, recorded with every result, and not left to the allocator.
+/// The default, [`Align::Packed`], is how a real program holds a message: its fields back to
+/// back in one allocation, as a general-purpose allocator places small objects. The other two
+/// give every field its own allocation at a chosen offset from a page boundary, for the 4K
+/// aliasing experiment: on some CPUs (AMD Zen 3 among them) `memcpy` between two buffers whose
+/// addresses are equal modulo 4096 runs an order of magnitude slower, so where the fields sit
+/// is a parameter of the experiment, recorded with every result, and not left to chance.
+/// (Fields on pages of their own also cost every strategy TLB reach, and zero-copy more pages
+/// to pin and more fragments per send: a bias the packed default avoids.)
 ///
-/// In results it is written as its command-line spelling (`"page"`, `"offset:96"`).
+/// In results it is written as its command-line spelling (`"packed"`, `"page"`, `"offset:96"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(into = "String", try_from = "String")]
 pub enum Align {
-    /// Every field starts on a page boundary (as does the two-copy gather buffer): the gather
+    /// All fields of a message in one allocation, back to back, each starting 16-byte aligned.
+    Packed,
+    /// Every field its own allocation, starting on a page boundary (as does the two-copy gather buffer): the gather
     /// copy then meets 4K aliasing whenever a field's offset in the message is a page multiple.
     Page,
     /// Every field starts this many bytes (1..4096) past a page boundary; the gather buffer stays
@@ -31,25 +38,19 @@ pub enum Align {
 }
 
 impl Default for Align {
-    /// Fields a cache line and a half past the page: no 4K aliasing against the page-aligned
-    /// gather buffer, and not cache-line aligned either (as `malloc` would give).
+    /// Packed, as a program's own messages are.
     fn default() -> Self {
-        Align::Offset(96)
+        Align::Packed
     }
 }
 
-impl Align {
-    fn offset(self) -> usize {
-        match self {
-            Align::Page => 0,
-            Align::Offset(n) => n,
-        }
-    }
-}
+/// Alignment of each field in a packed message: what `malloc` guarantees on 64-bit Linux.
+pub const PACKED_FIELD_ALIGN: usize = 16;
 
 impl fmt::Display for Align {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Align::Packed => f.write_str("packed"),
             Align::Page => f.write_str("page"),
             Align::Offset(n) => write!(f, "offset:{n}"),
         }
@@ -75,12 +76,14 @@ impl FromStr for Align {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim().to_ascii_lowercase();
-        if s == "page" {
-            return Ok(Align::Page);
+        match s.as_str() {
+            "packed" => return Ok(Align::Packed),
+            "page" => return Ok(Align::Page),
+            _ => {}
         }
         let bad = || {
             ParseError(format!(
-                "'{s}' is not a placement: use 'page' or 'offset:N' with N in 1..=4095"
+                "'{s}' is not a placement: use 'packed', 'page' or 'offset:N' with N in 1..=4095"
             ))
         };
         let n: usize = s
@@ -113,6 +116,18 @@ impl PlacedBuf {
         PlacedBuf {
             storage,
             start: to_page + offset,
+            len,
+        }
+    }
+
+    /// A zeroed buffer of `len` bytes where the allocator puts it, started at the next
+    /// `align`-byte boundary (as `malloc` would align it): no page placement.
+    pub fn aligned(len: usize, align: usize) -> PlacedBuf {
+        let storage = vec![0u8; len + align].into_boxed_slice();
+        let start = storage.as_ptr().align_offset(align);
+        PlacedBuf {
+            storage,
+            start,
             len,
         }
     }
@@ -187,10 +202,22 @@ impl Layout {
     }
 }
 
-/// One message: its fields, each its own allocation, holding the connection's pattern.
+/// Where a message's bytes live.
+#[derive(Debug)]
+enum Storage {
+    /// Every field its own allocation (`Align::Page`, `Align::Offset`).
+    Apart(Vec<PlacedBuf>),
+    /// One allocation; each field is `(start, len)` inside it (`Align::Packed`).
+    Packed {
+        buf: PlacedBuf,
+        fields: Vec<(usize, usize)>,
+    },
+}
+
+/// One message: its fields, placed as asked, holding the connection's pattern.
 #[derive(Debug)]
 pub struct Message {
-    fields: Vec<PlacedBuf>,
+    storage: Storage,
     /// The stamp's bytes live in the first fields; (field, offset in field) of each stamp byte.
     stamp_slots: Vec<(usize, usize)>,
     conn: u64,
@@ -200,26 +227,48 @@ impl Message {
     /// A message laid out as `layout`, placed as `align`, carrying connection `conn`'s pattern
     /// and the stamp of message 0.
     pub fn new(layout: &Layout, align: Align, conn: u64) -> Message {
-        let base = pattern::base_pattern(conn, layout.msg_size());
-        let mut fields = Vec::with_capacity(layout.fields());
-        let mut stamp_slots = Vec::new();
-        let mut at = 0;
-        for (index, &size) in layout.field_sizes().iter().enumerate() {
-            let mut buf = PlacedBuf::new(size, align.offset());
-            buf.as_mut_slice().copy_from_slice(&base[at..at + size]);
-            for offset in 0..size {
-                if at + offset < STAMP_LEN {
-                    stamp_slots.push((index, offset));
+        let sizes = layout.field_sizes();
+        let storage = match align {
+            Align::Packed => {
+                let mut fields = Vec::with_capacity(sizes.len());
+                let mut end = 0usize;
+                for &size in sizes {
+                    let start = end.next_multiple_of(PACKED_FIELD_ALIGN);
+                    fields.push((start, size));
+                    end = start + size;
+                }
+                Storage::Packed {
+                    buf: PlacedBuf::aligned(end, PACKED_FIELD_ALIGN),
+                    fields,
                 }
             }
+            Align::Page | Align::Offset(_) => {
+                let offset = match align {
+                    Align::Offset(n) => n,
+                    _ => 0,
+                };
+                Storage::Apart(sizes.iter().map(|&n| PlacedBuf::new(n, offset)).collect())
+            }
+        };
+        let mut stamp_slots = Vec::new();
+        let mut at = 0;
+        for (index, &size) in sizes.iter().enumerate() {
+            stamp_slots.extend((0..size.min(STAMP_LEN.saturating_sub(at))).map(|o| (index, o)));
             at += size;
-            fields.push(buf);
         }
         let mut msg = Message {
-            fields,
+            storage,
             stamp_slots,
             conn,
         };
+        let base = pattern::base_pattern(conn, layout.msg_size());
+        let mut at = 0;
+        for index in 0..msg.field_count() {
+            let field = msg.field_mut(index);
+            let n = field.len();
+            field.copy_from_slice(&base[at..at + n]);
+            at += n;
+        }
         msg.stamp(0);
         msg
     }
@@ -229,46 +278,129 @@ impl Message {
     #[inline]
     pub fn stamp(&mut self, seq: u64) {
         let stamp = pattern::stamp(self.conn, seq);
-        for (i, &(field, offset)) in self.stamp_slots.iter().enumerate() {
-            self.fields[field].as_mut_slice()[offset] = stamp[i];
+        for (i, &byte) in stamp.iter().enumerate().take(self.stamp_slots.len()) {
+            let (field, offset) = self.stamp_slots[i];
+            self.field_mut(field)[offset] = byte;
         }
     }
 
-    /// Flips a bit of the first payload byte: used by tests to prove the receiver's check fails.
+    /// **Test hook**: flips a bit of the first payload byte, to prove the receiver's check fails.
     #[doc(hidden)]
     pub fn corrupt_first_byte(&mut self) {
-        self.fields[0].as_mut_slice()[0] ^= 0x40;
+        self.field_mut(0)[0] ^= 0x40;
+    }
+
+    /// Number of fields.
+    pub fn field_count(&self) -> usize {
+        match &self.storage {
+            Storage::Apart(bufs) => bufs.len(),
+            Storage::Packed { fields, .. } => fields.len(),
+        }
+    }
+
+    /// Field `index`'s bytes.
+    #[inline]
+    pub fn field(&self, index: usize) -> &[u8] {
+        match &self.storage {
+            Storage::Apart(bufs) => bufs[index].as_slice(),
+            Storage::Packed { buf, fields } => {
+                let (start, len) = fields[index];
+                &buf.as_slice()[start..start + len]
+            }
+        }
+    }
+
+    #[inline]
+    fn field_mut(&mut self, index: usize) -> &mut [u8] {
+        match &mut self.storage {
+            Storage::Apart(bufs) => bufs[index].as_mut_slice(),
+            Storage::Packed { buf, fields } => {
+                let (start, len) = fields[index];
+                &mut buf.as_mut_slice()[start..start + len]
+            }
+        }
     }
 
     /// The fields, in message order.
-    pub fn fields(&self) -> &[PlacedBuf] {
-        &self.fields
+    pub fn fields(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
+        (0..self.field_count()).map(|i| self.field(i))
     }
 
-    /// Length in bytes.
+    /// One contiguous span of memory that holds every field, where there is one (a packed
+    /// message, or a message of one field): what io_uring can register as a fixed buffer.
+    pub fn region(&self) -> Option<&[u8]> {
+        match &self.storage {
+            Storage::Packed { buf, .. } => Some(buf.as_slice()),
+            Storage::Apart(bufs) if bufs.len() == 1 => Some(bufs[0].as_slice()),
+            Storage::Apart(_) => None,
+        }
+    }
+
+    /// Distinct memory pages the message's fields touch: what a zero-copy send pins, and what
+    /// the TLB must reach.
+    pub fn pages(&self) -> usize {
+        let mut pages: Vec<usize> = Vec::new();
+        for field in self.fields() {
+            if field.is_empty() {
+                continue;
+            }
+            let first = field.as_ptr() as usize / PAGE_SIZE;
+            let last = (field.as_ptr() as usize + field.len() - 1) / PAGE_SIZE;
+            pages.extend(first..=last);
+        }
+        pages.sort_unstable();
+        pages.dedup();
+        pages.len()
+    }
+
+    /// Message size in bytes.
     pub fn len(&self) -> usize {
-        self.fields.iter().map(PlacedBuf::len).sum()
+        self.fields().map(<[u8]>::len).sum()
     }
 
-    /// True for a buffer of no bytes.
+    /// True for a message of no bytes (never built by copybench).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// The message as one contiguous vector (tests, small checks; not the send path).
     pub fn to_vec(&self) -> Vec<u8> {
-        self.fields
-            .iter()
-            .flat_map(|f| f.as_slice().iter().copied())
-            .collect()
+        self.fields().flat_map(|f| f.iter().copied()).collect()
     }
 }
 
-/// Default number of message buffers per connection: about 8 MiB worth, at least 4 and at most 256.
-/// Zero-copy needs enough buffers in flight to keep the pipe full while completions come back;
-/// every strategy gets the same pool so that all touch the same amount of memory.
-pub fn default_pool_size(msg_size: usize) -> usize {
-    ((8 << 20) / msg_size.max(1)).clamp(4, 256)
+/// Memory one message of `layout` takes when placed as `align`, allocation slack included:
+/// what the pool's memory bound counts (a field on a page of its own costs up to a page more).
+pub fn message_footprint(layout: &Layout, align: Align) -> usize {
+    match align {
+        Align::Packed => {
+            layout.msg_size() + layout.fields() * PACKED_FIELD_ALIGN + PACKED_FIELD_ALIGN
+        }
+        Align::Page | Align::Offset(_) => layout
+            .field_sizes()
+            .iter()
+            .map(|&n| {
+                n + PAGE_SIZE
+                    + match align {
+                        Align::Offset(o) => o,
+                        _ => 0,
+                    }
+            })
+            .sum(),
+    }
+}
+
+/// Bytes a TCP socket may hold unsent or unacknowledged: `net.ipv4.tcp_wmem`'s maximum
+/// (read once; 4 MiB, the kernel's default, when it cannot be read). A fresh network
+/// namespace starts with the same default.
+pub fn socket_send_budget() -> usize {
+    static BUDGET: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *BUDGET.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/net/ipv4/tcp_wmem")
+            .ok()
+            .and_then(|t| t.split_whitespace().nth(2)?.parse().ok())
+            .unwrap_or(4 << 20)
+    })
 }
 
 #[cfg(test)]
@@ -319,13 +451,46 @@ mod tests {
         ] {
             let msg = Message::new(&layout, align, 0);
             for f in msg.fields() {
-                assert_eq!(f.as_slice().as_ptr() as usize % PAGE_SIZE, offset);
+                assert_eq!(f.as_ptr() as usize % PAGE_SIZE, offset);
             }
+            assert_eq!(msg.pages(), 8 * 3 - usize::from(offset == 0) * 8);
         }
     }
 
     #[test]
+    fn packed_fields_sit_back_to_back_16_byte_aligned_in_one_region() {
+        for (size, fields) in [(1, 8), (1000, 8), (1024, 8), (4096, 8), (65536, 8), (7, 3)] {
+            let layout = Layout::new(size, fields);
+            let msg = Message::new(&layout, Align::Packed, 3);
+            let region = msg.region().expect("a packed message is one region");
+            let (lo, hi) = (
+                region.as_ptr() as usize,
+                region.as_ptr() as usize + region.len(),
+            );
+            let mut end = lo;
+            for f in msg.fields() {
+                let at = f.as_ptr() as usize;
+                assert_eq!(at % PACKED_FIELD_ALIGN, 0, "{size}/{fields}");
+                assert!(at >= end && at - end < PACKED_FIELD_ALIGN, "back to back");
+                end = at + f.len();
+            }
+            assert!(end <= hi);
+            assert_eq!(msg.to_vec(), pattern::expected_message(3, 0, size));
+        }
+        // A 1 KiB message of 8 fields: one or two pages packed, eight apart.
+        let small = Layout::new(1024, 8);
+        assert!(Message::new(&small, Align::Packed, 0).pages() <= 2);
+        assert_eq!(Message::new(&small, Align::Offset(96), 0).pages(), 8);
+        // 64 KiB: 16 or 17 pages packed, 24 apart at offset:96 (each 8 KiB field spans 3).
+        let big = Layout::new(64 << 10, 8);
+        assert!(Message::new(&big, Align::Packed, 0).pages() <= 17);
+        assert_eq!(Message::new(&big, Align::Offset(96), 0).pages(), 24);
+    }
+
+    #[test]
     fn align_parses() {
+        assert_eq!("packed".parse::<Align>().unwrap(), Align::Packed);
+        assert_eq!(Align::default(), Align::Packed);
         assert_eq!("page".parse::<Align>().unwrap(), Align::Page);
         assert_eq!("offset:64".parse::<Align>().unwrap(), Align::Offset(64));
         for bad in ["", "offset:0", "offset:4096", "offset:x", "cache"] {
@@ -338,9 +503,16 @@ mod tests {
     }
 
     #[test]
-    fn pool_default_is_bounded() {
-        assert_eq!(default_pool_size(1), 256);
-        assert_eq!(default_pool_size(64 << 10), 128);
-        assert_eq!(default_pool_size(16 << 20), 4);
+    fn footprints_count_the_page_slack_of_fields_apart() {
+        let layout = Layout::new(1024, 8);
+        assert!(message_footprint(&layout, Align::Packed) < 1024 + 256);
+        assert_eq!(
+            message_footprint(&layout, Align::Page),
+            1024 + 8 * PAGE_SIZE
+        );
+        assert_eq!(
+            message_footprint(&layout, Align::Offset(96)),
+            1024 + 8 * (PAGE_SIZE + 96)
+        );
     }
 }

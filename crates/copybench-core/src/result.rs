@@ -226,6 +226,18 @@ pub struct Point {
     /// Message buffers per connection.
     #[serde(default)]
     pub pool: usize,
+    /// Payload bytes the pool holds per connection (`pool` x `msg_size`).
+    #[serde(default)]
+    pub pool_bytes: u64,
+    /// Seconds the senders (summed over threads) waited for a free buffer in the measured
+    /// interval, every buffer being with the kernel. 0 for copying strategies, whose buffers
+    /// come back as the call returns; `null` in results written before it was measured.
+    #[serde(default)]
+    pub pool_wait_s: Option<f64>,
+    /// Distinct memory pages one message's fields touch (mean over the pool and the senders):
+    /// what zero-copy pins and the TLB must reach; set by the placement (`align`).
+    #[serde(default)]
+    pub pages_per_message: Option<f64>,
     /// Whether the pool was registered with io_uring as fixed buffers (`uringzc` only).
     #[serde(default)]
     pub fixed_buffers: bool,
@@ -444,8 +456,12 @@ pub enum LatencyKind {
     /// One message and its reply (`rr` mode).
     #[default]
     RoundTrip,
-    /// The send call(s) of one message (`stream` mode).
+    /// The send call(s) of one message (`stream` mode, results of copybench before 0.2: a
+    /// zero-copy sender's wait for a free buffer was left out).
     SendCall,
+    /// One whole message in `stream` mode: from "ready to send it" to "the kernel took all of
+    /// it", waiting for a free buffer included, for every strategy alike.
+    MessageSend,
 }
 
 impl LatencyKind {
@@ -454,14 +470,19 @@ impl LatencyKind {
         match self {
             LatencyKind::RoundTrip => "round_trip",
             LatencyKind::SendCall => "send_call",
+            LatencyKind::MessageSend => "message_send",
         }
     }
 
     /// The kind a [`LatencyKind::name`] names.
     pub fn from_name(name: &str) -> Option<LatencyKind> {
-        [LatencyKind::RoundTrip, LatencyKind::SendCall]
-            .into_iter()
-            .find(|k| k.name() == name)
+        [
+            LatencyKind::RoundTrip,
+            LatencyKind::SendCall,
+            LatencyKind::MessageSend,
+        ]
+        .into_iter()
+        .find(|k| k.name() == name)
     }
 }
 

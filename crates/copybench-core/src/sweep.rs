@@ -203,6 +203,39 @@ mod tests {
     }
 
     #[test]
+    fn every_repetition_of_every_cell_starts_with_another_strategy_for_every_grid() {
+        // Up to 4 strategies x 6 cells x 4 repetitions, every shape: the first strategy of a
+        // cell differs between any two repetitions (as long as there are strategies enough).
+        let t = PointParams::new(StrategyKind::TwoCopy, 1, 1);
+        for n in 1..=4 {
+            let strategies = &StrategyKind::ALL[..n];
+            for (sizes, threads) in (1..=6).flat_map(|c| {
+                let sizes: Vec<usize> = (1..=c).map(|i| i * 1024).collect();
+                [(sizes.clone(), vec![1]), (vec![1024], (1..=c).collect())]
+            }) {
+                let cells = sizes.len() * threads.len();
+                for reps in 1..=4 {
+                    let p = plan(&t, strategies, &sizes, &threads, reps);
+                    for c in 0..cells {
+                        let firsts: Vec<_> = p
+                            .chunks(n)
+                            .skip(c)
+                            .step_by(cells)
+                            .map(|cell| cell[0].strategy)
+                            .collect();
+                        let distinct: std::collections::HashSet<_> = firsts.iter().collect();
+                        assert_eq!(
+                            distinct.len(),
+                            reps.min(n),
+                            "{n} strategies, {cells} cells, {reps} repetitions, cell {c}: {firsts:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn spread_statistics() {
         let s = Spread::of(&[3.0, 1.0, 2.0]).unwrap();
         assert_eq!((s.median, s.min, s.max), (2.0, 1.0, 3.0));

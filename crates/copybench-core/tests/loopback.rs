@@ -91,7 +91,7 @@ fn request_response_measures_round_trips() {
 fn stream_mode_samples_send_call_latency() {
     let point = run(&quick(StrategyKind::TwoCopy, 4096, 1));
     let lat = point.latency_us.expect("stream has send-call latency");
-    assert_eq!(lat.what, LatencyKind::SendCall);
+    assert_eq!(lat.what, LatencyKind::MessageSend);
     assert!(lat.samples > 0 && lat.samples <= point.messages / 16 + 1);
 }
 

@@ -104,3 +104,47 @@ fn enobufs_is_reaped_and_retried_not_the_end_of_the_stream() {
     );
     assert_eq!(zc.completions, zc.sends);
 }
+
+#[test]
+fn the_default_pool_holds_twice_what_a_socket_may_have_in_flight() {
+    // On a real link a zero-copy buffer returns only after the ACK: a pool of a few hundred
+    // KiB would cap zero-copy, not the copying strategies. The default is sized in bytes.
+    let budget = copybench_core::message::socket_send_budget() as u64;
+    for size in [1024, 4096, 65536] {
+        let point = run(&zerocopy(size, 1));
+        assert!(point.verified, "{size}: {:?}", point.error);
+        assert!(point.pool >= 64);
+        assert_eq!(point.pool_bytes, point.pool as u64 * size as u64);
+        assert!(
+            point.pool_bytes >= 2 * budget,
+            "{size}: pool of {} B < 2 x tcp_wmem max {budget} B",
+            point.pool_bytes
+        );
+        assert!(point.pool_wait_s.is_some_and(|w| w >= 0.0));
+    }
+    let mut copying = zerocopy(4096, 1);
+    copying.strategy = StrategyKind::ScatterGather;
+    assert_eq!(
+        run(&copying).pool_wait_s,
+        Some(0.0),
+        "copying buffers never wait"
+    );
+}
+
+#[test]
+fn packed_messages_touch_fewer_pages_than_fields_apart() {
+    for (align, most) in [
+        (copybench_core::message::Align::Packed, 2.0),
+        (copybench_core::message::Align::Offset(96), 8.0),
+    ] {
+        let mut p = zerocopy(1024, 1);
+        p.align = align;
+        let point = run(&p);
+        assert!(point.verified, "{align}: {:?}", point.error);
+        let pages = point.pages_per_message.unwrap();
+        assert!(pages <= most && pages >= 1.0, "{align}: {pages} pages");
+        if align != copybench_core::message::Align::Packed {
+            assert_eq!(pages, 8.0, "8 fields apart, each on its own page");
+        }
+    }
+}

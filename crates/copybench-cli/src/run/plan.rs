@@ -5,6 +5,7 @@ use copybench_core::engine::PointParams;
 use copybench_core::result::{RunConfigRecord, TopologyRecord};
 use copybench_core::sweep::plan;
 use copybench_core::units::format_size;
+use copybench_core::StrategyKind;
 
 use super::target::TargetChoice;
 use crate::args::{RunArgs, TopologyArg};
@@ -33,14 +34,23 @@ impl RunPlan {
             Format::of(path).map_err(|e| UsageError(e.to_string()))?;
         }
         let template = template(args);
-        let points = plan(
+        if args.fixed_buffers && !args.strategies.contains(&StrategyKind::UringZc) {
+            return Err(UsageError(
+                "--fixed-buffers applies to the uringzc strategy, which --strategy leaves out"
+                    .into(),
+            ));
+        }
+        let mut points = plan(
             &template,
             &args.strategies,
             &args.sizes,
             &args.threads,
             usize::from(args.repetitions),
         );
-        for p in &points {
+        for p in &mut points {
+            // Only io_uring zero-copy sends from registered buffers; the others run as usual
+            // beside it, and each point records whether it did.
+            p.fixed_buffers = args.fixed_buffers && p.strategy == StrategyKind::UringZc;
             p.validate().map_err(|e| {
                 UsageError(format!(
                     "{} {} x{}: {e}",

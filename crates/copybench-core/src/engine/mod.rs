@@ -5,7 +5,7 @@
 //! each sender and receiver thread takes its own start snapshot when it sees `Measure`, and its
 //! end snapshot when it sees `Stop`. The send loop only reads one relaxed atomic per message to
 //! notice a phase change: no clock read, lock or allocation on the measured path (bar a
-//! sampled clock read for send-call latency, 1 message in [`LATENCY_SAMPLE_EVERY`]).
+//! sampled clock read for whole-message latency, 1 message in [`LATENCY_SAMPLE_EVERY`]).
 //!
 //! Placement (network namespace, CPU) and measurement (counters, system CPU time) are the
 //! embedding program's business, plugged in through [`Hooks`].
@@ -32,7 +32,7 @@ pub use sender::SenderReport;
 
 use crate::result::{Counters, Point, SystemCpu};
 
-/// Stream mode times one message's send call(s) in this many: the clock read stays off the
+/// Stream mode times one whole message's send in this many: the clock read stays off the
 /// path for the rest.
 pub const LATENCY_SAMPLE_EVERY: u64 = 16;
 

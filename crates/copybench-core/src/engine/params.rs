@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::ParamsError;
-use crate::message::{default_pool_size, Align};
+use crate::message::{message_footprint, socket_send_budget, Align, Layout};
 use crate::strategy::{StrategyKind, MAX_FIXED_BUFFERS};
 use crate::units::{format_size, ParseError};
 
@@ -78,7 +78,7 @@ pub struct PointParams {
     pub mode: Mode,
     /// Fields per message (fewer if the message is smaller than this many bytes).
     pub fields: usize,
-    /// Message buffers per connection; `None` picks [`default_pool_size`].
+    /// Message buffers per connection; `None` picks [`PointParams::default_pool`].
     pub pool: Option<usize>,
     /// Where the fields sit relative to page boundaries.
     pub align: Align,
@@ -121,10 +121,42 @@ impl PointParams {
         }
     }
 
-    /// Message buffers per connection, as used.
+    /// Message buffers per connection, as used: `pool`, or [`PointParams::default_pool`].
     pub fn pool_size(&self) -> usize {
-        self.pool
-            .unwrap_or_else(|| default_pool_size(self.msg_size))
+        self.pool.unwrap_or_else(|| self.default_pool())
+    }
+
+    /// The default pool, sized in bytes rather than messages: twice what a socket may hold in
+    /// flight ([`socket_send_budget`], `net.ipv4.tcp_wmem`'s max), never fewer than 64
+    /// messages, within [`MAX_POOL`] and the [`MAX_POOL_BYTES`] all connections may take.
+    ///
+    /// On a real link a zero-copy buffer comes back only after the ACK, so a pool smaller than
+    /// the data in flight caps zero-copy's throughput at pool/RTT (256 KiB at 1 KiB messages
+    /// would be about 21 Gbps with a 100 us RTT) while the copying strategies, whose buffers
+    /// come back at once, are not capped: every strategy gets this same pool.
+    pub fn default_pool(&self) -> usize {
+        let msg = self.msg_size.max(1);
+        let wanted = (2 * socket_send_budget()).div_ceil(msg).max(64);
+        let footprint = message_footprint(&self.layout(), self.align).max(1);
+        let fits = MAX_POOL_BYTES / footprint.saturating_mul(self.threads.max(1));
+        // A ring registers at most MAX_FIXED_BUFFERS buffers (one per message today).
+        let ring = if self.fixed_buffers {
+            MAX_FIXED_BUFFERS
+        } else {
+            MAX_POOL
+        };
+        wanted.min(MAX_POOL).min(ring).min(fits).max(1)
+    }
+
+    /// Memory all connections' pools take, allocation slack included.
+    pub fn pool_footprint(&self) -> usize {
+        message_footprint(&self.layout(), self.align)
+            .saturating_mul(self.pool_size())
+            .saturating_mul(self.threads)
+    }
+
+    fn layout(&self) -> Layout {
+        Layout::new(self.msg_size.max(1), self.fields.max(1))
     }
 
     /// Checks every parameter against its allowed range; the error names the parameter.
@@ -157,19 +189,17 @@ impl PointParams {
                 format!("pool {} is outside 1..={MAX_POOL}", self.pool_size()),
             ));
         }
-        let pool_bytes = self
-            .msg_size
-            .saturating_mul(self.pool_size())
-            .saturating_mul(self.threads);
+        let pool_bytes = self.pool_footprint();
         if pool_bytes > MAX_POOL_BYTES {
             return Err(ParamsError::new(
                 "pool",
                 format!(
-                    "{} threads x {} buffers (pool) x {} messages need {} of buffers, more than the {} allowed: \
-                     use fewer threads, a smaller size or a smaller --pool",
+                    "{} threads x {} buffers (pool) x {} messages ({} placement) need {} of buffers, more than the {} allowed: \
+                     use fewer threads, a smaller size, a smaller --pool or the packed placement",
                     self.threads,
                     self.pool_size(),
                     format_size(self.msg_size),
+                    self.align,
                     format_size(pool_bytes),
                     format_size(MAX_POOL_BYTES)
                 ),

@@ -128,6 +128,11 @@ pub fn assemble_point(
         mode: params.mode,
         fields: params.fields.min(params.msg_size),
         pool: params.pool_size(),
+        pool_bytes: (params.pool_size() * params.msg_size) as u64,
+        pool_wait_s: (!senders.is_empty()).then(|| senders.iter().map(|s| s.pool_wait_s).sum()),
+        pages_per_message: (!senders.is_empty()).then(|| {
+            senders.iter().map(|s| s.pages_per_message).sum::<f64>() / senders.len() as f64
+        }),
         fixed_buffers: params.fixed_buffers,
         throughput_gbps: gbps(bytes, duration_s),
         bytes,
@@ -177,7 +182,7 @@ fn summarize(h: &Histogram<u64>, mode: Mode) -> LatencySummary {
         samples: h.len(),
         what: match mode {
             Mode::Rr => LatencyKind::RoundTrip,
-            Mode::Stream => LatencyKind::SendCall,
+            Mode::Stream => LatencyKind::MessageSend,
         },
     }
 }

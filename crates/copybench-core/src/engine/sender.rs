@@ -1,6 +1,6 @@
 use std::io::Read;
 use std::net::{Shutdown, TcpStream};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -11,7 +11,7 @@ use super::{
 };
 use crate::message::{Layout, Message};
 use crate::result::{Counters, ZeroCopyStats};
-use crate::strategy::{new_strategy, Slot, StrategyError};
+use crate::strategy::{new_strategy, SendReport, SendStrategy, Slot, StrategyError};
 
 /// What one sender thread did.
 #[derive(Debug)]
@@ -39,10 +39,93 @@ pub struct SenderReport {
     /// CPU time of the strategy's io_uring worker threads over the measured interval
     /// (`None`: the strategy has no ring).
     pub io_worker_ns: Option<u64>,
-    /// Nanoseconds: round trips (`rr`) or sampled send calls (`stream`).
+    /// Seconds this thread waited for a free buffer in the measured interval (every slot with
+    /// the kernel): 0 when it never had to.
+    pub pool_wait_s: f64,
+    /// Distinct memory pages a message's fields touch, averaged over the pool.
+    pub pages_per_message: f64,
+    /// Nanoseconds: round trips (`rr`) or sampled whole-message sends (`stream`).
     pub latency_ns: Histogram<u64>,
     /// Something that went wrong after the measured interval (e.g. missing completions).
     pub error: Option<String>,
+}
+
+/// The message to send next.
+struct Next {
+    seq: u64,
+    /// Inside the measured interval (waits for a buffer are counted).
+    measuring: bool,
+    /// Test hook: corrupt this message.
+    corrupt: bool,
+}
+
+/// Sends message `next.seq`: waits for a free buffer if every one is with the kernel, stamps
+/// it, and hands it to the strategy. The caller times this whole step, so a message's
+/// latency covers the buffer wait as well as the send.
+#[inline]
+fn send_message(
+    strategy: &mut dyn SendStrategy,
+    pool: &mut [Message],
+    free: &mut FreeSlots,
+    fd: BorrowedFd<'_>,
+    next: Next,
+) -> Result<SendReport, StrategyError> {
+    let slot = free.acquire(strategy, fd, next.seq, next.measuring)?;
+    let message = &mut pool[slot];
+    message.stamp(next.seq);
+    if next.corrupt {
+        message.corrupt_first_byte();
+    }
+    strategy.send(fd, &pool[slot], slot)
+}
+
+/// The pool's slots the kernel has given back, and the time spent waiting for one.
+struct FreeSlots {
+    slots: Vec<Slot>,
+    /// Fewer free slots than this: reap completions as the stream goes, without blocking, so
+    /// that slots come back before the pool runs dry (on a real link a zero-copy slot returns
+    /// only after the ACK; waiting until the pool is empty would cap throughput at pool/RTT).
+    reap_below: usize,
+    /// Reap at most every this many messages: reading the error queue is a system call.
+    reap_every: u64,
+    /// Time spent blocked waiting for a free slot since the measured interval began.
+    waited: Duration,
+}
+
+impl FreeSlots {
+    fn new(pool: usize) -> FreeSlots {
+        FreeSlots {
+            slots: (0..pool).rev().collect(),
+            reap_below: pool.div_ceil(2),
+            reap_every: (pool as u64 / 16).max(1),
+            waited: Duration::ZERO,
+        }
+    }
+
+    /// A slot whose buffers the kernel no longer uses: reaps without blocking when the pool is
+    /// half in flight, and waits (timed when `measuring`) only when every slot is in flight.
+    fn acquire(
+        &mut self,
+        strategy: &mut dyn SendStrategy,
+        fd: BorrowedFd<'_>,
+        seq: u64,
+        measuring: bool,
+    ) -> Result<Slot, StrategyError> {
+        if self.slots.len() < self.reap_below && seq % self.reap_every == 0 {
+            strategy.reap(fd, false, &mut self.slots)?;
+        }
+        if let Some(slot) = self.slots.pop() {
+            return Ok(slot);
+        }
+        let t0 = measuring.then(Instant::now);
+        while self.slots.is_empty() {
+            strategy.reap(fd, true, &mut self.slots)?;
+        }
+        if let Some(t0) = t0 {
+            self.waited += t0.elapsed();
+        }
+        Ok(self.slots.pop().expect("a slot came back"))
+    }
 }
 
 impl SenderReport {
@@ -86,7 +169,9 @@ pub(crate) fn run_sender(
         .map(|_| Message::new(&layout, params.align, conn))
         .collect();
     strategy.register_pool(&pool).map_err(&send_err)?;
-    let mut free: Vec<Slot> = (0..pool_size).rev().collect();
+    let pages_per_message =
+        pool.iter().map(Message::pages).sum::<usize>() as f64 / pool_size as f64;
+    let mut free = FreeSlots::new(pool_size);
     let mut latency_ns = Histogram::<u64>::new(3).expect("3 significant figures is valid");
     let mut reply = [0u8; 8];
     let mut reader = &stream;
@@ -111,6 +196,7 @@ pub(crate) fn run_sender(
             if now >= Phase::MEASURE && start.is_none() {
                 workers_at_start = strategy.io_worker_cpu();
                 probe = hooks.begin_thread_measure(Role::Sender, index);
+                free.waited = Duration::ZERO;
                 start = Some((Instant::now(), seq, calls));
             }
             if now == Phase::STOP {
@@ -127,23 +213,19 @@ pub(crate) fn run_sender(
             seen = now;
         }
 
-        let slot = match free.pop() {
-            Some(slot) => slot,
-            None => {
-                // Every buffer is with the kernel: wait for one to come back.
-                strategy.reap(fd, true, &mut free).map_err(&send_err)?;
-                continue;
-            }
-        };
-        let message = &mut pool[slot];
-        message.stamp(seq);
-        if params.corrupt_message == Some(seq) {
-            message.corrupt_first_byte();
-        }
+        // Latency is the whole message's: from "ready to send it" to "the kernel took all of
+        // it", waiting for a free buffer included, so that zero-copy's wait for a completion
+        // counts as the copying strategies' wait for socket space (inside `send`) does.
         let timed =
             seen == Phase::MEASURE && (params.mode == Mode::Rr || seq % LATENCY_SAMPLE_EVERY == 0);
         let t0 = timed.then(Instant::now);
-        let report = strategy.send(fd, &pool[slot], slot).map_err(&send_err)?;
+        let next = Next {
+            seq,
+            measuring: seen == Phase::MEASURE,
+            corrupt: params.corrupt_message == Some(seq),
+        };
+        let report =
+            send_message(&mut *strategy, &mut pool, &mut free, fd, next).map_err(&send_err)?;
         calls += u64::from(report.calls);
         if params.mode == Mode::Rr {
             reader
@@ -168,9 +250,10 @@ pub(crate) fn run_sender(
         }
         seq += 1;
     }
+    let pool_wait_s = free.waited.as_secs_f64();
 
     let mut error = None;
-    if let Err(e) = strategy.drain(fd, params.drain_timeout, &mut free) {
+    if let Err(e) = strategy.drain(fd, params.drain_timeout, &mut free.slots) {
         error = Some(format!("sender {index}: {e}"));
     }
     // The receiver reads to the end of the stream; closing our side tells it where that is.
@@ -197,7 +280,126 @@ pub(crate) fn run_sender(
         counters,
         zerocopy: strategy.zerocopy_stats(),
         io_worker_ns,
+        pool_wait_s,
+        pages_per_message,
         latency_ns,
         error,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{Layout, Message};
+    use crate::StrategyKind;
+
+    /// A strategy that keeps every slot until reaped, and logs the reaps (the engine's slot
+    /// bookkeeping on its own; the kernel's side is tested over real sockets elsewhere). A
+    /// waiting reap takes `completion_delay`, as a completion on a slow link would.
+    #[derive(Default)]
+    struct Held {
+        /// Slots in flight, with when they were sent.
+        held: Vec<(Slot, Instant)>,
+        reaps: Vec<(bool, usize)>,
+        completion_delay: Duration,
+    }
+
+    impl SendStrategy for Held {
+        fn kind(&self) -> StrategyKind {
+            StrategyKind::ZeroCopy
+        }
+        fn prepare(&mut self, _: BorrowedFd<'_>) -> Result<(), StrategyError> {
+            Ok(())
+        }
+        fn send(
+            &mut self,
+            _: BorrowedFd<'_>,
+            _: &Message,
+            slot: Slot,
+        ) -> Result<SendReport, StrategyError> {
+            self.held.push((slot, Instant::now()));
+            Ok(SendReport { calls: 1 })
+        }
+        fn reap(
+            &mut self,
+            _: BorrowedFd<'_>,
+            wait: bool,
+            released: &mut Vec<Slot>,
+        ) -> Result<(), StrategyError> {
+            self.reaps.push((wait, self.held.len()));
+            if wait {
+                if let Some(&(_, sent)) = self.held.first() {
+                    let due = sent + self.completion_delay;
+                    std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                }
+            }
+            let delay = self.completion_delay;
+            self.held.retain(|&(slot, sent)| {
+                let done = sent.elapsed() >= delay;
+                if done {
+                    released.push(slot);
+                }
+                !done
+            });
+            Ok(())
+        }
+        fn drain(
+            &mut self,
+            fd: BorrowedFd<'_>,
+            _: Duration,
+            released: &mut Vec<Slot>,
+        ) -> Result<(), StrategyError> {
+            self.reap(fd, false, released)
+        }
+    }
+
+    #[test]
+    fn completions_are_reaped_before_the_pool_runs_dry() {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let fd = socket.as_fd();
+        let pool = 64;
+        let mut free = FreeSlots::new(pool);
+        let mut strategy = Held::default();
+        let message = Message::new(&crate::message::Layout::new(8, 1), Default::default(), 0);
+        for seq in 0..10 * pool as u64 {
+            let slot = free.acquire(&mut strategy, fd, seq, true).unwrap();
+            strategy.send(fd, &message, slot).unwrap();
+        }
+        // Reaped without blocking while slots were still free, never waiting for an empty pool.
+        assert!(strategy.reaps.iter().any(|&(wait, _)| !wait));
+        assert!(
+            strategy.reaps.iter().all(|&(wait, _)| !wait),
+            "{:?}",
+            strategy.reaps
+        );
+        assert_eq!(free.waited, Duration::ZERO);
+    }
+
+    #[test]
+    fn a_message_s_latency_covers_the_wait_for_a_free_buffer() {
+        // One buffer, completions 3 ms late: the second message waits 3 ms before its send.
+        // Timing only the send call would leave that out and flatter zero-copy.
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let fd = socket.as_fd();
+        let mut pool = vec![Message::new(&Layout::new(64, 1), Default::default(), 0)];
+        let mut free = FreeSlots::new(1);
+        let mut strategy = Held {
+            completion_delay: Duration::from_millis(3),
+            ..Held::default()
+        };
+        let mut latencies = Vec::new();
+        for seq in 0..3 {
+            let t0 = Instant::now();
+            let next = Next {
+                seq,
+                measuring: true,
+                corrupt: false,
+            };
+            // The loop in run_sender times exactly this call.
+            send_message(&mut strategy, &mut pool, &mut free, fd, next).unwrap();
+            latencies.push(t0.elapsed());
+        }
+        assert!(latencies[1] >= Duration::from_millis(3), "{latencies:?}");
+        assert!(free.waited >= Duration::from_millis(6), "{:?}", free.waited);
+    }
 }

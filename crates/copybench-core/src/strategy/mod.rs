@@ -178,15 +178,15 @@ const STACK_IOVECS: usize = 64;
 /// [`STACK_IOVECS`] fields.
 #[inline]
 fn with_iovecs<R>(message: &Message, f: impl FnOnce(&mut [IoSlice<'_>]) -> R) -> R {
-    let fields = message.fields();
-    if fields.len() <= STACK_IOVECS {
+    let n = message.field_count();
+    if n <= STACK_IOVECS {
         let mut iov = [IoSlice::new(&[]); STACK_IOVECS];
-        for (slot, field) in iov.iter_mut().zip(fields) {
-            *slot = IoSlice::new(field.as_slice());
+        for (slot, field) in iov.iter_mut().zip(message.fields()) {
+            *slot = IoSlice::new(field);
         }
-        f(&mut iov[..fields.len()])
+        f(&mut iov[..n])
     } else {
-        let mut iov: Vec<IoSlice<'_>> = fields.iter().map(|b| IoSlice::new(b.as_slice())).collect();
+        let mut iov: Vec<IoSlice<'_>> = message.fields().map(IoSlice::new).collect();
         f(&mut iov)
     }
 }

@@ -102,8 +102,7 @@ impl CopyingSend for TwoCopy {
             "message size differs from the strategy's"
         );
         let mut at = 0;
-        for field in message.fields() {
-            let src = field.as_slice();
+        for src in message.fields() {
             linear[at..at + src.len()].copy_from_slice(src);
             at += src.len();
         }

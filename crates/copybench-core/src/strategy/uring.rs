@@ -160,14 +160,14 @@ impl FixedRegions {
         }
         let mut out = FixedRegions::default();
         for (slot, message) in pool.iter().enumerate() {
-            let [field] = message.fields() else {
+            let Some(s) = message.region() else {
                 return Err(format!(
                     "fixed buffers need every iovec of a send inside one registered buffer, but \
-                     a message has {} fields, each its own allocation: use --fields 1",
-                    message.fields().len()
+                     a message has {} fields, each its own allocation: use --fields 1 or the \
+                     packed placement",
+                    message.field_count()
                 ));
             };
-            let s = field.as_slice();
             out.regions.push((s.as_ptr() as usize, s.len()));
             out.slot_region.push(slot as u16);
         }
@@ -631,9 +631,9 @@ impl SendStrategy for Uring {
         // Held while we work on it, so that an early notification cannot release it.
         self.hold(slot);
         self.sending = Some(slot);
-        let report = match message.fields() {
-            [field] if self.zc => {
-                let bytes = field.as_slice();
+        let report = match message.field_count() {
+            1 if self.zc => {
+                let bytes = message.field(0);
                 let buf_index = match &self.fixed {
                     None => None,
                     Some(fixed) => Some(fixed.index_for(slot, bytes).ok_or_else(|| {
@@ -850,7 +850,7 @@ mod tests {
     #[test]
     fn fixed_buffers_refuse_messages_of_several_fields() {
         let layout = Layout::new(4096, 2);
-        let pool = [Message::new(&layout, Align::default(), 0)];
+        let pool = [Message::new(&layout, Align::Offset(96), 0)];
         let err = FixedRegions::per_message(&pool).unwrap_err();
         assert!(err.contains("--fields 1"), "{err}");
     }

@@ -37,6 +37,9 @@ pub fn point(
         time_running_ns: 1,
     };
     Point {
+        pool_bytes: 0,
+        pool_wait_s: None,
+        pages_per_message: None,
         fixed_buffers: false,
         sender_io_worker_ns: None,
         strategy,
