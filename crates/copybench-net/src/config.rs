@@ -10,6 +10,40 @@ pub const MIN_MTU: u32 = 68;
 /// The largest MTU a veth device accepts (`ETH_MAX_MTU`; the kernel reports `maxmtu 65535`).
 pub const MAX_MTU: u32 = 65535;
 
+fn validate_mtu(mtu: u32) -> Result<(), NetError> {
+    if (MIN_MTU..=MAX_MTU).contains(&mtu) {
+        Ok(())
+    } else {
+        Err(NetError::InvalidConfig(format!(
+            "MTU {mtu} is out of range: a veth accepts {MIN_MTU}..={MAX_MTU}"
+        )))
+    }
+}
+
+/// The [`Sink`](crate::Sink)'s settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SinkConfig {
+    /// MTU of the sink's veth pair, [`MIN_MTU`]..=[`MAX_MTU`]. A UDP datagram is sent without
+    /// a copy only if it fits in one IP packet (payload up to MTU - 28, see
+    /// [`Sink::max_zerocopy_datagram`](crate::Sink::max_zerocopy_datagram)).
+    pub mtu: u32,
+}
+
+impl Default for SinkConfig {
+    /// MTU 9000 (a jumbo frame, as on a datacentre NIC): datagrams up to 8972 bytes can be
+    /// sent without a copy.
+    fn default() -> Self {
+        SinkConfig { mtu: 9000 }
+    }
+}
+
+impl SinkConfig {
+    /// Checks the settings without touching the system.
+    pub fn validate(&self) -> Result<(), NetError> {
+        validate_mtu(self.mtu)
+    }
+}
+
 /// Which end of the veth pair, and so which namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Side {
@@ -72,12 +106,7 @@ impl VethConfig {
     /// Checks the settings without touching the system.
     pub fn validate(&self) -> Result<(), NetError> {
         let invalid = |what: String| Err(NetError::InvalidConfig(what));
-        if !(MIN_MTU..=MAX_MTU).contains(&self.mtu) {
-            return invalid(format!(
-                "MTU {} is out of range: a veth accepts {MIN_MTU}..={MAX_MTU}",
-                self.mtu
-            ));
-        }
+        validate_mtu(self.mtu)?;
         if !(1..=31).contains(&self.prefix_len) {
             return invalid(format!(
                 "prefix length /{} is out of range: use /1../31 so that both ends fit in one subnet",
@@ -178,6 +207,18 @@ mod tests {
             let err = with(|c| c.mtu = bad).validate().unwrap_err();
             assert!(matches!(err, NetError::InvalidConfig(_)), "{err}");
             assert!(err.to_string().contains("65535"), "{err}");
+        }
+    }
+
+    #[test]
+    fn sink_mtu_bounds() {
+        assert_eq!(SinkConfig::default().mtu, 9000);
+        for ok in [68, 1500, 9000, 65535] {
+            SinkConfig { mtu: ok }.validate().unwrap();
+        }
+        for bad in [0, 67, 65536] {
+            let err = SinkConfig { mtu: bad }.validate().unwrap_err();
+            assert!(err.to_string().contains("68..=65535"), "{err}");
         }
     }
 

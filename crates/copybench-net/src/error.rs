@@ -56,9 +56,23 @@ pub enum NetError {
         hint: String,
     },
 
-    /// The [`VethConfig`](crate::VethConfig) was refused before anything was created.
+    /// The [`VethConfig`](crate::VethConfig) or [`SinkConfig`](crate::SinkConfig) was refused before anything was created.
     #[error("invalid topology configuration: {0}")]
     InvalidConfig(String),
+
+    /// An address is not a safe target for a [`Sink`](crate::Sink): datagrams sent to it
+    /// would not end at the sink's down far end (another route, no permanent neighbour entry).
+    #[error(
+        "{target} is not a safe sink target: {reason}; send only to the sink's target address \
+         ({}), from a thread inside the sink (`Sink::enter`)",
+        crate::Sink::TARGET_ADDR
+    )]
+    UnsafeTarget {
+        /// The address that was checked.
+        target: std::net::Ipv4Addr,
+        /// Why it is refused.
+        reason: String,
+    },
 
     /// The topology was built but does not behave as configured.
     #[error("the topology does not work as configured: {0}; {FALLBACK}")]

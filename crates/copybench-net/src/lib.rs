@@ -10,6 +10,10 @@
 //! entered them, so the kernel removes them, and the veth pair with them, as soon as the
 //! process lets go, including when it is killed with SIGKILL.
 //!
+//! A second, sender-only topology, [`Sink`], is one namespace whose veth pair leads nowhere
+//! (far end down, a permanent neighbour entry for the target): the one place on a single host
+//! where `MSG_ZEROCOPY` and io_uring zero-copy sends are not copied after all.
+//!
 //! ```no_run
 //! use copybench_net::{Side, Topology, VethConfig};
 //! let topology = Topology::create(&VethConfig::default())?;
@@ -27,16 +31,19 @@ mod config;
 mod error;
 mod netlink;
 mod ns;
+mod sink;
 mod topology;
 
-pub use config::{Side, VethConfig, MAX_MTU, MIN_MTU};
+pub use config::{Side, SinkConfig, VethConfig, MAX_MTU, MIN_MTU};
 pub use error::NetError;
 pub use ns::has_net_admin;
+pub use sink::Sink;
 pub use topology::{check_namespaces, Topology};
 
-// The engine hands one `&Topology` to all its threads.
+// The engine hands one `&Topology` (or `&Sink`) to all its threads.
 const _: () = {
     const fn send_sync<T: Send + Sync>() {}
     send_sync::<Topology>();
+    send_sync::<Sink>();
     send_sync::<NetError>();
 };

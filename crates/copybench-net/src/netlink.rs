@@ -15,6 +15,10 @@ use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressSco
 use netlink_packet_route::link::{
     InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
+use netlink_packet_route::neighbour::{
+    NeighbourAddress, NeighbourAttribute, NeighbourMessage, NeighbourState,
+};
+use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteMessage, RouteType};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
@@ -56,6 +60,47 @@ impl LinkState {
     }
 }
 
+/// An IPv4 neighbour (ARP) entry as the kernel reports it.
+#[derive(Debug, Clone)]
+pub(crate) struct Neighbour {
+    pub ifindex: u32,
+    pub addr: Option<Ipv4Addr>,
+    pub mac: Option<Vec<u8>>,
+    pub state: NeighbourState,
+}
+
+impl Neighbour {
+    fn from_message(msg: &NeighbourMessage) -> Neighbour {
+        let mut neighbour = Neighbour {
+            ifindex: msg.header.ifindex,
+            addr: None,
+            mac: None,
+            state: msg.header.state,
+        };
+        for attribute in &msg.attributes {
+            match attribute {
+                NeighbourAttribute::Destination(NeighbourAddress::Inet(addr)) => {
+                    neighbour.addr = Some(*addr)
+                }
+                NeighbourAttribute::LinkLayerAddress(mac) => neighbour.mac = Some(mac.clone()),
+                _ => {}
+            }
+        }
+        neighbour
+    }
+}
+
+/// The kernel's answer to "how do I reach this address" (`RTM_GETROUTE`).
+#[derive(Debug, Clone)]
+pub(crate) struct RouteToTarget {
+    /// `Unicast` for a host reached through a device; `Local`, `Unreachable`, ... otherwise.
+    pub kind: RouteType,
+    /// The outgoing interface's index.
+    pub oif: Option<u32>,
+    /// The next hop, when the target is not on a directly connected subnet.
+    pub gateway: Option<Ipv4Addr>,
+}
+
 /// An rtnetlink socket bound to the namespace it was opened in.
 pub(crate) struct Rtnl {
     socket: Socket,
@@ -87,21 +132,25 @@ impl Rtnl {
 
     /// Creates a veth pair: `name` with interface index `index` in this socket's namespace,
     /// `peer_name` with `peer_index` directly in the namespace `peer_ns` refers to (so the peer
-    /// never exists anywhere else).
+    /// never exists anywhere else), or beside `name` when `peer_ns` is `None`. An index of 0
+    /// lets the kernel choose.
     pub fn create_veth(
         &mut self,
         (name, index): (&str, u32),
         (peer_name, peer_index): (&str, u32),
         mtu: u32,
-        peer_ns: BorrowedFd<'_>,
+        peer_ns: Option<BorrowedFd<'_>>,
     ) -> Result<(), NetError> {
         let mut peer = LinkMessage::default();
         peer.header.index = peer_index;
         peer.attributes = vec![
             LinkAttribute::IfName(peer_name.to_string()),
             LinkAttribute::Mtu(mtu),
-            LinkAttribute::NetNsFd(peer_ns.as_raw_fd()),
         ];
+        if let Some(peer_ns) = peer_ns {
+            peer.attributes
+                .push(LinkAttribute::NetNsFd(peer_ns.as_raw_fd()));
+        }
         let mut link = LinkMessage::default();
         link.header.index = index;
         link.attributes = vec![
@@ -190,6 +239,81 @@ impl Rtnl {
             NLM_F_CREATE | NLM_F_EXCL,
         )?;
         Ok(())
+    }
+
+    /// Adds a permanent (`NUD_PERMANENT`) IPv4 neighbour entry: `addr` is at `mac` on the link
+    /// `index`, so the kernel sends to it without ever asking ARP.
+    pub fn add_permanent_neighbour(
+        &mut self,
+        name: &str,
+        index: u32,
+        addr: Ipv4Addr,
+        mac: [u8; 6],
+    ) -> Result<(), NetError> {
+        let mut msg = NeighbourMessage::default();
+        msg.header.family = AddressFamily::Inet;
+        msg.header.ifindex = index;
+        msg.header.state = NeighbourState::Permanent;
+        msg.attributes = vec![
+            NeighbourAttribute::Destination(NeighbourAddress::Inet(addr)),
+            NeighbourAttribute::LinkLayerAddress(mac.to_vec()),
+        ];
+        let op = format!("adding a permanent neighbour entry for {addr} on {name}");
+        self.request(
+            &op,
+            RouteNetlinkMessage::NewNeighbour(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )?;
+        Ok(())
+    }
+
+    /// The IPv4 neighbour entries of this socket's namespace.
+    pub fn neighbours(&mut self) -> Result<Vec<Neighbour>, NetError> {
+        let mut query = NeighbourMessage::default();
+        query.header.family = AddressFamily::Inet;
+        let replies = self.request(
+            "listing neighbour entries",
+            RouteNetlinkMessage::GetNeighbour(query),
+            NLM_F_DUMP,
+        )?;
+        Ok(replies
+            .into_iter()
+            .filter_map(|reply| match reply {
+                RouteNetlinkMessage::NewNeighbour(msg) => Some(Neighbour::from_message(&msg)),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// Asks the kernel how it would send to `target` from this socket's namespace (what
+    /// `ip route get` shows). A destination without a route is a NACK (`ENETUNREACH`).
+    pub fn route_to(&mut self, target: Ipv4Addr) -> Result<RouteToTarget, NetError> {
+        let mut query = RouteMessage::default();
+        query.header.address_family = AddressFamily::Inet;
+        query.header.destination_prefix_length = 32;
+        query.attributes = vec![RouteAttribute::Destination(RouteAddress::Inet(target))];
+        let op = format!("looking up the route to {target}");
+        let replies = self.request(&op, RouteNetlinkMessage::GetRoute(query), 0)?;
+        for reply in replies {
+            if let RouteNetlinkMessage::NewRoute(route) = reply {
+                let mut found = RouteToTarget {
+                    kind: route.header.kind,
+                    oif: None,
+                    gateway: None,
+                };
+                for attribute in route.attributes {
+                    match attribute {
+                        RouteAttribute::Oif(index) => found.oif = Some(index),
+                        RouteAttribute::Gateway(RouteAddress::Inet(gateway)) => {
+                            found.gateway = Some(gateway)
+                        }
+                        _ => {}
+                    }
+                }
+                return Ok(found);
+            }
+        }
+        Err(NetError::protocol(&op, "no route message in the reply"))
     }
 
     /// Sends one request with `NLM_F_ACK` and collects the replies up to the kernel's ACK; a

@@ -30,24 +30,9 @@ impl Topology {
     /// The work happens on a short-lived helper thread: the calling thread does not move.
     pub fn create(config: &VethConfig) -> Result<Topology, NetError> {
         config.validate()?;
-        let missing = ns::missing_capabilities();
-        if !missing.is_empty() {
-            return Err(NetError::MissingCapability {
-                missing: missing.join(" and "),
-            });
-        }
+        ns::require_capabilities()?;
         let config = *config;
-        std::thread::scope(|scope| {
-            let helper = std::thread::Builder::new()
-                .name("cb-netns-setup".into())
-                .spawn_scoped(scope, move || build(config))
-                .map_err(|e| NetError::namespace("starting the namespace setup thread", e))?;
-            helper.join().unwrap_or_else(|_| {
-                Err(NetError::Verify(
-                    "the namespace setup thread panicked".into(),
-                ))
-            })
-        })
+        ns::on_setup_thread(move || build(config))
     }
 
     /// Moves the **calling thread** into `side`'s namespace (`setns`). The rest of the process
@@ -60,20 +45,7 @@ impl Topology {
     /// Runs `f` on a new thread inside `side`'s namespace and returns its result; the calling
     /// thread does not move. A panic in `f` is passed on to the caller.
     pub fn run_in<T: Send>(&self, side: Side, f: impl FnOnce() -> T + Send) -> Result<T, NetError> {
-        std::thread::scope(|scope| {
-            let thread = std::thread::Builder::new()
-                .name(format!("cb-netns-{side}"))
-                .spawn_scoped(scope, move || {
-                    self.enter(side)?;
-                    Ok(f())
-                })
-                .map_err(|e| {
-                    NetError::namespace(format!("starting a thread for the {side} namespace"), e)
-                })?;
-            thread
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })
+        ns::run_in(self.namespace_fd(side), &side.to_string(), f)
     }
 
     /// Where receivers listen.
@@ -151,7 +123,7 @@ fn build(config: VethConfig) -> Result<Topology, NetError> {
         (Side::Receiver.ifname(), receiver_index),
         (Side::Sender.ifname(), sender_index),
         config.mtu,
-        sender.as_fd(),
+        Some(sender.as_fd()),
     )?;
     configure(&mut receiver_nl, Side::Receiver, &config)?;
     configure(&mut sender_nl, Side::Sender, &config)?;
