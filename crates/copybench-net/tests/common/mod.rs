@@ -187,7 +187,6 @@ impl RootLinkEvents {
     }
 }
 
-
 /// Starts `test` as a child (see [`reexec`]) and waits for the line it prints starting with
 /// `ready `; returns the child and that line.
 pub fn spawn_until_ready(test: &str, role: &str) -> (ChildGuard, String) {
