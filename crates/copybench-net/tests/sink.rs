@@ -2,11 +2,11 @@
 //! escapes it or outlives it, and the point of it all: `MSG_ZEROCOPY` sends through it are
 //! not copied, unless the datagram is larger than the MTU.
 
-use std::net::{Ipv4Addr, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
-use copybench_net::{NetError, Sink, SinkConfig};
+use copybench_net::{NetError, Side, Sink, SinkConfig, Topology, VethConfig};
 
 use crate::common::*;
 
@@ -319,11 +319,17 @@ struct Completions {
 
 /// Sends `count` datagrams of `size` bytes to the sink's target with `MSG_ZEROCOPY`, from the
 /// calling thread (which must be inside the sink), and waits for every completion.
-#[allow(unsafe_code)] // raw setsockopt/send/recvmsg: the error queue is not in std or rustix
 fn zerocopy_sends(size: usize, count: u64) -> Completions {
+    zerocopy_sends_to(SocketAddrV4::new(Sink::TARGET_ADDR, 9), size, count)
+}
+
+/// Sends `count` datagrams of `size` bytes to `to` with `MSG_ZEROCOPY` from the calling
+/// thread's namespace, and waits for every completion.
+#[allow(unsafe_code)] // raw setsockopt/send/recvmsg: the error queue is not in std or rustix
+fn zerocopy_sends_to(to: SocketAddrV4, size: usize, count: u64) -> Completions {
     use std::os::fd::AsRawFd;
-    let socket = UdpSocket::bind((Sink::SENDER_ADDR, 0)).unwrap();
-    socket.connect((Sink::TARGET_ADDR, 9)).unwrap();
+    let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).unwrap();
+    socket.connect(to).unwrap();
     let fd = socket.as_raw_fd();
     let one: libc::c_int = 1;
     // SAFETY: `fd` is an open socket owned by `socket`; the option value points to a live
@@ -455,4 +461,50 @@ fn zerocopy_sends_larger_than_the_mtu_are_copied() {
         .unwrap();
     assert_eq!((fits.completed, fits.copied), (20, 0), "{max} B");
     assert_eq!((over.completed, over.copied), (20, 20), "{} B", max + 1);
+}
+
+/// Why the sink exists: the same sends over the two-namespace veth topology, to a reading UDP
+/// socket, end in local delivery and are all copied.
+#[test]
+fn zerocopy_sends_to_a_receiver_over_veth_are_copied() {
+    const COUNT: u64 = 200;
+    let topology = {
+        let _guard = creating();
+        Topology::create(&VethConfig {
+            mtu: 9000,
+            ..VethConfig::default()
+        })
+        .unwrap()
+    };
+    let receiver = topology
+        .run_in(Side::Receiver, || {
+            UdpSocket::bind((topology.receiver_addr(), 0))
+        })
+        .unwrap()
+        .unwrap();
+    receiver
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let to = SocketAddrV4::new(
+        topology.receiver_addr(),
+        receiver.local_addr().unwrap().port(),
+    );
+    let done = std::thread::scope(|s| {
+        // Read everything, so no datagram is dropped for a full receive buffer.
+        s.spawn(|| {
+            let mut buf = vec![0u8; 9000];
+            while receiver.recv(&mut buf).is_ok() {}
+        });
+        topology
+            .run_in(Side::Sender, || zerocopy_sends_to(to, 8000, COUNT))
+            .unwrap()
+    });
+    eprintln!("veth with a receiver, 8000 B: {done:?}");
+    assert_eq!(
+        done,
+        Completions {
+            completed: COUNT,
+            copied: COUNT
+        }
+    );
 }
