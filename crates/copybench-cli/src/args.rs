@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use copybench_core::engine::{Mode, MAX_FIELDS, MAX_MSG_SIZE, MAX_POOL, MAX_THREADS};
+use copybench_core::engine::{Mode, Protocol, MAX_FIELDS, MAX_MSG_SIZE, MAX_POOL, MAX_THREADS};
 use copybench_core::message::Align;
 use copybench_core::units::{format_size, parse_duration, parse_size, ParseError};
 use copybench_core::StrategyKind;
@@ -60,6 +60,10 @@ pub enum TopologyArg {
     Loopback,
     /// A `copybench server` on another host (give --connect HOST:PORT).
     Remote,
+    /// Senders only, in a namespace whose veth leads to a device that is down (needs
+    /// CAP_NET_ADMIN and --protocol udp): datagrams are dropped at the device, so zero-copy
+    /// really avoids the copy, as in front of a NIC. Nothing is received or verified.
+    Sink,
 }
 
 #[derive(Debug, Args)]
@@ -132,9 +136,20 @@ pub struct RunArgs {
     #[arg(long, value_name = "HOST:PORT")]
     pub connect: Option<String>,
 
-    /// MTU of the veth pair (netns topology), 68 to 65535.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(68..=65535), default_value = "1500")]
-    pub mtu: u32,
+    /// MTU of the veth pair, 68 to 65535 (default: 1500 for netns; for sink 9000, or the
+    /// largest datagram plus 28 bytes of headers if larger, so that zero-copy stays possible).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(68..=65535))]
+    pub mtu: Option<u32>,
+
+    /// Transport: tcp (a byte stream per connection) or udp (each message one datagram, at
+    /// most 65507 bytes; the receiver verifies each and counts loss).
+    #[arg(long, value_parser = parse_protocol, default_value = "tcp")]
+    pub protocol: Protocol,
+
+    /// Exit 1 if any zero-copy point's copied ratio is above 0 (the kernel copied after all),
+    /// as the kernel selftest's -Z does: for checking that a path really avoids the copy.
+    #[arg(long)]
+    pub expect_zerocopy: bool,
 
     /// Fields per message, each its own allocation (1 to 1024).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=MAX_FIELDS as i64), default_value = "8")]
@@ -231,6 +246,10 @@ fn parse_warmup(s: &str) -> Result<Duration, String> {
         return Ok(Duration::ZERO);
     }
     parse_positive_duration(s)
+}
+
+fn parse_protocol(s: &str) -> Result<Protocol, ParseError> {
+    s.parse()
 }
 
 fn parse_mode(s: &str) -> Result<Mode, ParseError> {

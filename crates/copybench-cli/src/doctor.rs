@@ -1,5 +1,6 @@
 //! `copybench doctor`: what this machine supports, and what to do about each gap.
 
+use crate::hooks::CliHooks;
 use crate::host;
 
 struct Check {
@@ -23,6 +24,44 @@ fn check(what: &str, result: Result<String, String>, fix: &str) -> Check {
             detail,
             fix: Some(fix.into()),
         },
+    }
+}
+
+/// Measures it: a short MSG_ZEROCOPY UDP point through a sink, counting copied completions.
+/// Over loopback and veth with a receiver the kernel always copies (local delivery).
+fn sink_zerocopy() -> Result<String, String> {
+    use copybench_core::engine::{run_senders, PointParams, Protocol};
+    use copybench_core::StrategyKind;
+    if !copybench_net::has_net_admin() {
+        return Err("cannot build a sink without CAP_NET_ADMIN; loopback and veth: always copied (local delivery)".into());
+    }
+    let sink = copybench_net::Sink::create(&copybench_net::SinkConfig::default())
+        .map_err(|e| e.to_string())?;
+    let mut params = PointParams::new(StrategyKind::ZeroCopy, 8000, 1);
+    params.protocol = Protocol::Udp;
+    params.warmup = std::time::Duration::ZERO;
+    params.duration = std::time::Duration::from_millis(100);
+    let hooks = CliHooks::new(None, None, false).with_sink(Some(&sink));
+    let to = std::net::SocketAddr::from((sink.target_addr(), 9));
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let (senders, _) =
+        run_senders(&params, &[to], &hooks, &cancel, &|_| {}).map_err(|e| e.to_string())?;
+    let z = senders
+        .iter()
+        .filter_map(|s| s.zerocopy.clone())
+        .next()
+        .ok_or("no zero-copy figures")?;
+    if z.copied == 0 && z.completions > 0 {
+        Ok(format!(
+            "sink (--topology sink --protocol udp): {} of {} MSG_ZEROCOPY sends not copied; \
+             loopback and veth with a receiver: always copied (local delivery)",
+            z.completions, z.sends
+        ))
+    } else {
+        Err(format!(
+            "even on the sink {} of {} completions were copied (the device lacks checksum offload?)",
+            z.copied, z.completions
+        ))
     }
 }
 
@@ -108,6 +147,11 @@ pub fn run() -> usize {
         ),
     ];
     checks.extend(uring_checks());
+    checks.push(check(
+        "where zero-copy really happens",
+        sink_zerocopy(),
+        "without CAP_NET_ADMIN no sink can be built; a real NIC (remote mode) is the other place",
+    ));
     for a in copybench_perf::availability() {
         checks.push(check(
             &format!("counter {}", a.event),

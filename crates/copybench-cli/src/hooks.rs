@@ -4,7 +4,7 @@ use std::cell::RefCell;
 
 use copybench_core::engine::{HookError, Hooks, IntervalProbe, Role, ThreadProbe};
 use copybench_core::result::{Counters, Metric, PinRecord, SystemCpu};
-use copybench_net::{Side, Topology};
+use copybench_net::{Side, Sink, Topology};
 use copybench_perf::{CounterValues, CpuTimes, Reading, ThreadCounters};
 
 /// CPUs for sender and receiver threads; thread i takes entry i modulo the list's length.
@@ -47,6 +47,8 @@ thread_local! {
 
 pub struct CliHooks<'a> {
     pub topology: Option<&'a Topology>,
+    /// The sink's namespace, which sender threads join (there are no receivers).
+    pub sink: Option<&'a Sink>,
     pub pin: Option<PinPlan>,
     pub counters: bool,
 }
@@ -55,9 +57,16 @@ impl<'a> CliHooks<'a> {
     pub fn new(topology: Option<&'a Topology>, pin: Option<PinPlan>, counters: bool) -> Self {
         CliHooks {
             topology,
+            sink: None,
             pin,
             counters,
         }
+    }
+
+    /// Sender threads join `sink`'s namespace.
+    pub fn with_sink(mut self, sink: Option<&'a Sink>) -> Self {
+        self.sink = sink;
+        self
     }
 }
 
@@ -69,6 +78,9 @@ impl Hooks for CliHooks<'_> {
         };
         if let Some(topology) = self.topology {
             topology.enter(side)?;
+        }
+        if let (Some(sink), Role::Sender) = (self.sink, role) {
+            sink.enter()?;
         }
         let cpu = match &self.pin {
             Some(plan) => {

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use copybench_core::engine::Mode;
+use copybench_core::engine::{Mode, Protocol};
 use copybench_core::result::{RunResults, TopologyKind};
 use copybench_core::sweep::{summarize, CellSummary, Spread, NOISY_CV};
 use copybench_core::units::format_size;
@@ -113,6 +113,20 @@ pub fn summary_table(results: &RunResults) -> SummaryTable {
             "zc copied: share of zero-copy sends the kernel copied after all; {LOCAL_COPY_NOTE}."
         ));
     }
+    if cells.iter().any(|c| c.not_verifiable) {
+        notes.push(
+            "ok n/a (sink): nothing receives on the sink, so nothing was verified; Gbps there is \
+             what the kernel accepted and dropped at the device, not what a receiver got"
+                .into(),
+        );
+    }
+    if results.config.protocol == Protocol::Udp {
+        notes.push(
+            "udp: Gbps is the payload delivered to the receivers (sink: accepted by the kernel); \
+             datagrams lost are in the results (udp.lost, udp.loss_ratio)"
+                .into(),
+        );
+    }
     for u in &results.unsupported {
         notes.push(format!("{} not run: {}", u.strategy, u.reason));
     }
@@ -148,7 +162,16 @@ fn row(c: &CellSummary, winner: bool, rr: bool) -> Vec<String> {
         Some(r) => format!("{:.0}%", r * 100.0),
         None => "-".into(),
     });
-    cells.push(if c.verified { "yes" } else { "NO" }.into());
+    cells.push(
+        if c.not_verifiable {
+            "n/a (sink)"
+        } else if c.verified {
+            "yes"
+        } else {
+            "NO"
+        }
+        .into(),
+    );
     cells
 }
 
@@ -168,10 +191,16 @@ pub fn setting(results: &RunResults) -> String {
             t.receiver_addr.as_deref().unwrap_or("?")
         ),
         TopologyKind::Loopback => "loopback".to_string(),
+        TopologyKind::Sink => format!(
+            "sink {} -> {}, MTU {}",
+            t.sender_addr.as_deref().unwrap_or("?"),
+            t.receiver_addr.as_deref().unwrap_or("?"),
+            t.mtu.map_or("?".into(), |m| m.to_string())
+        ),
     };
     format!(
-        "{place}; {} mode; {} s measured after {} s warm-up; {} repetitions; {} fields; align {}",
-        c.mode, c.duration_s, c.warmup_s, c.repetitions, c.fields, c.align
+        "{place}; {} over {}; {} s measured after {} s warm-up; {} repetitions; {} fields; align {}",
+        c.mode, c.protocol, c.duration_s, c.warmup_s, c.repetitions, c.fields, c.align
     )
 }
 

@@ -60,6 +60,15 @@ fn every_invalid_input_exits_2_naming_the_flag_without_panicking() {
         (vec!["--sizes", "64m", "--threads", "256"], "--pool"),
         (vec!["--out", &unwritable], "--out"),
         (vec!["--out", &wrong_ext], "--out"),
+        (vec!["--protocol", "quic"], "--protocol"),
+        (vec!["--protocol", "udp", "--sizes", "64k"], "--sizes"),
+        (vec!["--protocol", "udp", "--sizes", "4"], "--sizes"),
+        (vec!["--protocol", "udp", "--mode", "rr"], "--protocol"),
+        (vec!["--topology", "sink"], "--protocol"),
+        (
+            vec!["--fixed-buffers", "--strategy", "zerocopy"],
+            "--fixed-buffers",
+        ),
     ];
     for (args, flag) in cases {
         let started = Instant::now();

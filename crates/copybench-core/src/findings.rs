@@ -56,6 +56,9 @@ pub(crate) fn is_rr(mode: &str) -> bool {
 /// True when a receiver took part in the point (a sink topology has none: nothing verified,
 /// no receiver figures).
 pub(crate) fn has_receiver(p: &Point) -> bool {
+    if p.not_verifiable.is_some() {
+        return false;
+    }
     p.receiver.counters.is_some()
         || p.receiver.cpu_ns_per_byte.is_some()
         || p.per_thread.iter().any(|t| t.received_bytes > 0)

@@ -26,6 +26,32 @@ pub fn stamp(conn: u64, seq: u64) -> [u8; STAMP_LEN] {
     splitmix64(seq ^ conn.rotate_left(40) ^ 0x5EED).to_le_bytes()
 }
 
+/// The inverse of [`splitmix64`] (each of its steps is a bijection on u64).
+fn unsplitmix64(mut x: u64) -> u64 {
+    /// The inverse of an odd number modulo 2^64 (Newton's iteration doubles the correct bits).
+    const fn inverse(c: u64) -> u64 {
+        let mut inv = c;
+        let mut i = 0;
+        while i < 6 {
+            inv = inv.wrapping_mul(2u64.wrapping_sub(c.wrapping_mul(inv)));
+            i += 1;
+        }
+        inv
+    }
+    x = x ^ (x >> 31) ^ (x >> 62);
+    x = x.wrapping_mul(inverse(0x94D0_49BB_1331_11EB));
+    x = x ^ (x >> 27) ^ (x >> 54);
+    x = x.wrapping_mul(inverse(0xBF58_476D_1CE4_E5B9));
+    x = x ^ (x >> 30) ^ (x >> 60);
+    x.wrapping_sub(0x9E37_79B9_7F4A_7C15)
+}
+
+/// Which message of connection `conn` a full stamp names (the inverse of [`stamp`]), for
+/// datagrams, which arrive one by one and may be lost or reordered.
+pub fn message_number(conn: u64, stamp_bytes: [u8; STAMP_LEN]) -> u64 {
+    unsplitmix64(u64::from_le_bytes(stamp_bytes)) ^ conn.rotate_left(40) ^ 0x5EED
+}
+
 /// The base pattern of connection `conn` for a message of `len` bytes.
 pub fn base_pattern(conn: u64, len: usize) -> Vec<u8> {
     let seed = splitmix64(conn ^ 0xC0FF_EE00);
@@ -188,6 +214,20 @@ impl Verifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stamp_names_its_message() {
+        for conn in [0, 1, 7, 255] {
+            for seq in [0, 1, 2, 1000, u64::from(u32::MAX) + 5, u64::MAX] {
+                assert_eq!(message_number(conn, stamp(conn, seq)), seq);
+            }
+        }
+        assert_ne!(
+            message_number(1, stamp(2, 5)),
+            5,
+            "another connection's stamp"
+        );
+    }
 
     fn stream(conn: u64, msg_size: usize, messages: u64) -> Vec<u8> {
         (0..messages)

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::Mode;
+use crate::engine::{Mode, Protocol};
 use crate::message::Align;
 use crate::strategy::StrategyKind;
 
@@ -108,6 +108,9 @@ pub struct HostInfo {
 pub struct RunConfigRecord {
     /// What was measured.
     pub mode: Mode,
+    /// The transport (`tcp` in files written before UDP was measured).
+    #[serde(default)]
+    pub protocol: Protocol,
     /// Where the traffic ran.
     pub topology: TopologyRecord,
     /// Strategies swept.
@@ -149,6 +152,9 @@ pub enum TopologyKind {
     Netns,
     /// A `copybench server` on another host (or process).
     Remote,
+    /// Senders only, in a namespace whose veth leads to a device that is down: datagrams are
+    /// dropped at the device, so nothing is delivered and the copy really can be avoided.
+    Sink,
 }
 
 impl TopologyKind {
@@ -158,6 +164,7 @@ impl TopologyKind {
             TopologyKind::Loopback => "loopback",
             TopologyKind::Netns => "netns",
             TopologyKind::Remote => "remote",
+            TopologyKind::Sink => "sink",
         }
     }
 
@@ -167,6 +174,7 @@ impl TopologyKind {
             TopologyKind::Loopback,
             TopologyKind::Netns,
             TopologyKind::Remote,
+            TopologyKind::Sink,
         ]
         .into_iter()
         .find(|k| k.name() == name)
@@ -220,6 +228,14 @@ pub struct Point {
     pub repetition: usize,
     /// What was measured.
     pub mode: Mode,
+    /// The transport (`tcp` in files written before UDP was measured).
+    #[serde(default)]
+    pub protocol: Protocol,
+    /// UDP only: datagrams sent, received, lost and reordered. A UDP point's
+    /// `throughput_gbps` is the payload delivered (what arrived), and `sent_gbps` here what
+    /// the senders handed to the kernel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub udp: Option<UdpStats>,
     /// Fields per message as sent (the requested count, or the size if that is smaller).
     #[serde(default)]
     pub fields: usize,
@@ -252,8 +268,13 @@ pub struct Point {
     /// Send system calls in the measured interval (a partial write costs another call).
     pub send_calls: u64,
     /// True only if the receivers checked every byte of every connection and all matched,
-    /// and received exactly the bytes that were sent.
+    /// and received exactly the bytes that were sent. Never true where nothing could check
+    /// (see `not_verifiable`).
     pub verified: bool,
+    /// Why nothing could verify this point, when nothing could (`sink`: there is no receiver).
+    /// Such a point is not a failure, and not verified either.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_verifiable: Option<String>,
     /// Request/response mode: round trips per second over all threads.
     #[serde(default)]
     pub transactions_per_s: Option<f64>,
@@ -484,6 +505,25 @@ impl LatencyKind {
         .into_iter()
         .find(|k| k.name() == name)
     }
+}
+
+/// A UDP point's datagrams, summed over connections (whole connections, warm-up included).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct UdpStats {
+    /// Datagrams the senders sent (one per message).
+    pub sent: u64,
+    /// Datagrams the receivers got and verified; `null` without a receiver (sink).
+    pub received: Option<u64>,
+    /// `sent - received`; `null` without a receiver.
+    pub lost: Option<u64>,
+    /// Datagrams that arrived after a later one; `null` without a receiver.
+    pub reordered: Option<u64>,
+    /// `lost / sent`; `null` without a receiver.
+    pub loss_ratio: Option<f64>,
+    /// Payload delivered to the receivers over their measured interval, Gbps.
+    pub delivered_gbps: Option<f64>,
+    /// Payload the senders handed to the kernel over their measured interval, Gbps.
+    pub sent_gbps: f64,
 }
 
 /// Zero-copy bookkeeping for one point (summed over connections), for MSG_ZEROCOPY and io_uring

@@ -113,6 +113,9 @@ pub struct CellSummary {
     pub copied_ratio: Option<f64>,
     /// Every repetition verified.
     pub verified: bool,
+    /// Nothing could verify any repetition (sink: no receiver).
+    #[serde(default)]
+    pub not_verifiable: bool,
     /// Errors of any repetition.
     pub errors: Vec<String>,
 }
@@ -159,6 +162,7 @@ pub fn summarize(points: &[Point]) -> Vec<CellSummary> {
                 sender_cpu_ns_per_byte: spread(&|p| p.sender.cpu_ns_per_byte),
                 copied_ratio: (completions > 0).then(|| copied as f64 / completions as f64),
                 verified: cell.iter().all(|p| p.verified),
+                not_verifiable: cell.iter().all(|p| p.not_verifiable.is_some()),
                 errors: cell.iter().filter_map(|p| p.error.clone()).collect(),
                 mode,
             }

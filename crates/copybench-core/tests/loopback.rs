@@ -144,3 +144,23 @@ fn cancel_ends_a_point() {
         assert!(started.elapsed() < Duration::from_secs(10));
     });
 }
+
+#[test]
+fn a_corrupted_datagram_is_caught_and_loss_is_not_mistaken_for_corruption() {
+    for strategy in StrategyKind::ALL {
+        let mut p = quick(strategy, 4096, 1);
+        p.protocol = copybench_core::engine::Protocol::Udp;
+        let clean = run(&p);
+        assert!(clean.verified, "{strategy}: {:?}", clean.error);
+        let udp = clean.udp.expect("UDP points count datagrams");
+        assert!(udp.received.unwrap() > 0);
+        p.corrupt_message = Some(3);
+        let corrupt = run(&p);
+        assert!(!corrupt.verified, "{strategy}: a corrupted datagram went unnoticed");
+        // The hook flips a stamp bit: the datagram names no message of this connection.
+        assert!(
+            corrupt.error.unwrap_or_default().contains("receiver 0"),
+            "{strategy}: the mismatch says where"
+        );
+    }
+}

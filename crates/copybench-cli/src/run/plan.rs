@@ -1,7 +1,7 @@
 //! What a run will do, built from the arguments and checked before any traffic: the points in
 //! run order, where they run, how threads are placed. Building a plan has no side effects.
 
-use copybench_core::engine::PointParams;
+use copybench_core::engine::{PointParams, Protocol};
 use copybench_core::result::{RunConfigRecord, TopologyRecord};
 use copybench_core::sweep::plan;
 use copybench_core::units::format_size;
@@ -73,6 +73,7 @@ impl RunPlan {
     pub fn config_record(&self, args: &RunArgs, topology: TopologyRecord) -> RunConfigRecord {
         RunConfigRecord {
             mode: args.mode,
+            protocol: args.protocol,
             topology,
             strategies: args.strategies.clone(),
             sizes: args.sizes.clone(),
@@ -93,6 +94,7 @@ impl RunPlan {
 fn template(args: &RunArgs) -> PointParams {
     let mut template = PointParams::new(args.strategies[0], args.sizes[0], args.threads[0]);
     template.mode = args.mode;
+    template.protocol = args.protocol;
     template.fields = usize::from(args.fields);
     template.pool = args.pool.map(|p| p as usize);
     template.align = args.align;
@@ -104,6 +106,10 @@ fn template(args: &RunArgs) -> PointParams {
 
 /// Where to run, from `--topology` and `--connect` (which must agree).
 fn target_choice(args: &RunArgs) -> Result<TargetChoice, UsageError> {
+    let netns_mtu = args.mtu.unwrap_or(1500);
+    if args.topology == TopologyArg::Sink {
+        return sink_choice(args);
+    }
     match (args.topology, &args.connect) {
         (TopologyArg::Remote | TopologyArg::Auto, Some(target)) => Ok(TargetChoice::Remote {
             connect: target.clone(),
@@ -114,11 +120,12 @@ fn target_choice(args: &RunArgs) -> Result<TargetChoice, UsageError> {
         (_, Some(_)) => Err(UsageError(
             "--connect goes with --topology remote (or auto), not with netns or loopback".into(),
         )),
-        (TopologyArg::Netns, None) => Ok(TargetChoice::Netns { mtu: args.mtu }),
+        (TopologyArg::Netns, None) => Ok(TargetChoice::Netns { mtu: netns_mtu }),
         (TopologyArg::Loopback, None) => Ok(TargetChoice::Loopback { note: None }),
         (TopologyArg::Auto, None) if copybench_net::has_net_admin() => {
-            Ok(TargetChoice::Netns { mtu: args.mtu })
+            Ok(TargetChoice::Netns { mtu: netns_mtu })
         }
+        (TopologyArg::Sink, _) => sink_choice(args),
         (TopologyArg::Auto, None) => Ok(TargetChoice::Loopback {
             note: Some(
                 "no CAP_NET_ADMIN: running over loopback instead of a veth pair between \
@@ -128,6 +135,37 @@ fn target_choice(args: &RunArgs) -> Result<TargetChoice, UsageError> {
         }),
     }
 }
+
+/// The sink: UDP only, with an MTU that lets every datagram be sent without a software
+/// checksum (which would make the kernel copy).
+fn sink_choice(args: &RunArgs) -> Result<TargetChoice, UsageError> {
+    if args.protocol != Protocol::Udp {
+        return Err(UsageError(
+            "--topology sink carries UDP only (nothing answers a TCP handshake there): \
+             add --protocol udp"
+                .into(),
+        ));
+    }
+    if args.connect.is_some() {
+        return Err(UsageError(
+            "--connect goes with --topology remote, not sink".into(),
+        ));
+    }
+    let largest = args.sizes.iter().copied().max().unwrap_or(0);
+    let needed = (largest + SINK_HEADERS).min(65535) as u32;
+    let mtu = args.mtu.unwrap_or(needed.max(9000));
+    if (mtu as usize) < largest + SINK_HEADERS {
+        eprintln!(
+            "note: --mtu {mtu} is below the largest datagram ({largest} bytes) plus {SINK_HEADERS} \
+             bytes of headers: larger datagrams are fragmented with a software checksum and the \
+             kernel copies them, sink or not"
+        );
+    }
+    Ok(TargetChoice::Sink { mtu })
+}
+
+/// IPv4 and UDP headers in front of a datagram's payload.
+const SINK_HEADERS: usize = 28;
 
 /// CPU placement from `--pin`, `--sender-cpus` and `--receiver-cpus`.
 fn pin_plan(args: &RunArgs) -> Result<Option<PinPlan>, UsageError> {

@@ -62,11 +62,12 @@ fn record(
 ) -> String {
     match outcome {
         Ok(point) => {
-            let line = format!(
-                "{}{}",
-                point_brief(&point),
-                if point.verified { "" } else { "  NOT VERIFIED" }
-            );
+            let verdict = match (&point.not_verifiable, point.verified) {
+                (Some(why), _) => format!("  (not verifiable: {why})"),
+                (None, true) => String::new(),
+                (None, false) => "  NOT VERIFIED".into(),
+            };
+            let line = format!("{}{verdict}", point_brief(&point));
             results.points.push(point);
             line
         }
@@ -114,6 +115,16 @@ fn point_brief(p: &Point) -> String {
     };
     if let Some(ns) = p.sender.cpu_ns_per_byte {
         s += &format!(", sender {ns:.3} CPU ns/B");
+    }
+    if let Some(u) = &p.udp {
+        if let (Some(lost), Some(ratio)) = (u.lost, u.loss_ratio) {
+            s += &format!(
+                ", udp {lost} of {} datagrams lost ({:.2}%), sent {:.2} Gbps",
+                u.sent,
+                ratio * 100.0,
+                u.sent_gbps
+            );
+        }
     }
     if let Some(z) = &p.zerocopy {
         s += &format!(

@@ -1,13 +1,18 @@
 //! Where a run's traffic goes: a target owns its endpoints (a namespace pair, a server
 //! connection) for the whole run, and says how to record itself in the results.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::AtomicBool;
 
 use anyhow::Result;
-use copybench_core::engine::{run_point, Endpoints, EngineError, PointParams};
+use copybench_core::engine::{
+    assemble_point, run_point, run_senders, Endpoints, EngineError, PointParams,
+};
 use copybench_core::result::{Point, TopologyKind, TopologyRecord};
-use copybench_net::{Topology, VethConfig};
+use copybench_net::{Sink, SinkConfig, Topology, VethConfig};
+
+/// The (discard) port sink datagrams are addressed to; nothing listens, nothing receives.
+const SINK_PORT: u16 = 9;
 
 use crate::hooks::CliHooks;
 use crate::remote::Client;
@@ -31,6 +36,11 @@ pub enum TargetChoice {
         /// As typed after `--connect`.
         connect: String,
     },
+    /// Senders only, into a veth whose far end is down.
+    Sink {
+        /// The veth MTU.
+        mtu: u32,
+    },
 }
 
 /// An opened target: what a run's points go through.
@@ -41,6 +51,8 @@ pub enum Target {
     Netns(Topology),
     /// Senders here, receivers at a `copybench server`.
     Remote(Client),
+    /// Senders in the sink's namespace, nothing receiving.
+    Sink(Sink),
 }
 
 impl Target {
@@ -63,6 +75,9 @@ impl Target {
                     .map_err(|e| UsageError(format!("--topology netns: {e}")).into())
             }
             TargetChoice::Remote { connect } => Client::connect(connect).map(Target::Remote),
+            TargetChoice::Sink { mtu } => Sink::create(&SinkConfig { mtu: *mtu })
+                .map(Target::Sink)
+                .map_err(|e| UsageError(format!("--topology sink: {e}")).into()),
         }
     }
 
@@ -70,6 +85,14 @@ impl Target {
     pub fn topology(&self) -> Option<&Topology> {
         match self {
             Target::Netns(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The sink the hooks place sender threads in, if that is the target.
+    pub fn sink(&self) -> Option<&Sink> {
+        match self {
+            Target::Sink(s) => Some(s),
             _ => None,
         }
     }
@@ -95,6 +118,12 @@ impl Target {
                 receiver_addr: Some(client.server().to_string()),
                 sender_addr: None,
             },
+            Target::Sink(s) => TopologyRecord {
+                kind: TopologyKind::Sink,
+                mtu: Some(s.mtu()),
+                receiver_addr: Some(format!("{} (dropped: no receiver)", s.target_addr())),
+                sender_addr: Some(s.sender_addr().to_string()),
+            },
         }
     }
 
@@ -115,6 +144,14 @@ impl Target {
                 run_point(params, &local(IpAddr::V4(t.receiver_addr())), hooks, cancel)
             }
             Target::Remote(client) => client.run_point(params, hooks, cancel),
+            Target::Sink(s) => {
+                // Any port: the datagrams never reach a socket. Checked at creation that the
+                // address leads only to the sink's down device.
+                let to = SocketAddr::new(IpAddr::V4(s.target_addr()), SINK_PORT);
+                let targets = vec![to; params.threads];
+                let (senders, system_cpu) = run_senders(params, &targets, hooks, cancel, &|_| {})?;
+                Ok(assemble_point(params, &senders, &[], system_cpu))
+            }
         }
     }
 }

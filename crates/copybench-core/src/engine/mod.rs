@@ -10,21 +10,24 @@
 //! Placement (network namespace, CPU) and measurement (counters, system CPU time) are the
 //! embedding program's business, plugged in through [`Hooks`].
 
+mod datagram;
 mod error;
 mod params;
 mod point;
 mod receiver;
 mod sender;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread::{Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant};
 
+pub use datagram::DatagramCounts;
 pub use error::{EngineError, HookError, ParamsError, ReceiveError, Role, SetupError};
 pub use params::{
-    Mode, PointParams, MAX_FIELDS, MAX_MSG_SIZE, MAX_POOL, MAX_POOL_BYTES, MAX_THREADS,
+    Mode, PointParams, Protocol, MAX_DATAGRAM, MAX_FIELDS, MAX_MSG_SIZE, MAX_POOL, MAX_POOL_BYTES,
+    MAX_THREADS,
 };
 pub use point::assemble_point;
 pub use receiver::ReceiverReport;
@@ -225,18 +228,33 @@ fn spawn_receiver<'scope>(
                 .hooks
                 .enter_thread(Role::Receiver, index)
                 .map_err(|e| setup(SetupError::Hook(e)))?;
-            let listener = TcpListener::bind(SocketAddr::new(listen, 0))
-                .map_err(|e| setup(SetupError::io(format!("binding a listener on {listen}"), e)))?;
-            let port = listener
-                .local_addr()
-                .map_err(|e| setup(SetupError::io("reading the listener's port", e)))?
-                .port();
-            port_tx
-                .send(port)
-                .map_err(|_| setup(SetupError::PeerFailed(Role::Sender)))?;
-            let stream = accept(&listener, &shared.phase).map_err(&setup)?;
-            drop(listener);
-            let mut report = receiver::run_receiver(stream, shared, index)?;
+            let here = SocketAddr::new(listen, 0);
+            let tell = |port: u16| {
+                port_tx
+                    .send(port)
+                    .map_err(|_| setup(SetupError::PeerFailed(Role::Sender)))
+            };
+            let mut report = match shared.params.protocol {
+                Protocol::Tcp => {
+                    let listener = TcpListener::bind(here).map_err(|e| {
+                        setup(SetupError::io(format!("binding a listener on {listen}"), e))
+                    })?;
+                    tell(port_of(listener.local_addr()).map_err(&setup)?)?;
+                    let stream = accept(&listener, &shared.phase).map_err(&setup)?;
+                    drop(listener);
+                    receiver::run_receiver(stream, shared, index)?
+                }
+                Protocol::Udp => {
+                    let socket = UdpSocket::bind(here).map_err(|e| {
+                        setup(SetupError::io(
+                            format!("binding a UDP socket on {listen}"),
+                            e,
+                        ))
+                    })?;
+                    tell(port_of(socket.local_addr()).map_err(&setup)?)?;
+                    datagram::run_datagram_receiver(socket, shared, index)?
+                }
+            };
             report.cpu = cpu;
             Ok(report)
         })
@@ -263,9 +281,8 @@ fn spawn_sender<'scope>(
                 .enter_thread(Role::Sender, index)
                 .map_err(|e| setup(SetupError::Hook(e)))?;
             let to = to().map_err(&setup)?;
-            let stream = TcpStream::connect_timeout(&to, SETUP_TIMEOUT)
-                .map_err(|e| setup(SetupError::io(format!("connecting to {to}"), e)))?;
-            let mut report = sender::run_sender(stream, shared, index)?;
+            let socket = connect(shared.params.protocol, to).map_err(&setup)?;
+            let mut report = sender::run_sender(socket, shared, index)?;
             report.cpu = cpu;
             Ok(report)
         })
@@ -469,6 +486,32 @@ fn sleep_unless(
         }
         std::thread::sleep((end - now).min(Duration::from_millis(10)));
     }
+}
+
+/// A bound socket's port.
+fn port_of(addr: std::io::Result<SocketAddr>) -> Result<u16, SetupError> {
+    addr.map(|a| a.port())
+        .map_err(|e| SetupError::io("reading the socket's port", e))
+}
+
+/// The sender's socket, connected to `to`: a TCP connection, or a UDP socket whose datagrams
+/// all go to `to` (connected, so the strategies' `send`/`sendmsg` need no address).
+fn connect(protocol: Protocol, to: SocketAddr) -> Result<sender::DataSocket, SetupError> {
+    let failed = |e| SetupError::io(format!("connecting to {to}"), e);
+    Ok(match protocol {
+        Protocol::Tcp => {
+            sender::DataSocket::Tcp(TcpStream::connect_timeout(&to, SETUP_TIMEOUT).map_err(failed)?)
+        }
+        Protocol::Udp => {
+            let any = match to {
+                SocketAddr::V4(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
+                SocketAddr::V6(_) => SocketAddr::from(([0u16; 8], 0)),
+            };
+            let socket = UdpSocket::bind(any).map_err(failed)?;
+            socket.connect(to).map_err(failed)?;
+            sender::DataSocket::Udp(socket)
+        }
+    })
 }
 
 /// Accepts one connection within [`SETUP_TIMEOUT`], giving up early once the phase reaches

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ParamsError;
 use crate::message::{message_footprint, socket_send_budget, Align, Layout};
+use crate::pattern::STAMP_LEN;
 use crate::strategy::{StrategyKind, MAX_FIXED_BUFFERS};
 use crate::units::{format_size, ParseError};
 
@@ -63,6 +64,53 @@ impl FromStr for Mode {
     }
 }
 
+/// The transport messages travel over.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// One TCP connection per thread pair; the receiver verifies the byte stream.
+    #[default]
+    Tcp,
+    /// One UDP "connection" (a connected socket) per thread pair, each message one datagram;
+    /// the receiver verifies every datagram and counts those lost or reordered.
+    Udp,
+}
+
+impl Protocol {
+    /// The name used in results and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Protocol {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "tcp" => Ok(Protocol::Tcp),
+            "udp" => Ok(Protocol::Udp),
+            other => Err(ParseError(format!(
+                "unknown protocol '{other}': expected tcp or udp"
+            ))),
+        }
+    }
+}
+
+/// Largest UDP payload in one IPv4 datagram (65535 - 20 IP - 8 UDP header bytes).
+pub const MAX_DATAGRAM: usize = 65507;
+
 /// Everything that defines one point.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PointParams {
@@ -76,6 +124,9 @@ pub struct PointParams {
     pub repetition: usize,
     /// What is measured.
     pub mode: Mode,
+    /// The transport.
+    #[serde(default)]
+    pub protocol: Protocol,
     /// Fields per message (fewer if the message is smaller than this many bytes).
     pub fields: usize,
     /// Message buffers per connection; `None` picks [`PointParams::default_pool`].
@@ -110,6 +161,7 @@ impl PointParams {
             threads,
             repetition: 0,
             mode: Mode::Stream,
+            protocol: Protocol::Tcp,
             fields: 8,
             pool: None,
             align: Align::default(),
@@ -146,6 +198,37 @@ impl PointParams {
             MAX_POOL
         };
         wanted.min(MAX_POOL).min(ring).min(fits).max(1)
+    }
+
+    fn validate_udp(&self) -> Result<(), ParamsError> {
+        if self.msg_size > MAX_DATAGRAM {
+            return Err(ParamsError::new(
+                "msg_size",
+                format!(
+                    "a UDP message is one datagram, at most {MAX_DATAGRAM} bytes, not {} \
+                     (UDP segmentation offload is not supported): use smaller --sizes",
+                    self.msg_size
+                ),
+            ));
+        }
+        if self.msg_size < STAMP_LEN {
+            return Err(ParamsError::new(
+                "msg_size",
+                format!(
+                    "a UDP datagram needs at least {STAMP_LEN} bytes to carry its stamp \
+                     (which message it is), not {}: use larger --sizes",
+                    self.msg_size
+                ),
+            ));
+        }
+        if self.mode == Mode::Rr {
+            return Err(ParamsError::new(
+                "mode",
+                "request/response over UDP is not supported: one lost datagram would stall \
+                 the round trip; use --protocol tcp for rr",
+            ));
+        }
+        Ok(())
     }
 
     /// Memory all connections' pools take, allocation slack included.
@@ -204,6 +287,9 @@ impl PointParams {
                     format_size(MAX_POOL_BYTES)
                 ),
             ));
+        }
+        if self.protocol == Protocol::Udp {
+            self.validate_udp()?;
         }
         if self.duration.is_zero() {
             return Err(ParamsError::new(

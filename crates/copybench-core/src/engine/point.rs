@@ -1,8 +1,8 @@
 use hdrhistogram::Histogram;
 
-use super::{Mode, PointParams, ReceiverReport, SenderReport};
+use super::{Mode, PointParams, Protocol, ReceiverReport, SenderReport};
 use crate::result::{
-    Counters, LatencyKind, LatencySummary, Point, SideMetrics, SystemCpu, ThreadResult,
+    Counters, LatencyKind, LatencySummary, Point, SideMetrics, SystemCpu, ThreadResult, UdpStats,
     ZeroCopyStats,
 };
 
@@ -27,17 +27,23 @@ pub fn assemble_point(
     let mut errors: Vec<String> = Vec::new();
     let mut per_thread = Vec::with_capacity(senders.len());
     let mut verified = senders.len() == receivers.len() && !senders.is_empty();
-    for (s, r) in senders.iter().zip(receivers) {
-        let same_bytes = r.received_bytes == s.total_bytes;
-        if !same_bytes && r.mismatch.is_none() {
-            errors.push(format!(
-                "connection {}: sent {} bytes but the receiver got {}",
-                s.index, s.total_bytes, r.received_bytes
-            ));
-        }
-        errors.extend(r.mismatch.clone());
+    let udp = params.protocol == Protocol::Udp;
+    for (i, s) in senders.iter().enumerate() {
         errors.extend(s.error.clone());
-        let ok = r.clean && same_bytes;
+        // A sink has no receivers: the sender's figures stand alone, verified by nobody.
+        let r = receivers.get(i);
+        let ok = r.is_some_and(|r| {
+            // A datagram may be lost without anything being wrong: UDP counts loss, not bytes.
+            let same_bytes = udp || r.received_bytes == s.total_bytes;
+            if !same_bytes && r.mismatch.is_none() {
+                errors.push(format!(
+                    "connection {}: sent {} bytes but the receiver got {}",
+                    s.index, s.total_bytes, r.received_bytes
+                ));
+            }
+            errors.extend(r.mismatch.clone());
+            r.clean && same_bytes
+        });
         verified &= ok;
         let duration_s = s.duration().map_or(0.0, |d| d.as_secs_f64());
         per_thread.push(ThreadResult {
@@ -48,11 +54,11 @@ pub fn assemble_point(
             duration_s,
             throughput_gbps: gbps(s.bytes, duration_s),
             verified: ok,
-            received_bytes: r.received_bytes,
+            received_bytes: r.map_or(0, |r| r.received_bytes),
             sender_cpu: s.cpu,
-            receiver_cpu: r.cpu,
+            receiver_cpu: r.and_then(|r| r.cpu),
             sender_counters: s.counters.clone(),
-            receiver_counters: r.counters.clone(),
+            receiver_counters: r.and_then(|r| r.counters.clone()),
         });
     }
 
@@ -120,7 +126,19 @@ pub fn assemble_point(
             .map(|ns| ns + sender_io_worker_ns.unwrap_or(0))
     };
 
+    let udp_stats = udp.then(|| udp_stats(senders, receivers));
+    let throughput_gbps = match &udp_stats {
+        // What arrived is what a UDP user gets; the sender's rate is kept beside it.
+        Some(u) if !receivers.is_empty() => u.delivered_gbps.unwrap_or(f64::NAN),
+        _ => gbps(bytes, duration_s),
+    };
+
     Point {
+        not_verifiable: receivers
+            .is_empty()
+            .then(|| "sink: no receiver, nothing to verify".to_string()),
+        protocol: params.protocol,
+        udp: udp_stats,
         strategy: params.strategy,
         msg_size: params.msg_size,
         threads: params.threads,
@@ -134,7 +152,7 @@ pub fn assemble_point(
             senders.iter().map(|s| s.pages_per_message).sum::<f64>() / senders.len() as f64
         }),
         fixed_buffers: params.fixed_buffers,
-        throughput_gbps: gbps(bytes, duration_s),
+        throughput_gbps,
         bytes,
         messages,
         duration_s,
@@ -167,6 +185,31 @@ pub fn assemble_point(
         system_cpu,
         per_thread,
         error: (!errors.is_empty()).then(|| errors.join("; ")),
+    }
+}
+
+/// Datagrams sent, received, lost and reordered, and the delivered rate (UDP points).
+fn udp_stats(senders: &[SenderReport], receivers: &[ReceiverReport]) -> UdpStats {
+    let sent: u64 = senders.iter().map(|s| s.total_messages).sum();
+    let counts = receivers.iter().filter_map(|r| r.datagrams.as_ref());
+    let (received, reordered) = counts.fold((0, 0), |(n, o), c| (n + c.received, o + c.reordered));
+    let measured: u64 = receivers.iter().map(|r| r.measured_bytes).sum();
+    let span = receivers.iter().map(|r| r.measured_s).fold(0.0, f64::max);
+    let sent_bytes: u64 = senders.iter().map(|s| s.bytes).sum();
+    let sender_span = senders
+        .iter()
+        .filter_map(|s| s.duration())
+        .map(|d| d.as_secs_f64())
+        .fold(0.0, f64::max);
+    UdpStats {
+        sent,
+        received: (!receivers.is_empty()).then_some(received),
+        lost: (!receivers.is_empty()).then(|| sent.saturating_sub(received)),
+        reordered: (!receivers.is_empty()).then_some(reordered),
+        loss_ratio: (!receivers.is_empty() && sent > 0)
+            .then(|| sent.saturating_sub(received) as f64 / sent as f64),
+        delivered_gbps: (span > 0.0).then(|| gbps(measured, span)),
+        sent_gbps: gbps(sent_bytes, sender_span),
     }
 }
 

@@ -31,6 +31,9 @@ pub struct ReceiverReport {
     pub mismatch: Option<String>,
     /// The thread's counters over its measured interval, when the hooks measured.
     pub counters: Option<Counters>,
+    /// UDP only: datagrams received and reordered.
+    #[serde(default)]
+    pub datagrams: Option<super::DatagramCounts>,
 }
 
 /// Reads `stream` to its end, checking every byte against connection `conn`'s pattern. In

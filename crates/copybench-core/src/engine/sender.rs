@@ -1,5 +1,5 @@
 use std::io::Read;
-use std::net::{Shutdown, TcpStream};
+use std::net::{Shutdown, TcpStream, UdpSocket};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -48,6 +48,23 @@ pub struct SenderReport {
     pub latency_ns: Histogram<u64>,
     /// Something that went wrong after the measured interval (e.g. missing completions).
     pub error: Option<String>,
+}
+
+/// A sender's connected socket: a TCP stream, or a UDP socket connected to its receiver (or
+/// to the sink), each message one datagram.
+#[derive(Debug)]
+pub(crate) enum DataSocket {
+    Tcp(TcpStream),
+    Udp(UdpSocket),
+}
+
+impl AsFd for DataSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            DataSocket::Tcp(s) => s.as_fd(),
+            DataSocket::Udp(s) => s.as_fd(),
+        }
+    }
 }
 
 /// The message to send next.
@@ -139,19 +156,19 @@ impl SenderReport {
 /// waits for outstanding completions and closes the sending side. `ready` is incremented once
 /// the connection is set up and the buffers are built.
 pub(crate) fn run_sender(
-    stream: TcpStream,
+    socket: DataSocket,
     shared: &Shared<'_>,
     index: usize,
 ) -> Result<SenderReport, EngineError> {
     let (params, phase, hooks) = (shared.params, &shared.phase, shared.hooks);
     let conn = index as u64;
     let send_err = EngineError::send(index);
-    if params.mode == Mode::Rr {
+    if let (Mode::Rr, DataSocket::Tcp(stream)) = (params.mode, &socket) {
         stream.set_nodelay(true).map_err(|e| {
             EngineError::setup(Role::Sender, index)(SetupError::io("setting TCP_NODELAY", e))
         })?;
     }
-    let fd = stream.as_fd();
+    let fd = socket.as_fd();
     // Declared before the strategy so that it is dropped after it: a strategy may hold the
     // pool's buffers (kernel zero-copy, registered io_uring buffers) until it is dropped.
     let mut pool: Vec<Message>;
@@ -174,7 +191,6 @@ pub(crate) fn run_sender(
     let mut free = FreeSlots::new(pool_size);
     let mut latency_ns = Histogram::<u64>::new(3).expect("3 significant figures is valid");
     let mut reply = [0u8; 8];
-    let mut reader = &stream;
 
     shared.ready.fetch_add(1, Ordering::Release);
     while phase.get() == Phase::SETUP {
@@ -227,7 +243,8 @@ pub(crate) fn run_sender(
         let report =
             send_message(&mut *strategy, &mut pool, &mut free, fd, next).map_err(&send_err)?;
         calls += u64::from(report.calls);
-        if params.mode == Mode::Rr {
+        if let (Mode::Rr, DataSocket::Tcp(stream)) = (params.mode, &socket) {
+            let mut reader = stream;
             reader
                 .read_exact(&mut reply)
                 .map_err(|e| EngineError::Send {
@@ -256,13 +273,17 @@ pub(crate) fn run_sender(
     if let Err(e) = strategy.drain(fd, params.drain_timeout, &mut free.slots) {
         error = Some(format!("sender {index}: {e}"));
     }
-    // The receiver reads to the end of the stream; closing our side tells it where that is.
-    let _ = stream.shutdown(Shutdown::Write);
-    if params.mode == Mode::Stream {
-        // Wait for the receiver to close too, so that its last reads happen before we report.
-        let mut sink = [0u8; 64];
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-        let _ = (&stream).read(&mut sink);
+    if let DataSocket::Tcp(stream) = &socket {
+        // The receiver reads to the end of the stream; closing our side tells it where that
+        // is. (A UDP receiver stops on silence after STOP: datagrams have no end of stream.)
+        let _ = stream.shutdown(Shutdown::Write);
+        if params.mode == Mode::Stream {
+            // Wait for the receiver to close too, so that its last reads happen before we
+            // report.
+            let mut sink = [0u8; 64];
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            let _ = (&*stream).read(&mut sink);
+        }
     }
 
     let msg_size = params.msg_size as u64;

@@ -37,6 +37,9 @@ pub fn point(
         time_running_ns: 1,
     };
     Point {
+        not_verifiable: None,
+        protocol: Default::default(),
+        udp: None,
         pool_bytes: 0,
         pool_wait_s: None,
         pages_per_message: None,

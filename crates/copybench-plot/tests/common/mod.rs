@@ -122,6 +122,7 @@ pub fn loopback_run(sweep: &Sweep, command_line: &str) -> RunResults {
             // The fixture mixes stream and rr points (each point says its own mode), which a
             // real run never does; the run records the mode it started with.
             mode: Mode::Stream,
+            protocol: Default::default(),
             topology: TopologyRecord {
                 kind: TopologyKind::Loopback,
                 mtu: read("/sys/class/net/lo/mtu").and_then(|s| s.parse().ok()),

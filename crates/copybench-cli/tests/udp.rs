@@ -1,0 +1,129 @@
+//! UDP, and the sink where zero-copy really happens on one host: through the binary, as root
+//! for the namespaces (CI runs as root).
+
+use copybench_core::result::RunResults;
+use copybench_core::StrategyKind;
+
+use crate::common::{self, copybench, is_root, QUICK};
+
+const ZERO_COPY: [StrategyKind; 2] = [StrategyKind::ZeroCopy, StrategyKind::UringZc];
+
+/// `copybench run` with QUICK and `extra`; the exit code and the results written.
+fn run(extra: &[&str]) -> (Option<i32>, RunResults, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let out = copybench()
+        .arg("run")
+        .args(QUICK)
+        .args(extra)
+        .args(["--out", json.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let text = std::fs::read_to_string(&json).unwrap_or_else(|_| panic!("{stderr}"));
+    (
+        out.status.code(),
+        serde_json::from_str(&text).unwrap(),
+        stderr,
+    )
+}
+
+#[test]
+fn every_strategy_sends_verified_datagrams_over_loopback_and_counts_loss() {
+    let r = common::run_json(&[
+        "--topology",
+        "loopback",
+        "--protocol",
+        "udp",
+        "--sizes",
+        "8,1001,60k",
+        "--threads",
+        "1,2",
+    ]);
+    assert_eq!(r.config.protocol.name(), "udp");
+    assert_eq!(r.points.len(), StrategyKind::ALL.len() * 3 * 2);
+    for p in &r.points {
+        let what = format!("{} {} x{}", p.strategy, p.msg_size, p.threads);
+        assert!(p.verified, "{what}: {:?}", p.error);
+        assert_eq!(p.protocol.name(), "udp");
+        let udp = p.udp.as_ref().expect("UDP points carry datagram counts");
+        let received = udp.received.unwrap();
+        assert!(received > 0 && received <= udp.sent, "{what}: {udp:?}");
+        assert_eq!(udp.lost, Some(udp.sent - received), "{what}");
+        assert!(p.throughput_gbps > 0.0, "{what}: delivered payload");
+    }
+}
+
+#[test]
+fn on_the_sink_zero_copy_really_avoids_the_copy() {
+    if !is_root() {
+        eprintln!("skipped: the sink needs root (CI runs as root)");
+        return;
+    }
+    let (code, r, stderr) = run(&[
+        "--topology",
+        "sink",
+        "--protocol",
+        "udp",
+        "--strategy",
+        "zerocopy,uringzc,scattergather",
+        "--sizes",
+        "1k,8000",
+        "--expect-zerocopy",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(r.config.topology.kind.name(), "sink");
+    for p in &r.points {
+        let what = format!("{} {}", p.strategy, p.msg_size);
+        assert!(!p.verified, "{what}: nothing can verify on the sink");
+        assert!(p.not_verifiable.is_some(), "{what}");
+        assert!(p.throughput_gbps > 0.0, "{what}");
+        assert_eq!(
+            p.udp.as_ref().unwrap().received,
+            None,
+            "{what}: no receiver"
+        );
+        if ZERO_COPY.contains(&p.strategy) {
+            let z = p.zerocopy.as_ref().unwrap();
+            assert!(z.sends > 0, "{what}");
+            assert_eq!(z.completions, z.sends, "{what}");
+            assert_eq!(z.copied, 0, "{what}: the kernel copied on the sink");
+            assert_eq!(z.copied_ratio, Some(0.0), "{what}");
+        }
+    }
+    assert!(stderr.contains("not verifiable"), "{stderr}");
+}
+
+#[test]
+fn over_veth_with_a_receiver_zero_copy_is_copied_and_expect_zerocopy_fails() {
+    if !is_root() {
+        eprintln!("skipped: netns needs root (CI runs as root)");
+        return;
+    }
+    let (code, r, stderr) = run(&[
+        "--topology",
+        "netns",
+        "--mtu",
+        "9000",
+        "--protocol",
+        "udp",
+        "--strategy",
+        "zerocopy,uringzc",
+        "--sizes",
+        "8000",
+        "--expect-zerocopy",
+    ]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("--expect-zerocopy"), "{stderr}");
+    for p in &r.points {
+        assert!(p.verified, "{}: {:?}", p.strategy, p.error);
+        let z = p.zerocopy.as_ref().unwrap();
+        assert_eq!(z.completions, z.sends);
+        assert_eq!(
+            z.copied_ratio,
+            Some(1.0),
+            "{}: local delivery copies",
+            p.strategy
+        );
+    }
+}
