@@ -150,14 +150,14 @@ fn bad_control_messages_get_clear_errors_and_the_server_keeps_serving() {
         &frame(br#"{"type":"hello","protocol":99,"tool_version":"9.9.9"}"#),
     );
     assert!(
-        version.contains("protocol version 99") && version.contains("speaks version 1"),
+        version.contains("protocol version 99") && version.contains("speaks version 2"),
         "{version}"
     );
 
     let no_hello = send_raw(&server, &frame(br#"{"type":"bye"}"#));
     assert!(no_hello.contains("expected hello"), "{no_hello}");
 
-    let hello = br#"{"type":"hello","protocol":1,"tool_version":"test"}"#;
+    let hello = br#"{"type":"hello","protocol":2,"tool_version":"test"}"#;
     let mut bad_params = frame(hello);
     bad_params.extend(frame(
         br#"{"type":"prepare","params":{"strategy":"twocopy","msg_size":0}}"#,

@@ -2,6 +2,7 @@
 //! connection) for the whole run, and says how to record itself in the results.
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::Result;
@@ -10,6 +11,7 @@ use copybench_core::result::{Point, TopologyKind, TopologyRecord};
 use copybench_net::{Topology, VethConfig};
 
 use crate::hooks::CliHooks;
+use crate::remote::auth::AuthKey;
 use crate::remote::Client;
 use crate::UsageError;
 
@@ -30,6 +32,8 @@ pub enum TargetChoice {
     Remote {
         /// As typed after `--connect`.
         connect: String,
+        /// `--auth-key-file`, when the server wants one.
+        key_file: Option<PathBuf>,
     },
 }
 
@@ -62,7 +66,14 @@ impl Target {
                     .map(Target::Netns)
                     .map_err(|e| UsageError(format!("--topology netns: {e}")).into())
             }
-            TargetChoice::Remote { connect } => Client::connect(connect).map(Target::Remote),
+            TargetChoice::Remote { connect, key_file } => {
+                let key = key_file
+                    .as_deref()
+                    .map(AuthKey::load)
+                    .transpose()
+                    .map_err(|e| UsageError(e.to_string()))?;
+                Client::connect(connect, key.as_ref()).map(Target::Remote)
+            }
         }
     }
 
@@ -82,19 +93,30 @@ impl Target {
                 mtu: None,
                 receiver_addr: Some("127.0.0.1".into()),
                 sender_addr: Some("127.0.0.1".into()),
+                receiver_host: None,
             },
             Target::Netns(t) => TopologyRecord {
                 kind: TopologyKind::Netns,
                 mtu: Some(t.mtu()),
                 receiver_addr: Some(t.receiver_addr().to_string()),
                 sender_addr: Some(t.sender_addr().to_string()),
+                receiver_host: None,
             },
             Target::Remote(client) => TopologyRecord {
                 kind: TopologyKind::Remote,
                 mtu: None,
                 receiver_addr: Some(client.server().to_string()),
                 sender_addr: None,
+                receiver_host: client.host().cloned(),
             },
+        }
+    }
+
+    /// Why the target can run no more points (a server ended the session), if so.
+    pub fn ended(&self) -> Option<String> {
+        match self {
+            Target::Remote(client) => client.ended(),
+            _ => None,
         }
     }
 
