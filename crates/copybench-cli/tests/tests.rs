@@ -7,3 +7,4 @@ mod counters;
 mod netns;
 mod remote;
 mod schema;
+mod server;

@@ -87,6 +87,12 @@ impl AuthKey {
         Ok(AuthKey(key.to_vec()))
     }
 
+    /// A key from bytes, for tests.
+    #[cfg(test)]
+    pub fn for_tests(key: &[u8]) -> AuthKey {
+        AuthKey(key.to_vec())
+    }
+
     /// `side`'s proof over both nonces, in hex.
     pub fn proof(&self, side: Side, client_nonce: &[u8], server_nonce: &[u8]) -> String {
         hex(&self

@@ -16,6 +16,8 @@
 
 pub mod auth;
 pub mod client;
+#[cfg(test)]
+mod fuzz;
 pub mod limits;
 pub mod protocol;
 pub mod server;

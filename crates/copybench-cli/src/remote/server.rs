@@ -166,6 +166,15 @@ pub fn serve(args: &ServerArgs) -> Result<()> {
     println!("copybench server listening on {bound} (protocol {PROTOCOL_VERSION})");
     std::io::stdout().flush()?;
     announce(&config, bound);
+    run(&listener, config, stop)
+}
+
+/// Serves on `listener` until `stop` is raised, then tells the current client and returns.
+pub(crate) fn run(
+    listener: &TcpListener,
+    config: ServerConfig,
+    stop: Arc<AtomicBool>,
+) -> Result<()> {
     let state = Arc::new(State {
         host: host::collect(config.counters),
         config,
@@ -174,7 +183,7 @@ pub fn serve(args: &ServerArgs) -> Result<()> {
         handshakes: AtomicUsize::new(0),
         told_stop: AtomicBool::new(false),
     });
-    accept_loop(&listener, &state)?;
+    accept_loop(listener, &state)?;
     shut_down(&state);
     Ok(())
 }
@@ -248,7 +257,8 @@ fn shut_down(state: &State) {
     std::thread::sleep(Duration::from_millis(200));
 }
 
-/// Answers an error frame and ends the connection; returns the message for the server's log.
+/// Answers an error frame that ends the session (the connection is closed once the server
+/// is free again); returns the message for the server's log.
 fn refuse(control: &TcpStream, message: String) -> String {
     let _ = write_frame(
         control,
@@ -257,7 +267,6 @@ fn refuse(control: &TcpStream, message: String) -> String {
             closing: true,
         },
     );
-    let _ = control.shutdown(std::net::Shutdown::Both);
     message
 }
 
@@ -275,7 +284,9 @@ fn connection(control: &TcpStream, state: &State) -> Result<usize, String> {
     drop(handshaking);
     eprintln!("{peer}: session started");
     let outcome = serve_session(control, state);
+    // Free the server before the client sees the close, so that it may come straight back.
     drop(session);
+    let _ = control.shutdown(std::net::Shutdown::Both);
     outcome
 }
 
