@@ -94,6 +94,38 @@ pub struct ServerArgs {
     /// Do not open per-thread counters on the receiving side.
     #[arg(long)]
     pub no_counters: bool,
+
+    /// Most connections (thread pairs) one point may ask for, 1 to 256.
+    #[arg(long, value_parser = parse_threads, default_value = "64")]
+    pub max_threads: usize,
+
+    /// Most memory one point may allocate (message size x pool x threads), 1m to 64g.
+    #[arg(long, value_parser = parse_max_memory, default_value = "1g")]
+    pub max_memory: usize,
+
+    /// Longest point a client may ask for (warm-up + duration), up to 1 hour.
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_positive_duration, default_value = "5m")]
+    pub max_duration: Duration,
+
+    /// Most points one session (one `copybench run`) may run, 1 to 1000000.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000), default_value = "10000")]
+    pub max_points: u32,
+
+    /// Time a new connection has for its whole handshake, 100ms to 60s.
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_handshake_timeout, default_value = "5s")]
+    pub handshake_timeout: Duration,
+
+    /// A session silent this long between points is closed, 1s to 1 hour.
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_idle_timeout, default_value = "60s")]
+    pub idle_timeout: Duration,
+
+    /// Require clients to prove they hold this key (give the same file to `copybench run`).
+    #[arg(long, value_name = "FILE")]
+    pub auth_key_file: Option<PathBuf>,
+
+    /// CPUs for receiver threads, comma-separated (thread i takes the i-th, round robin).
+    #[arg(long, value_delimiter = ',')]
+    pub receiver_cpus: Vec<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -135,6 +167,10 @@ pub struct RunArgs {
     /// The `copybench server` to send to (implies --topology remote).
     #[arg(long, value_name = "HOST:PORT")]
     pub connect: Option<String>,
+
+    /// Key file of a `copybench server --auth-key-file` (remote only).
+    #[arg(long, value_name = "FILE")]
+    pub auth_key_file: Option<PathBuf>,
 
     /// MTU of the veth pair, 68 to 65535 (default: 1500 for netns; for sink 9000, or the
     /// largest datagram plus 28 bytes of headers if larger, so that zero-copy stays possible).
@@ -250,6 +286,40 @@ fn parse_warmup(s: &str) -> Result<Duration, String> {
 
 fn parse_protocol(s: &str) -> Result<Protocol, ParseError> {
     s.parse()
+}
+
+fn parse_max_memory(s: &str) -> Result<usize, String> {
+    let n = parse_size(s).map_err(|e| e.to_string())?;
+    if !(1 << 20..=64 << 30).contains(&n) {
+        return Err(format!("{s} is outside 1m to 64g"));
+    }
+    Ok(n)
+}
+
+fn parse_duration_in(
+    s: &str,
+    min: Duration,
+    max: Duration,
+    range: &str,
+) -> Result<Duration, String> {
+    let d = parse_duration(s).map_err(|e| e.to_string())?;
+    if !(min..=max).contains(&d) {
+        return Err(format!("{s} is outside {range}"));
+    }
+    Ok(d)
+}
+
+fn parse_handshake_timeout(s: &str) -> Result<Duration, String> {
+    parse_duration_in(
+        s,
+        Duration::from_millis(100),
+        Duration::from_secs(60),
+        "100ms to 60s",
+    )
+}
+
+fn parse_idle_timeout(s: &str) -> Result<Duration, String> {
+    parse_duration_in(s, Duration::from_secs(1), MAX_DURATION, "1s to 1h")
 }
 
 fn parse_mode(s: &str) -> Result<Mode, ParseError> {

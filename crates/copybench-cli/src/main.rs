@@ -38,9 +38,7 @@ fn main() -> ExitCode {
             install_ctrl_c();
             run::run(*args, &CANCEL)
         }
-        Command::Server(args) => {
-            remote::serve(args.listen, !args.no_counters).map(|()| ExitCode::SUCCESS)
-        }
+        Command::Server(args) => remote::serve(&args).map(|()| ExitCode::SUCCESS),
         Command::Plot(args) => plot(args),
         Command::Doctor => {
             // Informational: gaps are reported, not failures (a VM without a PMU always has some).

@@ -2,71 +2,23 @@
 //! loopback, and a server that refuses malformed, oversized and wrong-version control messages
 //! while it keeps serving others.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use copybench_core::result::RunResults;
 use copybench_core::StrategyKind;
 
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start() -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_copybench"))
-            .args(["server", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .split_whitespace()
-            .find(|w| w.starts_with("127.0.0.1:"))
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_string();
-        Server { child, addr }
-    }
-
-    fn alive(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::common::Server;
 
 fn client_run(server: &Server, extra: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_copybench"))
-        .args([
-            "run",
-            "--connect",
-            &server.addr,
-            "--duration",
-            "200ms",
-            "--warmup",
-            "50ms",
-        ])
-        .args(["--repetitions", "1", "--no-progress"])
-        .args(extra)
-        .output()
-        .unwrap()
+    server.run(extra)
 }
 
 #[test]
 fn a_client_streams_every_strategy_to_a_server_which_verifies() {
-    let server = Server::start();
+    let server = Server::start(&[]);
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("remote.json");
     let out = client_run(
@@ -135,7 +87,7 @@ fn send_raw(server: &Server, bytes: &[u8]) -> String {
 
 #[test]
 fn bad_control_messages_get_clear_errors_and_the_server_keeps_serving() {
-    let mut server = Server::start();
+    let mut server = Server::start(&[]);
     let garbage = send_raw(&server, &frame(b"this is not json"));
     assert!(
         garbage.contains("\"type\":\"error\"") && garbage.contains("malformed"),
@@ -150,14 +102,14 @@ fn bad_control_messages_get_clear_errors_and_the_server_keeps_serving() {
         &frame(br#"{"type":"hello","protocol":99,"tool_version":"9.9.9"}"#),
     );
     assert!(
-        version.contains("protocol version 99") && version.contains("speaks version 1"),
+        version.contains("protocol version 99") && version.contains("speaks version 2"),
         "{version}"
     );
 
     let no_hello = send_raw(&server, &frame(br#"{"type":"bye"}"#));
     assert!(no_hello.contains("expected hello"), "{no_hello}");
 
-    let hello = br#"{"type":"hello","protocol":1,"tool_version":"test"}"#;
+    let hello = br#"{"type":"hello","protocol":2,"tool_version":"test"}"#;
     let mut bad_params = frame(hello);
     bad_params.extend(frame(
         br#"{"type":"prepare","params":{"strategy":"twocopy","msg_size":0}}"#,

@@ -7,4 +7,5 @@ mod counters;
 mod netns;
 mod remote;
 mod schema;
+mod server;
 mod udp;

@@ -204,6 +204,10 @@ pub struct TopologyRecord {
     pub receiver_addr: Option<String>,
     /// Address the senders connected from, where known.
     pub sender_addr: Option<String>,
+    /// Remote runs: the receiving host's facts as its `copybench server` told them (the
+    /// run's `host` is the sending host). `null` for one-host topologies.
+    #[serde(default)]
+    pub receiver_host: Option<HostInfo>,
 }
 
 /// The CPUs threads were pinned to; thread i takes entry i modulo the list's length.
@@ -294,9 +298,14 @@ pub struct Point {
     pub sender: SideMetrics,
     /// The receiving side's figures, summed over its threads.
     pub receiver: SideMetrics,
-    /// System-wide CPU time over the measured interval, from `/proc/stat`.
+    /// System-wide CPU time over the measured interval, from `/proc/stat` (remote runs: of
+    /// the sending host).
     #[serde(default)]
     pub system_cpu: Option<SystemCpu>,
+    /// Remote runs: the receiving host's system-wide CPU time over the same interval, as
+    /// its server measured it. `null` on one host, where `system_cpu` covers both sides.
+    #[serde(default)]
+    pub receiver_system_cpu: Option<SystemCpu>,
     /// Sender cycles per payload byte, where cycles were measured.
     #[serde(default)]
     pub cycles_per_byte: Option<f64>,

@@ -14,7 +14,7 @@ const URING: [StrategyKind; 2] = [StrategyKind::UringSend, StrategyKind::UringZc
 fn quick(strategy: StrategyKind, msg_size: usize, threads: usize) -> PointParams {
     let mut p = PointParams::new(strategy, msg_size, threads);
     p.warmup = Duration::from_millis(50);
-    p.duration = Duration::from_millis(200);
+    p.duration = Duration::from_millis(500);
     p
 }
 

@@ -12,7 +12,7 @@ use copybench_core::StrategyKind;
 fn zerocopy(msg_size: usize, threads: usize) -> PointParams {
     let mut p = PointParams::new(StrategyKind::ZeroCopy, msg_size, threads);
     p.warmup = Duration::from_millis(50);
-    p.duration = Duration::from_millis(300);
+    p.duration = Duration::from_millis(500);
     p
 }
 

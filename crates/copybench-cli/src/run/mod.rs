@@ -45,7 +45,7 @@ pub fn run(args: RunArgs, cancel: &AtomicBool) -> Result<ExitCode> {
         Outputs::create(&args.outputs, &results).map_err(|e| UsageError(format!("{e:#}")))?;
     let hooks =
         CliHooks::new(target.topology(), plan.pin.clone(), plan.counters).with_sink(target.sink());
-    sweep::sweep(
+    let ended = sweep::sweep(
         &plan,
         &target,
         &hooks,
@@ -62,11 +62,24 @@ pub fn run(args: RunArgs, cancel: &AtomicBool) -> Result<ExitCode> {
             results.points.len(),
             plan.points.len()
         ));
+    } else if let Some(why) = &ended {
+        results.interrupted = Some(format!(
+            "the server ended the session after {} of {} points: {why}",
+            results.points.len(),
+            plan.points.len()
+        ));
     } else {
         results.complete = true;
     }
     outputs.write(&results)?;
     report(&results, &args, &outputs)?;
+    if let Some(why) = ended {
+        eprintln!(
+            "error: the server ended the session: {why}; kept {} finished points",
+            results.points.len()
+        );
+        return Ok(ExitCode::from(1));
+    }
     if args.expect_zerocopy && !interrupted {
         if let Some(code) = expect_zerocopy(&results) {
             return Ok(code);

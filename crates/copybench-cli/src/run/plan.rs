@@ -106,6 +106,18 @@ fn template(args: &RunArgs) -> PointParams {
 
 /// Where to run, from `--topology` and `--connect` (which must agree).
 fn target_choice(args: &RunArgs) -> Result<TargetChoice, UsageError> {
+    if args.connect.is_none() && args.auth_key_file.is_some() {
+        return Err(UsageError(
+            "--auth-key-file goes with --connect HOST:PORT (a `copybench server`)".into(),
+        ));
+    }
+    if args.connect.is_some() && !args.receiver_cpus.is_empty() {
+        return Err(UsageError(
+            "--receiver-cpus: in remote mode the receivers run on the server; give it to \
+             `copybench server --receiver-cpus` there"
+                .into(),
+        ));
+    }
     let netns_mtu = args.mtu.unwrap_or(1500);
     if args.topology == TopologyArg::Sink {
         return sink_choice(args);
@@ -113,6 +125,7 @@ fn target_choice(args: &RunArgs) -> Result<TargetChoice, UsageError> {
     match (args.topology, &args.connect) {
         (TopologyArg::Remote | TopologyArg::Auto, Some(target)) => Ok(TargetChoice::Remote {
             connect: target.clone(),
+            key_file: args.auth_key_file.clone(),
         }),
         (TopologyArg::Remote, None) => Err(UsageError(
             "--topology remote needs --connect HOST:PORT of a `copybench server`".into(),

@@ -18,6 +18,8 @@ use crate::export::Outputs;
 use crate::hooks::CliHooks;
 
 /// Runs every point of `plan` (until Ctrl-C), recording each in `results` and the files.
+/// Returns why it stopped early when the target could go on no longer (a remote server ended
+/// the session, e.g. it is shutting down).
 pub fn sweep(
     plan: &RunPlan,
     target: &Target,
@@ -26,7 +28,7 @@ pub fn sweep(
     results: &mut RunResults,
     args: &RunArgs,
     cancel: &AtomicBool,
-) -> Result<()> {
+) -> Result<Option<String>> {
     let total = plan.points.len();
     let progress = progress_bar(total, args.no_progress, point_seconds(&plan.template));
     for (i, params) in plan.points.iter().enumerate() {
@@ -47,11 +49,15 @@ pub fn sweep(
             let line = record(outcome, params, results);
             say(&progress, format!("[{}/{total}] {label}: {line}", i + 1));
             outputs.write(results)?;
+            if let Some(why) = target.ended() {
+                progress.finish_and_clear();
+                return Ok(Some(why));
+            }
         }
         progress.inc(1);
     }
     progress.finish_and_clear();
-    Ok(())
+    Ok(None)
 }
 
 /// Files a point's outcome in `results`; returns the line that tells the user.

@@ -2,6 +2,7 @@
 //! connection) for the whole run, and says how to record itself in the results.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::Result;
@@ -15,6 +16,7 @@ use copybench_net::{Sink, SinkConfig, Topology, VethConfig};
 const SINK_PORT: u16 = 9;
 
 use crate::hooks::CliHooks;
+use crate::remote::auth::AuthKey;
 use crate::remote::Client;
 use crate::UsageError;
 
@@ -35,6 +37,8 @@ pub enum TargetChoice {
     Remote {
         /// As typed after `--connect`.
         connect: String,
+        /// `--auth-key-file`, when the server wants one.
+        key_file: Option<PathBuf>,
     },
     /// Senders only, into a veth whose far end is down.
     Sink {
@@ -74,7 +78,14 @@ impl Target {
                     .map(Target::Netns)
                     .map_err(|e| UsageError(format!("--topology netns: {e}")).into())
             }
-            TargetChoice::Remote { connect } => Client::connect(connect).map(Target::Remote),
+            TargetChoice::Remote { connect, key_file } => {
+                let key = key_file
+                    .as_deref()
+                    .map(AuthKey::load)
+                    .transpose()
+                    .map_err(|e| UsageError(e.to_string()))?;
+                Client::connect(connect, key.as_ref()).map(Target::Remote)
+            }
             TargetChoice::Sink { mtu } => Sink::create(&SinkConfig { mtu: *mtu })
                 .map(Target::Sink)
                 .map_err(|e| UsageError(format!("--topology sink: {e}")).into()),
@@ -105,25 +116,37 @@ impl Target {
                 mtu: None,
                 receiver_addr: Some("127.0.0.1".into()),
                 sender_addr: Some("127.0.0.1".into()),
+                receiver_host: None,
             },
             Target::Netns(t) => TopologyRecord {
                 kind: TopologyKind::Netns,
                 mtu: Some(t.mtu()),
                 receiver_addr: Some(t.receiver_addr().to_string()),
                 sender_addr: Some(t.sender_addr().to_string()),
+                receiver_host: None,
             },
             Target::Remote(client) => TopologyRecord {
                 kind: TopologyKind::Remote,
                 mtu: None,
                 receiver_addr: Some(client.server().to_string()),
                 sender_addr: None,
+                receiver_host: client.host().cloned(),
             },
             Target::Sink(s) => TopologyRecord {
                 kind: TopologyKind::Sink,
                 mtu: Some(s.mtu()),
                 receiver_addr: Some(format!("{} (dropped: no receiver)", s.target_addr())),
                 sender_addr: Some(s.sender_addr().to_string()),
+                receiver_host: None,
             },
+        }
+    }
+
+    /// Why the target can run no more points (a server ended the session), if so.
+    pub fn ended(&self) -> Option<String> {
+        match self {
+            Target::Remote(client) => client.ended(),
+            _ => None,
         }
     }
 

@@ -410,10 +410,15 @@ pub fn run_receivers<R>(
     })
 }
 
-/// The sender reports, each with a measured interval: a sender that never measured has no
-/// throughput to report, and a point must not stand on a duration of 0.
+/// The sender reports, each with a measured interval in which it sent something: a sender
+/// that never measured, or sat in one blocked call for the whole interval (a zero-copy send
+/// on loopback can wait out a 200 ms delayed ACK), has no throughput to report, and a point
+/// must not stand on a duration or a message count of 0.
 fn measured(reports: Vec<SenderReport>) -> Result<Vec<SenderReport>, EngineError> {
-    match reports.iter().find(|r| r.interval.is_none()) {
+    match reports
+        .iter()
+        .find(|r| r.interval.is_none() || r.messages == 0)
+    {
         Some(r) => Err(EngineError::NotMeasured {
             role: Role::Sender,
             index: r.index,

@@ -183,6 +183,7 @@ pub fn assemble_point(
             counters: receiver_counters,
         },
         system_cpu,
+        receiver_system_cpu: None,
         per_thread,
         error: (!errors.is_empty()).then(|| errors.join("; ")),
     }

@@ -86,6 +86,7 @@ pub fn point(
             cpu_ns_per_byte: cpu.map(|c| c / 2.0),
         },
         system_cpu: None,
+        receiver_system_cpu: None,
         cycles_per_byte: None,
         llc_misses_per_kib: None,
         per_thread: vec![ThreadResult {

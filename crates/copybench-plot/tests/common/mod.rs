@@ -128,6 +128,7 @@ pub fn loopback_run(sweep: &Sweep, command_line: &str) -> RunResults {
                 mtu: read("/sys/class/net/lo/mtu").and_then(|s| s.parse().ok()),
                 receiver_addr: Some("127.0.0.1".into()),
                 sender_addr: Some("127.0.0.1".into()),
+                receiver_host: None,
             },
             strategies: StrategyKind::ALL.to_vec(),
             sizes: sweep.sizes.clone(),
