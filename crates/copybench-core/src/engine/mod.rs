@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 pub use error::{EngineError, HookError, ParamsError, ReceiveError, Role, SetupError};
 pub use params::{
-    Mode, PointParams, MAX_FIELDS, MAX_MSG_SIZE, MAX_POOL, MAX_POOL_BYTES, MAX_THREADS,
+    Mode, PointParams, Verify, MAX_FIELDS, MAX_MSG_SIZE, MAX_POOL, MAX_POOL_BYTES, MAX_THREADS,
 };
 pub use point::assemble_point;
 pub use receiver::ReceiverReport;
