@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use copybench_core::engine::{Mode, MAX_FIELDS, MAX_MSG_SIZE, MAX_POOL, MAX_THREADS};
+use copybench_core::engine::{Mode, Verify, MAX_FIELDS, MAX_MSG_SIZE, MAX_POOL, MAX_THREADS};
 use copybench_core::message::Align;
 use copybench_core::units::{format_size, parse_duration, parse_size, ParseError};
 use copybench_core::StrategyKind;
@@ -60,6 +60,19 @@ pub enum TopologyArg {
     Loopback,
     /// A `copybench server` on another host (give --connect HOST:PORT).
     Remote,
+}
+
+/// How threads are placed on CPUs (`--placement`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlacementArg {
+    /// Senders and receivers pinned to disjoint CPUs (on one CPU: impossible, `same` is used
+    /// and the results say so).
+    Apart,
+    /// Each sender pinned to the same CPU as its receiver.
+    Same,
+    /// Not pinned: the scheduler decides, differently from run to run.
+    #[value(name = "none")]
+    Unpinned,
 }
 
 #[derive(Debug, Args)]
@@ -149,17 +162,29 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse_align, default_value = "offset:96")]
     pub align: Align,
 
-    /// Pin threads: senders and receivers on separate CPUs, chosen automatically.
-    #[arg(long)]
+    /// CPU placement, recorded with every point: apart (senders and receivers on disjoint
+    /// CPUs), same (each sender on its receiver's CPU), none (unpinned: the scheduler decides).
+    #[arg(long, value_enum, default_value = "apart")]
+    pub placement: PlacementArg,
+
+    /// The same as --placement apart (kept for older scripts).
+    #[arg(long, hide = true, conflicts_with = "placement")]
     pub pin: bool,
 
-    /// CPUs for sender threads, comma-separated (thread i takes the i-th, round robin). Implies --pin.
+    /// CPUs for sender threads, comma-separated (thread i takes the i-th, round robin).
+    /// Overrides --placement (recorded as `custom`).
     #[arg(long, value_delimiter = ',')]
     pub sender_cpus: Vec<usize>,
 
-    /// CPUs for receiver threads, comma-separated. Implies --pin.
+    /// CPUs for receiver threads, comma-separated. Overrides --placement (recorded as `custom`).
     #[arg(long, value_delimiter = ',')]
     pub receiver_cpus: Vec<usize>,
+
+    /// What the receivers check: full (every byte), stamps (each message's 8-byte stamp:
+    /// identity and order, not the payload), off (read, count, no check), discard (recv with
+    /// MSG_TRUNC: no payload reaches user space, bytes counted).
+    #[arg(long, value_parser = parse_verify, default_value = "full")]
+    pub verify: Verify,
 
     /// Write results here; the format follows the extension: .json (the full results), .csv, .md.
     /// Repeatable. JSON is rewritten after every point, so an interrupted sweep keeps what finished.
@@ -227,6 +252,10 @@ fn parse_warmup(s: &str) -> Result<Duration, String> {
 }
 
 fn parse_mode(s: &str) -> Result<Mode, ParseError> {
+    s.parse()
+}
+
+fn parse_verify(s: &str) -> Result<Verify, ParseError> {
     s.parse()
 }
 

@@ -98,8 +98,19 @@ impl Target {
         }
     }
 
-    /// Runs one point through this target.
+    /// Runs one point through this target, recording the hooks' placement in it.
     pub fn run_point(
+        &self,
+        params: &PointParams,
+        hooks: &CliHooks<'_>,
+        cancel: &AtomicBool,
+    ) -> Result<Point, EngineError> {
+        let mut point = self.run_unplaced(params, hooks, cancel)?;
+        point.placement = hooks.placement;
+        Ok(point)
+    }
+
+    fn run_unplaced(
         &self,
         params: &PointParams,
         hooks: &CliHooks<'_>,
