@@ -168,7 +168,7 @@ pub struct RunArgs {
     pub placement: PlacementArg,
 
     /// The same as --placement apart (kept for older scripts).
-    #[arg(long, hide = true, conflicts_with = "placement")]
+    #[arg(long, conflicts_with = "placement")]
     pub pin: bool,
 
     /// CPUs for sender threads, comma-separated (thread i takes the i-th, round robin).

@@ -215,7 +215,7 @@ fn a_point_whose_receivers_saw_another_rate_is_a_warning() {
     let rate: Vec<&String> = summary
         .warnings
         .iter()
-        .filter(|w| w.contains("receivers"))
+        .filter(|w| w.contains("% apart"))
         .collect();
     assert_eq!(rate.len(), 1, "{:?}", summary.warnings);
     assert!(rate[0].contains("20% apart"), "{}", rate[0]);
