@@ -154,16 +154,8 @@ fn pairs(p: &Point) -> Vec<(Option<usize>, Option<usize>)> {
 #[test]
 fn placement_is_apart_by_default_and_same_puts_each_pair_on_one_cpu() {
     let cpus = core_affinity_count();
-    let apart = common::run_json(&[
-        "--topology",
-        "loopback",
-        "-s",
-        "sg",
-        "--sizes",
-        "4k",
-        "-t",
-        "2",
-    ]);
+    // The default, as a user gets it: no placement option at all.
+    let apart = default_placement_run();
     let same = common::run_json(&[
         "--topology",
         "loopback",
@@ -221,6 +213,39 @@ fn placement_is_apart_by_default_and_same_puts_each_pair_on_one_cpu() {
     assert_eq!(custom.points[0].per_thread[0].sender_cpu, Some(0));
 }
 
+/// A quick run with no placement option (QUICK's `--placement none` left out).
+fn default_placement_run() -> RunResults {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("default.json");
+    let quick: Vec<&str> = common::QUICK
+        .iter()
+        .copied()
+        .filter(|a| !["--placement", "none"].contains(a))
+        .collect();
+    let out = copybench()
+        .arg("run")
+        .args(quick)
+        .args([
+            "--topology",
+            "loopback",
+            "-s",
+            "sg",
+            "--sizes",
+            "4k",
+            "-t",
+            "2",
+        ])
+        .args(["--out", json.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap()
+}
+
 fn core_affinity_count() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
@@ -235,7 +260,8 @@ fn apart_on_one_cpu_falls_back_to_same_and_says_so() {
     let json = dir.path().join("one.json");
     let out = Command::new("taskset")
         .args(["-c", "0", env!("CARGO_BIN_EXE_copybench"), "run"])
-        .args(quick_unless_in(&[]))
+        .args(quick_unless_in(&["--placement"]))
+        .args(["--placement", "apart"])
         .args([
             "--topology",
             "loopback",
@@ -287,7 +313,7 @@ fn pin_is_apart_and_cannot_be_combined_with_another_placement() {
     }
     let out = copybench()
         .arg("run")
-        .args(quick_unless_in(&[]))
+        .args(quick_unless_in(&["--pin", "--placement"]))
         .args(["--pin", "--placement", "same"])
         .output()
         .unwrap();

@@ -59,6 +59,8 @@ fn client_run(server: &Server, extra: &[&str]) -> std::process::Output {
             "50ms",
         ])
         .args(["--repetitions", "1", "--no-progress"])
+        // Unpinned, as the other quick runs (see `common::QUICK`): tests run in parallel.
+        .args(["--placement", "none"])
         .args(extra)
         .output()
         .unwrap()
