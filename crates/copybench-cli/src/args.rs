@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use copybench_core::engine::{Mode, Protocol, MAX_FIELDS, MAX_MSG_SIZE, MAX_POOL, MAX_THREADS};
+use copybench_core::engine::{
+    Mode, Protocol, Verify, MAX_FIELDS, MAX_MSG_SIZE, MAX_POOL, MAX_THREADS,
+};
 use copybench_core::message::Align;
 use copybench_core::units::{format_size, parse_duration, parse_size, ParseError};
 use copybench_core::StrategyKind;
@@ -64,6 +66,19 @@ pub enum TopologyArg {
     /// CAP_NET_ADMIN and --protocol udp): datagrams are dropped at the device, so zero-copy
     /// really avoids the copy, as in front of a NIC. Nothing is received or verified.
     Sink,
+}
+
+/// How threads are placed on CPUs (`--placement`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlacementArg {
+    /// Senders and receivers pinned to disjoint CPUs (on one CPU: impossible, `same` is used
+    /// and the results say so).
+    Apart,
+    /// Each sender pinned to the same CPU as its receiver.
+    Same,
+    /// Not pinned: the scheduler decides, differently from run to run.
+    #[value(name = "none")]
+    Unpinned,
 }
 
 #[derive(Debug, Args)]
@@ -207,17 +222,29 @@ pub struct RunArgs {
     #[arg(long)]
     pub fixed_buffers: bool,
 
-    /// Pin threads: senders and receivers on separate CPUs, chosen automatically.
-    #[arg(long)]
+    /// CPU placement, recorded with every point: apart (senders and receivers on disjoint
+    /// CPUs), same (each sender on its receiver's CPU), none (unpinned: the scheduler decides).
+    #[arg(long, value_enum, default_value = "apart")]
+    pub placement: PlacementArg,
+
+    /// The same as --placement apart (kept for older scripts).
+    #[arg(long, conflicts_with = "placement")]
     pub pin: bool,
 
-    /// CPUs for sender threads, comma-separated (thread i takes the i-th, round robin). Implies --pin.
+    /// CPUs for sender threads, comma-separated (thread i takes the i-th, round robin).
+    /// Overrides --placement (recorded as `custom`).
     #[arg(long, value_delimiter = ',')]
     pub sender_cpus: Vec<usize>,
 
-    /// CPUs for receiver threads, comma-separated. Implies --pin.
+    /// CPUs for receiver threads, comma-separated. Overrides --placement (recorded as `custom`).
     #[arg(long, value_delimiter = ',')]
     pub receiver_cpus: Vec<usize>,
+
+    /// What the receivers check: full (every byte), stamps (each message's 8-byte stamp:
+    /// identity and order, not the payload), off (read, count, no check), discard (recv with
+    /// MSG_TRUNC: no payload reaches user space, bytes counted).
+    #[arg(long, value_parser = parse_verify, default_value = "full")]
+    pub verify: Verify,
 
     /// Write results here; the format follows the extension: .json (the full results), .csv, .md.
     /// Repeatable. JSON is rewritten after every point, so an interrupted sweep keeps what finished.
@@ -323,6 +350,10 @@ fn parse_idle_timeout(s: &str) -> Result<Duration, String> {
 }
 
 fn parse_mode(s: &str) -> Result<Mode, ParseError> {
+    s.parse()
+}
+
+fn parse_verify(s: &str) -> Result<Verify, ParseError> {
     s.parse()
 }
 

@@ -3,7 +3,7 @@
 use std::cell::RefCell;
 
 use copybench_core::engine::{HookError, Hooks, IntervalProbe, Role, ThreadProbe};
-use copybench_core::result::{Counters, Metric, PinRecord, SystemCpu};
+use copybench_core::result::{Counters, Metric, PinRecord, Placement, SystemCpu};
 use copybench_net::{Side, Sink, Topology};
 use copybench_perf::{CounterValues, CpuTimes, Reading, ThreadCounters};
 
@@ -15,18 +15,21 @@ pub struct PinPlan {
 }
 
 impl PinPlan {
-    /// Senders on even CPUs, receivers on odd ones (on 2 CPUs: sender on 0, receiver on 1), so
-    /// the two sides never share a CPU. One CPU: both on it.
-    pub fn automatic(cpus: usize) -> PinPlan {
-        if cpus < 2 {
-            return PinPlan {
-                senders: vec![0],
-                receivers: vec![0],
-            };
-        }
+    /// `apart`: senders on the even-numbered of the usable `cpus`, receivers on the odd ones
+    /// (on CPUs 0 and 1: senders on 0, receivers on 1), so the two sides never share a CPU.
+    /// `None` with fewer than two CPUs.
+    pub fn apart(cpus: &[usize]) -> Option<PinPlan> {
+        (cpus.len() >= 2).then(|| PinPlan {
+            senders: cpus.iter().copied().step_by(2).collect(),
+            receivers: cpus.iter().copied().skip(1).step_by(2).collect(),
+        })
+    }
+
+    /// `same`: pair i (sender and receiver) on the i-th usable CPU, round robin.
+    pub fn same(cpus: &[usize]) -> PinPlan {
         PinPlan {
-            senders: (0..cpus).step_by(2).collect(),
-            receivers: (1..cpus).step_by(2).collect(),
+            senders: cpus.to_vec(),
+            receivers: cpus.to_vec(),
         }
     }
 
@@ -51,6 +54,8 @@ pub struct CliHooks<'a> {
     pub sink: Option<&'a Sink>,
     pub pin: Option<PinPlan>,
     pub counters: bool,
+    /// The named placement `pin` implements, recorded in every point.
+    pub placement: Option<Placement>,
 }
 
 impl<'a> CliHooks<'a> {
@@ -60,6 +65,7 @@ impl<'a> CliHooks<'a> {
             sink: None,
             pin,
             counters,
+            placement: None,
         }
     }
 
@@ -164,6 +170,7 @@ impl IntervalProbe for ProcStatProbe {
             softirq_ns: d.softirq_ns,
             irq_ns: d.irq_ns,
             idle_ns: d.idle_ns + d.iowait_ns,
+            steal_ns: Some(d.steal_ns),
         })
     }
 }

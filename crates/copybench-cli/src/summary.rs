@@ -4,8 +4,8 @@
 
 use std::fmt::Write as _;
 
-use copybench_core::engine::{Mode, Protocol};
-use copybench_core::result::{RunResults, TopologyKind};
+use copybench_core::engine::{Mode, Protocol, Verify};
+use copybench_core::result::{Point, RunResults, TopologyKind};
 use copybench_core::sweep::{summarize, CellSummary, Spread, NOISY_CV};
 use copybench_core::units::format_size;
 
@@ -60,8 +60,9 @@ fn winners(cells: &[CellSummary]) -> Vec<bool> {
         .collect()
 }
 
-/// Column titles in `rr` and in stream mode.
-const RR_HEADER: [&str; 10] = [
+/// Column titles in `rr` and in stream mode. `CPU ns/B` is the sender threads' CPU time per
+/// byte; `sys ns/B` the whole machine's busy time per byte (service demand).
+const RR_HEADER: [&str; 11] = [
     "strategy",
     "size",
     "thr",
@@ -70,10 +71,11 @@ const RR_HEADER: [&str; 10] = [
     "p99 us",
     "trans/s",
     "CPU ns/B",
+    "sys ns/B",
     "zc copied",
     "ok",
 ];
-const STREAM_HEADER: [&str; 10] = [
+const STREAM_HEADER: [&str; 11] = [
     "strategy",
     "size",
     "thr",
@@ -82,6 +84,7 @@ const STREAM_HEADER: [&str; 10] = [
     "cv",
     "send p99 us",
     "CPU ns/B",
+    "sys ns/B",
     "zc copied",
     "ok",
 ];
@@ -94,8 +97,20 @@ pub fn summary_table(results: &RunResults) -> SummaryTable {
     let mut notes = Vec::new();
     let mut rows = Vec::new();
     for (c, winner) in cells.iter().zip(win) {
-        rows.push(row(c, winner, rr));
+        let points = points_of(&results.points, c);
+        let demand = Spread::of(
+            &points
+                .iter()
+                .filter_map(|p| p.service_demand_ns_per_byte)
+                .collect::<Vec<_>>(),
+        );
+        rows.push(row(c, winner, rr, &demand));
         let cell = format!("{} {} x{}", c.strategy, format_size(c.msg_size), c.threads);
+        for p in &points {
+            if let Some(w) = p.rate_warning() {
+                notes.push(format!("{cell} rep {}: {w}", p.repetition + 1));
+            }
+        }
         match c.throughput_gbps.and_then(|s| s.cv) {
             Some(cv) if !rr && cv > NOISY_CV => notes.push(format!(
                 "{cell}: throughput varies by {:.0}% across repetitions (noisy machine?); \
@@ -130,6 +145,10 @@ pub fn summary_table(results: &RunResults) -> SummaryTable {
     for u in &results.unsupported {
         notes.push(format!("{} not run: {}", u.strategy, u.reason));
     }
+    notes.extend(verification_note(results));
+    if let Some(note) = &results.config.placement_note {
+        notes.push(format!("placement: {note}"));
+    }
     SummaryTable {
         header: if rr { RR_HEADER } else { STREAM_HEADER }.to_vec(),
         rows,
@@ -137,8 +156,41 @@ pub fn summary_table(results: &RunResults) -> SummaryTable {
     }
 }
 
+/// The points behind a cell.
+fn points_of<'a>(points: &'a [Point], c: &CellSummary) -> Vec<&'a Point> {
+    points
+        .iter()
+        .filter(|p| {
+            p.strategy == c.strategy
+                && p.msg_size == c.msg_size
+                && p.threads == c.threads
+                && p.mode == c.mode
+        })
+        .collect()
+}
+
+/// In words, when the receivers did not check every byte: what `ok` then means.
+fn verification_note(results: &RunResults) -> Option<String> {
+    let mut modes: Vec<Verify> = results.points.iter().map(|p| p.verification).collect();
+    modes.push(results.config.verification);
+    modes.sort();
+    modes.dedup();
+    let unchecked: Vec<String> = modes
+        .into_iter()
+        .filter(|v| !v.checks_content())
+        .map(|v| format!("--verify {v}: {}", v.describe()))
+        .collect();
+    (!unchecked.is_empty()).then(|| {
+        format!(
+            "content NOT checked byte for byte ({}); ok = yes means every check that ran passed \
+             and the receivers got exactly the bytes sent",
+            unchecked.join("; ")
+        )
+    })
+}
+
 /// One cell's row: median and min..max over repetitions, the winner marked with `*`.
-fn row(c: &CellSummary, winner: bool, rr: bool) -> Vec<String> {
+fn row(c: &CellSummary, winner: bool, rr: bool, demand: &Option<Spread>) -> Vec<String> {
     let mut cells = vec![
         format!("{}{}", c.strategy, if winner { "*" } else { "" }),
         format_size(c.msg_size),
@@ -158,6 +210,7 @@ fn row(c: &CellSummary, winner: bool, rr: bool) -> Vec<String> {
         cells.push(spread(&c.latency_p99_us, 1).0);
     }
     cells.push(spread(&c.sender_cpu_ns_per_byte, 3).0);
+    cells.push(spread(demand, 3).0);
     cells.push(match c.copied_ratio {
         Some(r) => format!("{:.0}%", r * 100.0),
         None => "-".into(),
@@ -198,9 +251,15 @@ pub fn setting(results: &RunResults) -> String {
             t.mtu.map_or("?".into(), |m| m.to_string())
         ),
     };
+    let placement = match c.placement {
+        Some(p) => format!("placement {p}"),
+        None if c.pin.is_some() => "pinned".to_string(),
+        None => "placement not recorded".to_string(),
+    };
     format!(
-        "{place}; {} over {}; {} s measured after {} s warm-up; {} repetitions; {} fields; align {}",
-        c.mode, c.protocol, c.duration_s, c.warmup_s, c.repetitions, c.fields, c.align
+        "{place}; {} over {}; {} s measured after {} s warm-up; {} repetitions; {} fields; align {}; \
+         {placement}; verify {}",
+        c.mode, c.protocol, c.duration_s, c.warmup_s, c.repetitions, c.fields, c.align, c.verification
     )
 }
 
@@ -249,4 +308,58 @@ pub fn table(results: &RunResults) -> String {
         let _ = writeln!(out, "note: {n}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use copybench_core::result::RunResults;
+
+    fn results_with(receiver_gbps: Option<f64>) -> RunResults {
+        let mut point: Point =
+            serde_json::from_str(include_str!("../tests/data/point.json")).unwrap();
+        point.receiver.throughput_gbps = receiver_gbps;
+        RunResults {
+            schema_version: 1,
+            tool: Default::default(),
+            command_line: Vec::new(),
+            started_at: String::new(),
+            host: Default::default(),
+            config: Default::default(),
+            points: vec![point],
+            complete: true,
+            interrupted: None,
+            unsupported: Vec::new(),
+            failures: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_point_whose_sides_disagree_by_more_than_5_percent_is_warned_about() {
+        let sent = results_with(None).points[0].throughput_gbps;
+        let notes = |gbps| summary_table(&results_with(gbps)).notes.join("\n");
+        let warned = notes(Some(sent * 0.90));
+        assert!(warned.contains("receivers"), "{warned}");
+        assert!(warned.contains("10% apart"), "{warned}");
+        assert!(!notes(Some(sent * 0.97)).contains("receivers"));
+        assert!(
+            !notes(None).contains("receivers"),
+            "unmeasured is not a disagreement"
+        );
+    }
+
+    #[test]
+    fn the_table_has_a_service_demand_column() {
+        let mut r = results_with(None);
+        r.points[0].service_demand_ns_per_byte = Some(1.25);
+        let t = summary_table(&r);
+        let at = t.header.iter().position(|h| *h == "sys ns/B").unwrap();
+        assert_eq!(t.rows[0][at], "1.250");
+        r.points[0].service_demand_ns_per_byte = None;
+        assert_eq!(
+            summary_table(&r).rows[0][at],
+            "n/a",
+            "never 0 for unmeasured"
+        );
+    }
 }

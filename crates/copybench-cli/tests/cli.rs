@@ -115,6 +115,8 @@ fn help_is_complete_and_completions_generate() {
         "--out",
         "--json",
         "--pin",
+        "--placement",
+        "--verify",
         "--align",
     ] {
         assert!(help.contains(flag), "run --help lacks {flag}");

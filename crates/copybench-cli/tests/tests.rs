@@ -4,6 +4,7 @@
 mod cli;
 mod common;
 mod counters;
+mod fair;
 mod netns;
 mod remote;
 mod schema;

@@ -117,7 +117,23 @@ impl Verifier {
 
     /// Checks the next `chunk` of the stream. Once a mismatch was found, later bytes are only
     /// counted (the first difference is what matters, and checking garbage wastes receiver CPU).
-    pub fn check(&mut self, mut chunk: &[u8]) {
+    pub fn check(&mut self, chunk: &[u8]) {
+        self.check_parts(chunk, true);
+    }
+
+    /// Checks only the stamp (the first [`STAMP_LEN`] bytes) of each message in the next
+    /// `chunk`: every message's identity and order, not its payload (`--verify stamps`).
+    pub fn check_stamps(&mut self, chunk: &[u8]) {
+        self.check_parts(chunk, false);
+    }
+
+    /// Moves past the next `n` bytes without looking at them, keeping track of message
+    /// boundaries (`--verify off` and `discard`).
+    pub fn skip(&mut self, n: usize) {
+        self.advance_counting_only(n);
+    }
+
+    fn check_parts(&mut self, mut chunk: &[u8], payload: bool) {
         if self.first_mismatch.is_some() {
             self.advance_counting_only(chunk.len());
             return;
@@ -125,7 +141,7 @@ impl Verifier {
         while !chunk.is_empty() {
             let take = chunk.len().min(self.msg_size - self.offset);
             let (head, rest) = chunk.split_at(take);
-            if let Some(bad) = self.check_within_message(head) {
+            if let Some(bad) = self.check_within_message(head, payload) {
                 let got = head[bad];
                 let expected = self.expected_byte(self.offset + bad);
                 self.first_mismatch = Some(Mismatch {
@@ -163,14 +179,18 @@ impl Verifier {
         }
     }
 
-    /// Index in `part` of the first wrong byte; `part` lies within the current message.
-    fn check_within_message(&self, part: &[u8]) -> Option<usize> {
+    /// Index in `part` of the first wrong byte; `part` lies within the current message. Only
+    /// the stamp is looked at unless `payload`.
+    fn check_within_message(&self, part: &[u8], payload: bool) -> Option<usize> {
         let start = self.offset;
         let stamped = STAMP_LEN.saturating_sub(start).min(part.len());
         for (i, &b) in part[..stamped].iter().enumerate() {
             if b != self.current_stamp[start + i] {
                 return Some(i);
             }
+        }
+        if !payload {
+            return None;
         }
         let rest = &part[stamped..];
         let expected = &self.base[start + stamped..start + stamped + rest.len()];
@@ -284,6 +304,38 @@ mod tests {
             v.check(&bad);
             assert!(v.first_mismatch().is_some());
         }
+    }
+
+    #[test]
+    fn stamps_find_lost_or_reordered_messages_but_not_payload_damage() {
+        let msg_size = 64;
+        let data = stream(1, msg_size, 4);
+        for chunk in [1, 7, 64, 100, 1000] {
+            let mut v = Verifier::new(1, msg_size);
+            data.chunks(chunk).for_each(|c| v.check_stamps(c));
+            assert!(v.clean_end(), "chunk {chunk}");
+            assert_eq!(v.messages(), 4);
+        }
+        let mut payload = data.clone();
+        payload[msg_size + 20] ^= 1;
+        let mut v = Verifier::new(1, msg_size);
+        v.check_stamps(&payload);
+        assert!(v.clean_end(), "stamps do not look at the payload");
+        let mut lost = data[..msg_size].to_vec();
+        lost.extend_from_slice(&data[2 * msg_size..]);
+        let mut v = Verifier::new(1, msg_size);
+        lost.chunks(10).for_each(|c| v.check_stamps(c));
+        assert_eq!(v.first_mismatch().unwrap().stream_offset, msg_size as u64);
+    }
+
+    #[test]
+    fn skipping_keeps_message_boundaries() {
+        let mut v = Verifier::new(0, 10);
+        v.skip(25);
+        assert_eq!((v.messages(), v.message_offset(), v.bytes()), (2, 5, 25));
+        assert!(!v.clean_end());
+        v.skip(5);
+        assert!(v.clean_end());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Mode, Protocol};
+use crate::engine::{Mode, Protocol, Verify};
 use crate::message::Align;
 use crate::strategy::StrategyKind;
 
@@ -93,14 +93,38 @@ pub struct HostInfo {
     pub kernel: Option<String>,
     /// The CPU model from `/proc/cpuinfo`.
     pub cpu_model: Option<String>,
-    /// Online CPUs.
+    /// CPUs this process may run on as Rust's `std::thread::available_parallelism` counts
+    /// them: the affinity mask, further limited by a cgroup CPU quota (rounded up). Not the
+    /// machine's online CPUs: see [`cores_online`](Self::cores_online).
     pub cores: Option<usize>,
+    /// CPUs online on the machine (`/sys/devices/system/cpu/online`).
+    #[serde(default)]
+    pub cores_online: Option<usize>,
+    /// CPUs in this process's affinity mask (`sched_getaffinity`): what `--placement` can pin
+    /// threads to.
+    #[serde(default)]
+    pub cores_usable: Option<usize>,
+    /// Whether the kernel accounts IRQ and softirq time apart from the interrupted task
+    /// (`CONFIG_IRQ_TIME_ACCOUNTING`): `"on"`, `"off"` or `"unknown"`. When on, a thread's CPU
+    /// time leaves out the softirq work done while it ran (e.g. TCP receive processing, the
+    /// deferred copy of zero-copy on veth); when off, that work is charged to whichever thread
+    /// it interrupted. `service_demand_ns_per_byte` counts it either way.
+    #[serde(default)]
+    pub irq_time_accounting: Option<String>,
+    /// Where [`irq_time_accounting`](Self::irq_time_accounting) was read
+    /// (`/proc/config.gz`, `/boot/config-<release>`), or why it is unknown.
+    #[serde(default)]
+    pub irq_time_accounting_source: Option<String>,
     /// `net.core.optmem_max`: the budget MSG_ZEROCOPY notifications are charged to.
     pub optmem_max: Option<u64>,
     /// Which counters could be opened on this machine, and why not where not
     /// (filled by the binary from `copybench-perf`).
     #[serde(default)]
     pub counters_available: serde_json::Map<String, serde_json::Value>,
+    /// Where each counter's figures come from (a perf event, or the kernel's per-thread
+    /// accounting read at the interval's two ends), keyed like `counters_available`.
+    #[serde(default)]
+    pub counter_sources: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The run's parameters as they were applied.
@@ -137,6 +161,52 @@ pub struct RunConfigRecord {
     pub pin: Option<PinRecord>,
     /// Whether per-thread counters were collected.
     pub counters: bool,
+    /// How much the receivers checked (`--verify`); `full` in files written before it existed.
+    #[serde(default)]
+    pub verification: Verify,
+    /// The named CPU placement of the threads (`--placement`); `null` in files written before
+    /// it existed (those were unpinned unless `pin` is present).
+    #[serde(default)]
+    pub placement: Option<Placement>,
+    /// Why the placement differs from the one asked for (e.g. `apart` on one CPU).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement_note: Option<String>,
+}
+
+/// How sender and receiver threads are placed on CPUs (`--placement`).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Placement {
+    /// Senders and receivers pinned to disjoint CPUs.
+    #[default]
+    Apart,
+    /// Each sender pinned to the same CPU as its receiver.
+    Same,
+    /// Not pinned: the scheduler decides, and may decide differently from run to run.
+    #[serde(rename = "none")]
+    Unpinned,
+    /// Pinned to the CPUs given with `--sender-cpus` / `--receiver-cpus`.
+    Custom,
+}
+
+impl Placement {
+    /// The name used in results and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Placement::Apart => "apart",
+            Placement::Same => "same",
+            Placement::Unpinned => "none",
+            Placement::Custom => "custom",
+        }
+    }
+}
+
+impl std::fmt::Display for Placement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// The kinds of path traffic can take.
@@ -271,14 +341,22 @@ pub struct Point {
     pub duration_s: f64,
     /// Send system calls in the measured interval (a partial write costs another call).
     pub send_calls: u64,
-    /// True only if the receivers checked every byte of every connection and all matched,
-    /// and received exactly the bytes that were sent. Never true where nothing could check
+    /// True only if every check the receivers ran passed and they received exactly the bytes
+    /// that were sent. What they checked is [`verification`](Self::verification): with `off`
+    /// or `discard` the content was not checked at all. Never true where nothing could check
     /// (see `not_verifiable`).
     pub verified: bool,
     /// Why nothing could verify this point, when nothing could (`sink`: there is no receiver).
     /// Such a point is not a failure, and not verified either.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_verifiable: Option<String>,
+    /// What the receivers checked: `full` (every byte), `stamps` (each message's identity and
+    /// order), `off` (nothing but the counts), `discard` (counts, bytes dropped in the kernel).
+    #[serde(default)]
+    pub verification: Verify,
+    /// The named CPU placement the point ran under (`null`: not recorded).
+    #[serde(default)]
+    pub placement: Option<Placement>,
     /// Request/response mode: round trips per second over all threads.
     #[serde(default)]
     pub transactions_per_s: Option<f64>,
@@ -306,6 +384,12 @@ pub struct Point {
     /// its server measured it. `null` on one host, where `system_cpu` covers both sides.
     #[serde(default)]
     pub receiver_system_cpu: Option<SystemCpu>,
+    /// System-wide busy CPU time (user + system + softirq + irq, all CPUs) over the measured
+    /// interval per payload byte sent, in ns: netperf's service demand. It includes work no
+    /// thread is charged for (softirq, e.g. the deferred copy of zero-copy on veth), and
+    /// everything else the machine did. `null` when `/proc/stat` was not read.
+    #[serde(default)]
+    pub service_demand_ns_per_byte: Option<f64>,
     /// Sender cycles per payload byte, where cycles were measured.
     #[serde(default)]
     pub cycles_per_byte: Option<f64>,
@@ -352,9 +436,46 @@ pub struct ThreadResult {
     pub receiver_counters: Option<Counters>,
 }
 
+/// Sender and receiver rates may differ by this share before a point is flagged.
+pub const RATE_AGREEMENT: f64 = 0.05;
+
+impl Point {
+    /// How far the receivers' own rate is from the senders', as a share of the senders' rate
+    /// (`Some(0.08)`: 8% apart), when both were measured.
+    pub fn rate_disagreement(&self) -> Option<f64> {
+        let sent = self.throughput_gbps;
+        let got = self.receiver.throughput_gbps?;
+        (sent.is_finite() && got.is_finite() && sent > 0.0).then(|| (got - sent).abs() / sent)
+    }
+
+    /// A sentence when the two sides' rates differ by more than [`RATE_AGREEMENT`].
+    pub fn rate_warning(&self) -> Option<String> {
+        let d = self.rate_disagreement().filter(|d| *d > RATE_AGREEMENT)?;
+        Some(format!(
+            "senders measured {:.2} Gbps but receivers {:.2} Gbps over their own intervals \
+             ({:.0}% apart, more than {:.0}%): the figure is not what both sides saw",
+            self.throughput_gbps,
+            self.receiver.throughput_gbps.unwrap_or(f64::NAN),
+            d * 100.0,
+            RATE_AGREEMENT * 100.0
+        ))
+    }
+}
+
 /// Per-side (sender or receiver) metrics summed over that side's threads.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct SideMetrics {
+    /// Payload bytes this side moved within its own measured interval (`null`: not measured).
+    #[serde(default)]
+    pub bytes: Option<u64>,
+    /// This side's measured interval: from its first thread's start to its last thread's end
+    /// (for remote receivers, the longest thread interval), seconds.
+    #[serde(default)]
+    pub duration_s: Option<f64>,
+    /// `bytes` over `duration_s` in Gbps (10^9 bit/s). The sender's is the point's
+    /// `throughput_gbps`; the receiver's is what the receivers saw on their own clocks.
+    #[serde(default)]
+    pub throughput_gbps: Option<f64>,
     /// Summed per-thread counters; absent when counters were off (`--no-counters`).
     #[serde(default)]
     pub counters: Option<Counters>,
@@ -454,6 +575,17 @@ pub struct SystemCpu {
     pub irq_ns: u64,
     /// Idle time, I/O wait included.
     pub idle_ns: u64,
+    /// Time the hypervisor ran something else while a virtual CPU wanted to run (not in
+    /// the service demand, which counts this guest's own work). `null` in older files.
+    #[serde(default)]
+    pub steal_ns: Option<u64>,
+}
+
+impl SystemCpu {
+    /// User + system + softirq + irq: the CPU time the machine spent working.
+    pub fn busy_ns(&self) -> u64 {
+        self.user_ns + self.system_ns + self.softirq_ns + self.irq_ns
+    }
 }
 
 /// Latency percentiles in microseconds, from an HDR histogram.

@@ -9,4 +9,5 @@ mod loopback;
 mod readme;
 mod support;
 mod uring;
+mod verify;
 mod zerocopy;

@@ -53,6 +53,32 @@ impl EventKind {
         }
     }
 
+    /// Where [`ThreadCounters::open`] (what copybench measures with) takes this figure from:
+    /// hardware events from a perf event group, software figures from the kernel's own
+    /// per-thread accounting read at the interval's two ends (not perf software events).
+    pub fn source(self) -> &'static str {
+        match self {
+            EventKind::Cycles | EventKind::Instructions => "perf event (hardware PMU)",
+            EventKind::LlcMisses | EventKind::CacheMisses => {
+                "perf event (hardware PMU; cache-misses stands in when llc-read-misses is absent)"
+            }
+            EventKind::ContextSwitches => {
+                "kernel accounting: voluntary_ctxt_switches + nonvoluntary_ctxt_switches of \
+                 /proc/thread-self/status, not a perf event"
+            }
+            EventKind::CpuMigrations => {
+                "kernel accounting: se.nr_migrations of /proc/thread-self/sched \
+                 (CONFIG_SCHED_DEBUG), not a perf event"
+            }
+            EventKind::PageFaults => {
+                "kernel accounting: minflt + majflt of /proc/thread-self/stat, not a perf event"
+            }
+            EventKind::TaskClock => {
+                "kernel accounting: clock_gettime(CLOCK_THREAD_CPUTIME_ID), not a perf event"
+            }
+        }
+    }
+
     /// Counted by the CPU's PMU (as opposed to by the kernel in software).
     pub fn is_hardware(self) -> bool {
         matches!(
@@ -568,29 +594,41 @@ impl ThreadCounters {
 pub struct Availability {
     /// The event's name ([`EventKind::name`]).
     pub event: &'static str,
+    /// Where the figure comes from ([`EventKind::source`]).
+    pub source: &'static str,
     pub result: Result<(), String>,
 }
 
-/// Tries to open each event (with the settings [`ThreadCounters`] uses) on the calling thread.
-/// For `copybench doctor` and the host facts of a result.
+/// Whether each figure [`ThreadCounters::open`] reports can be measured here, tried on the
+/// calling thread the way it is measured: hardware events by opening them as perf events,
+/// software figures by reading the kernel's per-thread accounting they come from. For
+/// `copybench doctor` and the host facts of a result.
 pub fn availability() -> Vec<Availability> {
     let mut pmu = false;
+    let snapshot = Snapshot::take();
     EventKind::ALL
         .iter()
         .map(|&kind| {
             let b = builder_for(kind);
-            let result = match b.build() {
-                Ok(_) => Ok(()),
-                Err(e) => Err(reason::open_failure(
-                    &e,
-                    context(&b, pmu && kind.is_hardware()),
-                )),
+            let result = match kind {
+                EventKind::TaskClock => snapshot.cpu_ns.clone().map(drop),
+                EventKind::ContextSwitches => snapshot.context_switches.clone().map(drop),
+                EventKind::CpuMigrations => snapshot.cpu_migrations.clone().map(drop),
+                EventKind::PageFaults => snapshot.page_faults.clone().map(drop),
+                _ => match b.build() {
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(reason::open_failure(
+                        &e,
+                        context(&b, pmu && kind.is_hardware()),
+                    )),
+                },
             };
             if kind == EventKind::Cycles {
                 pmu = result.is_ok();
             }
             Availability {
                 event: kind.name(),
+                source: kind.source(),
                 result,
             }
         })

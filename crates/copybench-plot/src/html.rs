@@ -76,6 +76,16 @@ pub fn warnings(runs: &[LabeledRun]) -> Vec<String> {
             ));
         }
         for p in &r.points {
+            if let Some(w) = p.rate_warning() {
+                out.push(format!(
+                    "{who}{} {} x{} rep {} ({}): {w}",
+                    strategy_label(p.strategy),
+                    format_bytes(p.msg_size),
+                    p.threads,
+                    p.repetition,
+                    p.mode
+                ));
+            }
             if p.verified && p.error.is_none() {
                 continue;
             }

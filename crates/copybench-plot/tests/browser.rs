@@ -257,11 +257,12 @@ fn fresh_run() -> copybench_core::result::RunResults {
             rr_threads: vec![1, 2],
             repetitions: 2,
             warmup: Duration::from_millis(30),
-            duration: Duration::from_millis(100),
+            // Zero-copy over loopback can stall 200 ms in one send; shorter points fail.
+            duration: Duration::from_millis(400),
             with_failure: false,
         },
         "copybench-plot browser test: loopback, all strategies, 1k..256k, 1-2 threads, \
-         2 repetitions, 100 ms",
+         2 repetitions, 400 ms",
     )
 }
 

@@ -195,3 +195,30 @@ fn a_build_without_the_asset_asks_for_it() {
     assert!(err.to_string().contains("scripts/install-deps.sh"), "{err}");
     assert!(!output.exists());
 }
+
+#[test]
+fn a_point_whose_receivers_saw_another_rate_is_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut v = fixture_value();
+    let points = v["points"].as_array_mut().unwrap();
+    let sent = points[0]["throughput_gbps"].as_f64().unwrap();
+    points[0]["receiver"]["throughput_gbps"] = (sent * 0.8).into();
+    points[1]["receiver"]["throughput_gbps"] = points[1]["throughput_gbps"].clone();
+    let input = write(dir.path(), "skewed.json", &v.to_string());
+    let js = write(dir.path(), "echarts.min.js", "/* echarts stand-in */");
+    let output = dir.path().join("report.html");
+    let options = ReportOptions {
+        echarts_js: Some(js),
+        ..ReportOptions::default()
+    };
+    let summary = render_report(&[input], &output, &options).unwrap();
+    let rate: Vec<&String> = summary
+        .warnings
+        .iter()
+        .filter(|w| w.contains("% apart"))
+        .collect();
+    assert_eq!(rate.len(), 1, "{:?}", summary.warnings);
+    assert!(rate[0].contains("20% apart"), "{}", rate[0]);
+    let html = std::fs::read_to_string(&output).unwrap();
+    assert!(html.contains("20% apart"));
+}

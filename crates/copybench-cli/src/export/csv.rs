@@ -66,6 +66,7 @@ fn columns() -> Vec<Column> {
         column("fields", |p| text(p.fields)),
         column("pool", |p| text(p.pool)),
         column("error", |p| p.error.clone()),
+        column("placement", |p| p.placement.map(|x| x.to_string())),
     ]);
     cols
 }
@@ -83,6 +84,10 @@ fn point_columns() -> Vec<Column> {
         column("duration_s", |p| text(p.duration_s)),
         column("send_calls", |p| text(p.send_calls)),
         column("verified", |p| text(p.verified)),
+        column("verification", |p| text(p.verification)),
+        column("receiver_throughput_gbps", |p| {
+            p.receiver.throughput_gbps.map(|v| v.to_string())
+        }),
     ]
 }
 
@@ -134,11 +139,14 @@ fn zerocopy_columns() -> Vec<Column> {
             p.zerocopy.as_ref().map(|z| z.enobufs.to_string())
         }),
     ]);
-    let per_byte: [Named<fn(&Point) -> Option<f64>>; 4] = [
+    let per_byte: [Named<fn(&Point) -> Option<f64>>; 5] = [
         ("sender_cpu_ns_per_byte", |p| p.sender.cpu_ns_per_byte),
         ("receiver_cpu_ns_per_byte", |p| p.receiver.cpu_ns_per_byte),
         ("cycles_per_byte", |p| p.cycles_per_byte),
         ("llc_misses_per_kib", |p| p.llc_misses_per_kib),
+        ("service_demand_ns_per_byte", |p| {
+            p.service_demand_ns_per_byte
+        }),
     ];
     for (name, pick) in per_byte {
         cols.push(column(name, move |p| pick(p).map(|v| v.to_string())));
@@ -172,6 +180,12 @@ fn counter_columns() -> Vec<Column> {
             p.system_cpu.as_ref().map(|s| pick(s).to_string())
         }));
     }
+    cols.push(column("system_steal_ns", |p| {
+        p.system_cpu
+            .as_ref()
+            .and_then(|s| s.steal_ns)
+            .map(|v| v.to_string())
+    }));
     cols
 }
 

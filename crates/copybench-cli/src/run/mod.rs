@@ -27,6 +27,9 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 pub fn run(args: RunArgs, cancel: &AtomicBool) -> Result<ExitCode> {
     // Everything that can be refused is refused before any traffic.
     let plan = RunPlan::new(&args)?;
+    if let Some(note) = &plan.placement_note {
+        eprintln!("note: {note}");
+    }
     let target = Target::open(&plan.target)?;
     let mut results = RunResults {
         schema_version: SCHEMA_VERSION,
@@ -43,8 +46,9 @@ pub fn run(args: RunArgs, cancel: &AtomicBool) -> Result<ExitCode> {
     };
     let outputs =
         Outputs::create(&args.outputs, &results).map_err(|e| UsageError(format!("{e:#}")))?;
-    let hooks =
+    let mut hooks =
         CliHooks::new(target.topology(), plan.pin.clone(), plan.counters).with_sink(target.sink());
+    hooks.placement = Some(plan.placement);
     let ended = sweep::sweep(
         &plan,
         &target,

@@ -2,13 +2,13 @@
 //! run order, where they run, how threads are placed. Building a plan has no side effects.
 
 use copybench_core::engine::{PointParams, Protocol};
-use copybench_core::result::{RunConfigRecord, TopologyRecord};
+use copybench_core::result::{Placement, RunConfigRecord, TopologyRecord};
 use copybench_core::sweep::plan;
 use copybench_core::units::format_size;
 use copybench_core::StrategyKind;
 
 use super::target::TargetChoice;
-use crate::args::{RunArgs, TopologyArg};
+use crate::args::{PlacementArg, RunArgs, TopologyArg};
 use crate::export::Format;
 use crate::hooks::PinPlan;
 use crate::UsageError;
@@ -23,6 +23,10 @@ pub struct RunPlan {
     pub target: TargetChoice,
     /// CPU placement, when pinned.
     pub pin: Option<PinPlan>,
+    /// The named placement `pin` implements.
+    pub placement: Placement,
+    /// Why the placement is not the one asked for (said before the run, kept in the results).
+    pub placement_note: Option<String>,
     /// Whether per-thread counters are opened.
     pub counters: bool,
 }
@@ -60,11 +64,16 @@ impl RunPlan {
                 ))
             })?;
         }
+        let target = target_choice(args)?;
+        let cpus = usable_cpus();
+        let placed = placing(args, &cpus, matches!(target, TargetChoice::Remote { .. }))?;
         Ok(RunPlan {
             points,
             template,
-            target: target_choice(args)?,
-            pin: pin_plan(args)?,
+            target,
+            pin: placed.pin,
+            placement: placed.placement,
+            placement_note: placed.note,
             counters: !args.no_counters,
         })
     }
@@ -86,6 +95,9 @@ impl RunPlan {
             align: args.align,
             pin: self.pin.as_ref().map(PinPlan::record),
             counters: self.counters,
+            verification: args.verify,
+            placement: Some(self.placement),
+            placement_note: self.placement_note.clone(),
         }
     }
 }
@@ -100,6 +112,7 @@ fn template(args: &RunArgs) -> PointParams {
     template.align = args.align;
     template.warmup = args.warmup;
     template.duration = args.duration;
+    template.verify = args.verify;
     template.corrupt_message = args.corrupt_message;
     template
 }
@@ -180,13 +193,73 @@ fn sink_choice(args: &RunArgs) -> Result<TargetChoice, UsageError> {
 /// IPv4 and UDP headers in front of a datagram's payload.
 const SINK_HEADERS: usize = 28;
 
-/// CPU placement from `--pin`, `--sender-cpus` and `--receiver-cpus`.
-fn pin_plan(args: &RunArgs) -> Result<Option<PinPlan>, UsageError> {
-    if !args.pin && args.sender_cpus.is_empty() && args.receiver_cpus.is_empty() {
-        return Ok(None);
+/// The CPUs this process may run on (its affinity mask), in order.
+fn usable_cpus() -> Vec<usize> {
+    core_affinity::get_core_ids()
+        .map(|ids| ids.into_iter().map(|c| c.id).collect())
+        .unwrap_or_default()
+}
+
+/// A placement as planned: the CPUs, its name, and why it differs from the one asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placing {
+    pub pin: Option<PinPlan>,
+    pub placement: Placement,
+    pub note: Option<String>,
+}
+
+/// CPU placement from `--placement` (`--pin` = apart), overridden by `--sender-cpus` and
+/// `--receiver-cpus` (`custom`), on the usable `cpus`.
+pub fn placing(args: &RunArgs, cpus: &[usize], remote: bool) -> Result<Placing, UsageError> {
+    if !args.sender_cpus.is_empty() || !args.receiver_cpus.is_empty() {
+        return custom(args, cpus);
     }
-    let cpus = core_affinity::get_core_ids().map_or(0, |ids| ids.len());
-    let auto = PinPlan::automatic(cpus.max(1));
+    let asked = if args.pin {
+        PlacementArg::Apart
+    } else {
+        args.placement
+    };
+    let placed = |pin, placement, note: Option<String>| Placing {
+        pin,
+        placement,
+        note,
+    };
+    if asked == PlacementArg::Unpinned {
+        return Ok(placed(None, Placement::Unpinned, None));
+    }
+    if cpus.is_empty() {
+        let note = "this process's CPU affinity could not be read: threads are not pinned";
+        return Ok(placed(None, Placement::Unpinned, Some(note.into())));
+    }
+    if asked == PlacementArg::Same && remote {
+        return Err(UsageError(
+            "--placement same: with --topology remote the receivers run on another host, so a \
+             sender cannot share a CPU with its receiver; use apart or none"
+                .into(),
+        ));
+    }
+    match (asked, PinPlan::apart(cpus)) {
+        (PlacementArg::Apart, Some(plan)) => Ok(placed(Some(plan), Placement::Apart, None)),
+        (PlacementArg::Apart, None) => {
+            let note = format!(
+                "--placement apart is impossible with one usable CPU (CPU {}): each sender \
+                 shares it with its receiver (placement same)",
+                cpus[0]
+            );
+            Ok(placed(
+                Some(PinPlan::same(cpus)),
+                Placement::Same,
+                Some(note),
+            ))
+        }
+        _ => Ok(placed(Some(PinPlan::same(cpus)), Placement::Same, None)),
+    }
+}
+
+/// `--sender-cpus` / `--receiver-cpus`, a side not given taking the `apart` choice; every CPU
+/// must be usable.
+fn custom(args: &RunArgs, cpus: &[usize]) -> Result<Placing, UsageError> {
+    let auto = PinPlan::apart(cpus).unwrap_or_else(|| PinPlan::same(cpus));
     let or_auto = |given: &Vec<usize>, auto: Vec<usize>| {
         if given.is_empty() {
             auto
@@ -202,12 +275,21 @@ fn pin_plan(args: &RunArgs) -> Result<Option<PinPlan>, UsageError> {
         ("--sender-cpus", &plan.senders),
         ("--receiver-cpus", &plan.receivers),
     ] {
-        if let Some(bad) = list.iter().find(|&&c| c >= cpus) {
+        if let Some(bad) = list.iter().find(|c| !cpus.contains(c)) {
+            let usable: Vec<String> = cpus.iter().map(|c| c.to_string()).collect();
             return Err(UsageError(format!(
-                "{flag}: CPU {bad} does not exist; this process may use CPUs 0 to {}",
-                cpus.saturating_sub(1)
+                "{flag}: CPU {bad} is not one this process may use (usable: {})",
+                if usable.is_empty() {
+                    "unknown".to_string()
+                } else {
+                    usable.join(",")
+                }
             )));
         }
     }
-    Ok(Some(plan))
+    Ok(Placing {
+        pin: Some(plan),
+        placement: Placement::Custom,
+        note: None,
+    })
 }

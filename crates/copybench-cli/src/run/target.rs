@@ -54,7 +54,7 @@ pub enum Target {
     /// Receivers in one namespace, senders in the other (entered by the hooks).
     Netns(Topology),
     /// Senders here, receivers at a `copybench server`.
-    Remote(Client),
+    Remote(Box<Client>),
     /// Senders in the sink's namespace, nothing receiving.
     Sink(Sink),
 }
@@ -84,7 +84,7 @@ impl Target {
                     .map(AuthKey::load)
                     .transpose()
                     .map_err(|e| UsageError(e.to_string()))?;
-                Client::connect(connect, key.as_ref()).map(Target::Remote)
+                Client::connect(connect, key.as_ref()).map(|c| Target::Remote(Box::new(c)))
             }
             TargetChoice::Sink { mtu } => Sink::create(&SinkConfig { mtu: *mtu })
                 .map(Target::Sink)
@@ -150,8 +150,19 @@ impl Target {
         }
     }
 
-    /// Runs one point through this target.
+    /// Runs one point through this target, recording the hooks' placement in it.
     pub fn run_point(
+        &self,
+        params: &PointParams,
+        hooks: &CliHooks<'_>,
+        cancel: &AtomicBool,
+    ) -> Result<Point, EngineError> {
+        let mut point = self.run_unplaced(params, hooks, cancel)?;
+        point.placement = hooks.placement;
+        Ok(point)
+    }
+
+    fn run_unplaced(
         &self,
         params: &PointParams,
         hooks: &CliHooks<'_>,

@@ -45,9 +45,11 @@ pub(crate) fn run_datagram_receiver(
     socket
         .set_read_timeout(Some(Duration::from_millis(50)))
         .map_err(|e| read_error(0, e))?;
+    // Every datagram is checked whole whatever `--verify` asks: it says so in the report.
     let mut report = ReceiverReport {
         index,
         clean: true,
+        verification: Some(super::Verify::Full),
         ..ReceiverReport::default()
     };
     let mut counts = DatagramCounts::default();
@@ -70,6 +72,7 @@ pub(crate) fn run_datagram_receiver(
         if now == Phase::STOP && stopped_at.is_none() {
             stopped_at = Some(Instant::now());
             if let Some((t0, b0, probe)) = interval.take() {
+                report.interval = Some((t0, Instant::now()));
                 report.measured_s = t0.elapsed().as_secs_f64();
                 report.measured_bytes = report.received_bytes - b0;
                 report.counters = probe.map(|p| p.finish());

@@ -108,6 +108,87 @@ impl FromStr for Protocol {
     }
 }
 
+/// How much of the received stream the receivers check (`--verify`).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Verify {
+    /// Every byte against the pattern (the default): a lost, repeated, reordered or
+    /// overwritten message, or a shifted byte, is found.
+    #[default]
+    Full,
+    /// Only the 8-byte stamp at the start of each message: every message's identity and order
+    /// are checked, its payload is not.
+    Stamps,
+    /// Read into user space without checking; bytes and message boundaries are counted.
+    Off,
+    /// `recv(MSG_TRUNC)`: the kernel drops the bytes without copying them to user space
+    /// (neper's `--skip-rx-copy`); bytes and message boundaries are counted.
+    Discard,
+}
+
+impl Verify {
+    /// Every mode, from the most to the least checking.
+    pub const ALL: [Verify; 4] = [Verify::Full, Verify::Stamps, Verify::Off, Verify::Discard];
+
+    /// The name used in results and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verify::Full => "full",
+            Verify::Stamps => "stamps",
+            Verify::Off => "off",
+            Verify::Discard => "discard",
+        }
+    }
+
+    /// Whether every payload byte was compared with the pattern.
+    pub fn checks_content(self) -> bool {
+        self == Verify::Full
+    }
+
+    /// Whether the payload reaches user space at the receiver.
+    pub fn copies_to_user(self) -> bool {
+        self != Verify::Discard
+    }
+
+    /// In words, for summaries: what the receivers did with the bytes.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Verify::Full => "every byte checked against the pattern",
+            Verify::Stamps => {
+                "only each message's 8-byte stamp checked (identity and order), not the payload"
+            }
+            Verify::Off => "bytes read into user space and counted, content not checked",
+            Verify::Discard => {
+                "bytes dropped in the kernel with recv(MSG_TRUNC) and counted, content not checked"
+            }
+        }
+    }
+}
+
+impl fmt::Display for Verify {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Verify {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim().to_ascii_lowercase();
+        Verify::ALL
+            .into_iter()
+            .find(|v| v.name() == s)
+            .ok_or_else(|| {
+                ParseError(format!(
+                    "unknown verification '{s}': expected full, stamps, off or discard"
+                ))
+            })
+    }
+}
+
 /// Largest UDP payload in one IPv4 datagram (65535 - 20 IP - 8 UDP header bytes).
 pub const MAX_DATAGRAM: usize = 65507;
 
@@ -144,6 +225,9 @@ pub struct PointParams {
     /// for now (see [`PointParams::validate`]).
     #[serde(default)]
     pub fixed_buffers: bool,
+    /// How much the receivers check (`full` unless asked otherwise).
+    #[serde(default)]
+    pub verify: Verify,
     /// **Test hook, not for measurements**: corrupt message number N of every connection, to
     /// prove that the receiver's check can fail. A `copybench server` refuses points that set it.
     #[doc(hidden)]
@@ -169,6 +253,7 @@ impl PointParams {
             duration: Duration::from_secs(5),
             drain_timeout: Duration::from_secs(10),
             fixed_buffers: false,
+            verify: Verify::Full,
             corrupt_message: None,
         }
     }

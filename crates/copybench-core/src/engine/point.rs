@@ -1,6 +1,6 @@
 use hdrhistogram::Histogram;
 
-use super::{Mode, PointParams, Protocol, ReceiverReport, SenderReport};
+use super::{Mode, PointParams, Protocol, ReceiverReport, SenderReport, Verify};
 use crate::result::{
     Counters, LatencyKind, LatencySummary, Point, SideMetrics, SystemCpu, ThreadResult, UdpStats,
     ZeroCopyStats,
@@ -14,9 +14,41 @@ fn gbps(bytes: u64, seconds: f64) -> f64 {
     }
 }
 
+/// The receivers' own bytes and interval: bytes counted within each receiver's measured
+/// interval, over the span from the first receiver's start to the last one's end (as for the
+/// senders); receivers elsewhere (remote) report only lengths, and the longest stands in.
+fn receiver_side(receivers: &[ReceiverReport]) -> (Option<u64>, Option<f64>) {
+    let measured: Vec<&ReceiverReport> = receivers.iter().filter(|r| r.measured_s > 0.0).collect();
+    if measured.is_empty() {
+        return (None, None);
+    }
+    let bytes = measured.iter().map(|r| r.measured_bytes).sum();
+    let intervals: Option<Vec<_>> = measured.iter().map(|r| r.interval).collect();
+    let span = match intervals {
+        Some(iv) => {
+            let start = iv.iter().map(|i| i.0).min().expect("not empty");
+            let end = iv.iter().map(|i| i.1).max().expect("not empty");
+            (end - start).as_secs_f64()
+        }
+        None => measured.iter().map(|r| r.measured_s).fold(0.0, f64::max),
+    };
+    (Some(bytes), Some(span))
+}
+
+/// What the receivers checked: what they all report, `full` for reports of servers that
+/// predate `--verify` (they checked everything). Receivers that disagree (which the engine
+/// never does) count as the least checking of them.
+fn verification(params: &PointParams, receivers: &[ReceiverReport]) -> Verify {
+    receivers
+        .iter()
+        .map(|r| r.verification.unwrap_or(Verify::Full))
+        .max()
+        .unwrap_or(params.verify)
+}
+
 /// Builds the point record from what every sender and receiver thread reported.
 ///
-/// `verified` is true only if every receiver checked every byte, all matched, and each
+/// `verified` is true only if every check the receivers ran (`verification`) passed and each
 /// received exactly the bytes its sender sent.
 pub fn assemble_point(
     params: &PointParams,
@@ -77,6 +109,11 @@ pub fn assemble_point(
     let sender_counters = Counters::sum(senders.iter().filter_map(|s| s.counters.as_ref()));
     let receiver_counters = Counters::sum(receivers.iter().filter_map(|r| r.counters.as_ref()));
     let receiver_bytes: u64 = receivers.iter().map(|r| r.measured_bytes).sum();
+    let (receiver_measured, receiver_duration_s) = receiver_side(receivers);
+    let service_demand_ns_per_byte = system_cpu
+        .as_ref()
+        .filter(|_| bytes > 0)
+        .map(|s| s.busy_ns() as f64 / bytes as f64);
     let per_byte = |c: &Option<Counters>, pick: fn(&Counters) -> Option<u64>, bytes: u64| {
         c.as_ref()
             .and_then(pick)
@@ -158,6 +195,8 @@ pub fn assemble_point(
         duration_s,
         send_calls: senders.iter().map(|s| s.send_calls).sum(),
         verified: verified && errors.is_empty(),
+        verification: verification(params, receivers),
+        placement: None,
         transactions_per_s: (params.mode == Mode::Rr && duration_s > 0.0)
             .then(|| messages as f64 / duration_s),
         latency_us,
@@ -167,6 +206,9 @@ pub fn assemble_point(
         llc_misses_per_kib: per_byte(&sender_counters, |c| c.llc_misses.value(), bytes)
             .map(|per_byte| per_byte * 1024.0),
         sender: SideMetrics {
+            bytes: Some(bytes),
+            duration_s: Some(duration_s),
+            throughput_gbps: Some(gbps(bytes, duration_s)).filter(|g| g.is_finite()),
             cpu_ns_per_byte: sender_counters
                 .as_ref()
                 .and_then(sender_cpu_ns)
@@ -175,6 +217,12 @@ pub fn assemble_point(
             counters: sender_counters,
         },
         receiver: SideMetrics {
+            bytes: receiver_measured,
+            duration_s: receiver_duration_s,
+            throughput_gbps: receiver_measured
+                .zip(receiver_duration_s)
+                .map(|(b, s)| gbps(b, s))
+                .filter(|g| g.is_finite()),
             cpu_ns_per_byte: per_byte(
                 &receiver_counters,
                 |c| c.task_clock_ns.value(),
@@ -184,6 +232,7 @@ pub fn assemble_point(
         },
         system_cpu,
         receiver_system_cpu: None,
+        service_demand_ns_per_byte,
         per_thread,
         error: (!errors.is_empty()).then(|| errors.join("; ")),
     }

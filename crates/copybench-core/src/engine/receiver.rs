@@ -2,9 +2,12 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Instant;
 
+use rustix::net::RecvFlags;
 use serde::{Deserialize, Serialize};
 
-use super::{EngineError, Hooks, Mode, Phase, ReceiveError, Role, SetupError, Shared, ThreadProbe};
+use super::{
+    EngineError, Hooks, Mode, Phase, ReceiveError, Role, SetupError, Shared, ThreadProbe, Verify,
+};
 use crate::message::PlacedBuf;
 use crate::pattern::Verifier;
 use crate::result::Counters;
@@ -34,10 +37,21 @@ pub struct ReceiverReport {
     /// UDP only: datagrams received and reordered.
     #[serde(default)]
     pub datagrams: Option<super::DatagramCounts>,
+    /// What the receiver checked. `None` in a report from a `copybench server` that predates
+    /// `--verify`: such a server checked every byte.
+    #[serde(default)]
+    pub verification: Option<Verify>,
+    /// The receiver's own measured interval (start, end) on this machine's clock; not sent
+    /// over the wire (a remote receiver's clock is not comparable), where
+    /// [`measured_s`](Self::measured_s) stands in for it.
+    #[serde(skip)]
+    pub interval: Option<(Instant, Instant)>,
 }
 
-/// Reads `stream` to its end, checking every byte against connection `conn`'s pattern. In
-/// `rr` mode it answers each whole message with an 8-byte reply (the message's number).
+/// Reads `stream` to its end, checking what `params.verify` says against connection `index`'s
+/// pattern (every byte, only the stamps, or nothing but the byte count and message boundaries).
+/// In `rr` mode it answers each whole message with an 8-byte reply (the message's number),
+/// under every verification mode: message boundaries come from the byte count.
 pub(crate) fn run_receiver(
     mut stream: TcpStream,
     shared: &Shared<'_>,
@@ -57,6 +71,7 @@ pub(crate) fn run_receiver(
     let mut interval = Interval::default();
     let mut report = ReceiverReport {
         index,
+        verification: Some(params.verify),
         ..ReceiverReport::default()
     };
     loop {
@@ -65,7 +80,7 @@ pub(crate) fn run_receiver(
         } else {
             RECV_BUF
         };
-        let n = match stream.read(&mut buf.as_mut_slice()[..want]) {
+        let n = match read_some(&mut stream, &mut buf.as_mut_slice()[..want], params.verify) {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
@@ -91,7 +106,11 @@ pub(crate) fn run_receiver(
         if n == 0 {
             break;
         }
-        verifier.check(&buf.as_slice()[..n]);
+        match params.verify {
+            Verify::Full => verifier.check(&buf.as_slice()[..n]),
+            Verify::Stamps => verifier.check_stamps(&buf.as_slice()[..n]),
+            Verify::Off | Verify::Discard => verifier.skip(n),
+        }
         report.received_bytes += n as u64;
         if rr && verifier.message_offset() == 0 {
             let number = verifier.messages() - 1;
@@ -122,6 +141,20 @@ pub(crate) fn run_receiver(
     Ok(report)
 }
 
+/// Reads up to `buf.len()` bytes: into `buf`, or, with [`Verify::Discard`], nowhere:
+/// `recv(MSG_TRUNC)` on TCP drops the bytes in the kernel without copying them to user space
+/// and returns how many it dropped (as neper's `--skip-rx-copy` and liburing's zero-copy
+/// example receive).
+fn read_some(stream: &mut TcpStream, buf: &mut [u8], verify: Verify) -> std::io::Result<usize> {
+    if verify == Verify::Discard {
+        rustix::net::recv(&*stream, buf, RecvFlags::TRUNC)
+            .map(|(_, dropped)| dropped)
+            .map_err(std::io::Error::from)
+    } else {
+        stream.read(buf)
+    }
+}
+
 /// The receiver's own measured interval: from the first read after `MEASURE` to the first read
 /// after `STOP` (or the end of the stream).
 #[derive(Default)]
@@ -142,7 +175,9 @@ impl Interval {
     fn end(&mut self, report: &mut ReceiverReport) {
         if let (Some((t0, b0)), false) = (self.start, self.ended) {
             self.ended = true;
-            report.measured_s = t0.elapsed().as_secs_f64();
+            let t1 = Instant::now();
+            report.interval = Some((t0, t1));
+            report.measured_s = (t1 - t0).as_secs_f64();
             report.measured_bytes = report.received_bytes - b0;
             report.counters = self.probe.take().map(|p| p.finish());
         }

@@ -80,13 +80,18 @@ pub fn point(
         sender: SideMetrics {
             counters: Some(counters.clone()),
             cpu_ns_per_byte: cpu,
+            ..Default::default()
         },
         receiver: SideMetrics {
             counters: Some(counters.clone()),
             cpu_ns_per_byte: cpu.map(|c| c / 2.0),
+            ..Default::default()
         },
         system_cpu: None,
         receiver_system_cpu: None,
+        service_demand_ns_per_byte: None,
+        verification: Default::default(),
+        placement: None,
         cycles_per_byte: None,
         llc_misses_per_kib: None,
         per_thread: vec![ThreadResult {

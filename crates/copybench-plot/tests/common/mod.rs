@@ -52,6 +52,7 @@ fn host() -> HostInfo {
         cores: std::thread::available_parallelism().ok().map(|n| n.get()),
         optmem_max: read("/proc/sys/net/core/optmem_max").and_then(|s| s.parse().ok()),
         counters_available: counters,
+        ..Default::default()
     }
 }
 
@@ -141,6 +142,7 @@ pub fn loopback_run(sweep: &Sweep, command_line: &str) -> RunResults {
             align: first.align,
             pin: None,
             counters: false,
+            ..Default::default()
         },
         points,
         complete: true,
