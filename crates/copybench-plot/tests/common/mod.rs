@@ -145,6 +145,7 @@ pub fn loopback_run(sweep: &Sweep, command_line: &str) -> RunResults {
         interrupted: None,
         unsupported: Vec::new(),
         failures: Vec::new(),
+        findings: None,
     }
 }
 
