@@ -230,7 +230,7 @@ fn by_size_series(
                 suffix
             ),
             color: strategy_color(strategy),
-            line: line.clone().unwrap_or_else(|| run_line(run)),
+            line: line.unwrap_or_else(|| run_line(run)),
             symbol: run_symbol(run),
             panel: panels.index[&(mode, threads)],
             points: members
@@ -462,7 +462,7 @@ fn relative_series(
             out.push(SeriesSpec {
                 name: format!("{}{} {what}", run_prefix(runs, run), strategy_label(k)),
                 color: strategy_color(k),
-                line: line.clone(),
+                line: *line,
                 symbol: run_symbol(run),
                 panel,
                 points,
@@ -568,7 +568,7 @@ fn latency_series(
                     strategy_label(strategy),
                 ),
                 color: strategy_color(strategy),
-                line: line.clone(),
+                line: *line,
                 symbol: run_symbol(run),
                 panel: panel_of[&size],
                 points: members

@@ -169,13 +169,16 @@ pub fn sections(runs: &[LabeledRun]) -> Result<Vec<ChartSection>, PlotError> {
     Ok(charts::build_sections(runs, &aggs, &findings))
 }
 
-/// The findings of a run, computed afresh from its points by this version's rules (a file
-/// written before findings existed has none; one that has them gets the same answer). The
-/// protocol is the one the file's findings name, else TCP.
+/// The findings of a run, computed afresh by this version's rules from the points the charts
+/// draw (points with an `error` are partial and left out of both; a file written before
+/// findings existed has none stored). The protocol is the one the file's findings name, else
+/// TCP.
 pub fn findings_of(run: &LabeledRun) -> Findings {
     let stored = run.results.findings.as_ref();
     let protocol = stored
         .and_then(|f| f.groups.first())
         .map_or(DEFAULT_PROTOCOL, |g| g.protocol.as_str());
-    findings_for_run(&run.results, protocol)
+    let mut plotted = run.results.clone();
+    plotted.points.retain(is_plotted);
+    findings_for_run(&plotted, protocol)
 }

@@ -246,12 +246,7 @@ fn line_series(s: &SeriesSpec) -> Line {
         .x_axis_index(s.panel as f64)
         .y_axis_index(s.panel as f64)
         .item_style(ItemStyle::new().color(s.color))
-        .line_style(
-            LineStyle::new()
-                .color(s.color)
-                .width(2)
-                .type_(s.line.clone()),
-        )
+        .line_style(LineStyle::new().color(s.color).width(2).type_(s.line))
         .data(data);
     if !s.marks.is_empty() {
         line = line.mark_line(mark_line(&s.marks, s.color));
