@@ -340,20 +340,16 @@ fn findings_block(runs: &[LabeledRun], findings: &[Findings]) -> String {
         if runs.len() > 1 {
             let _ = writeln!(out, "<h3 class=\"run\">{}</h3>", escape(&run.label));
         }
-        let mut open = false;
-        for line in render_text(f).lines() {
+        let text = render_text(f);
+        let mut groups: Vec<FindingsGroup<'_>> = Vec::new();
+        for line in text.lines() {
             let item = line.trim_start();
             if !line.starts_with(' ') && item.ends_with(':') {
-                if open {
-                    let _ = writeln!(out, "</ul></div>");
-                }
-                let _ = writeln!(out, "<div class=\"group\"><h4>{}</h4><ul>", escape(item));
-                open = true;
+                groups.push((Some(item), Vec::new()));
                 continue;
             }
-            if !open {
-                let _ = writeln!(out, "<div class=\"group\"><ul>");
-                open = true;
+            if groups.is_empty() {
+                groups.push((None, Vec::new()));
             }
             let class = if item.starts_with("caveat:") {
                 "caveat"
@@ -364,13 +360,49 @@ fn findings_block(runs: &[LabeledRun], findings: &[Findings]) -> String {
             } else {
                 "size"
             };
-            let _ = writeln!(out, "<li class=\"{class}\">{}</li>", escape(item));
+            if let Some(g) = groups.last_mut() {
+                g.1.push((class, item));
+            }
         }
-        if open {
-            let _ = writeln!(out, "</ul></div>");
+        for (header, items) in groups {
+            out.push_str(&group_html(header, &items));
         }
     }
     let _ = writeln!(out, "</section>");
+    out
+}
+
+/// A group's heading (none for run-wide lines) and its lines with their class.
+type FindingsGroup<'a> = (Option<&'a str>, Vec<(&'a str, &'a str)>);
+
+/// One group of findings: the answers in view (break-even sizes, winners, caveats that change
+/// the reading), every size's line and the long caveats folded under them.
+fn group_html(header: Option<&str>, items: &[(&str, &str)]) -> String {
+    let at_a_glance = |(class, text): &&(&str, &str)| match *class {
+        "breakeven" | "winner" => true,
+        "caveat" => !text.starts_with("caveat: noisy") && !text.starts_with("caveat: a single"),
+        _ => false,
+    };
+    let li =
+        |(class, text): &(&str, &str)| format!("<li class=\"{class}\">{}</li>\n", escape(text));
+    let mut out = String::from("<div class=\"group\">");
+    if let Some(h) = header {
+        let _ = write!(out, "<h4>{}</h4>", escape(h));
+    }
+    out.push_str("<ul>\n");
+    out.extend(items.iter().filter(at_a_glance).map(li));
+    out.push_str("</ul>\n");
+    let rest: Vec<&(&str, &str)> = items.iter().filter(|i| !at_a_glance(i)).collect();
+    if !rest.is_empty() {
+        let _ = writeln!(
+            out,
+            "<details><summary>every size: verdict and ratios to two-copy ({} lines)</summary><ul>",
+            rest.len()
+        );
+        out.extend(rest.iter().map(|i| li(i)));
+        out.push_str("</ul></details>\n");
+    }
+    out.push_str("</div>\n");
     out
 }
 
