@@ -181,6 +181,7 @@ fn all_three_outputs_and_json_on_stdout() {
 
     let md = std::fs::read_to_string(&md).unwrap();
     assert!(md.contains("| strategy |") && md.contains("| zerocopy"));
+    assert!(md.contains("## Findings") && md.contains("loopback tcp stream, 1 thread"));
     let table = stderr(&out);
     assert!(table.contains("not NIC zero-copy"), "{table}");
 }
