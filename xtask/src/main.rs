@@ -6,6 +6,10 @@
 //!   `target/copybench/<timestamp>/`.
 //! - `cargo xtask test`: installs what the tests need (`scripts/install-deps.sh`) and runs every
 //!   test of the workspace. `.ci/run` calls exactly this.
+//! - `cargo xtask screenshot REPORT.html OUT.png [HEIGHT]`: a PNG of a report's top HEIGHT
+//!   pixels (default 2600) at 1280 wide, with the headless Chromium the browser test uses, the
+//!   same flags, offline (`unshare --net` as root). `docs/report.png` is made this way from
+//!   `cargo xtask bench`'s report.
 //! - `cargo xtask overhead [rounds]`: the cost of per-thread counters, as throughput with and
 //!   without them (a benchmark, not a test: it depends on the machine's noise).
 
@@ -63,7 +67,7 @@ fn bench(extra: &[String]) -> Result<()> {
 
     let started = std::time::Instant::now();
     run(Command::new(&copybench)
-        .args(["run", "--strategy", "twocopy,scattergather,zerocopy"])
+        .arg("run")
         .args(["--sizes", "1k,4k,16k,64k", "--threads", "1,2,4,8"])
         .args([
             "--duration",
@@ -83,13 +87,7 @@ fn bench(extra: &[String]) -> Result<()> {
         ])
         .args(extra))?;
     run(Command::new(&copybench)
-        .args([
-            "run",
-            "--mode",
-            "rr",
-            "--strategy",
-            "twocopy,scattergather,zerocopy",
-        ])
+        .args(["run", "--mode", "rr"])
         .args(["--sizes", "1k,64k", "--threads", "1,2,4,8"])
         .args([
             "--duration",
@@ -110,11 +108,64 @@ fn bench(extra: &[String]) -> Result<()> {
         &path("report.html"),
     ]))?;
     eprintln!(
-        "\nsweeps took {:.0} s. Results in {}:\n  results.json, results.csv, results.md (stream)\n  rr.json, rr.csv (request/response)\n  report.html (open in a browser; works offline)",
+        "\nsweeps took {:.0} s. Results in {}:\n  results.json, results.csv, results.md (stream; the findings are under \"findings\")\n  rr.json, rr.csv (request/response)\n  report.html (open in a browser; works offline; findings at the top)\n  cargo xtask screenshot {}/report.html docs/report.png   (the README picture)",
         swept.as_secs_f64(),
+        out.display(),
         out.display()
     );
     Ok(())
+}
+
+/// `cargo xtask screenshot REPORT.html OUT.png [HEIGHT]`: headless Chromium with the flags of
+/// copybench-plot's browser test (`tests/browser.rs`), networking off when root.
+fn screenshot(args: &[String]) -> Result<()> {
+    let (Some(report), Some(png)) = (args.first(), args.get(1)) else {
+        bail!("usage: cargo xtask screenshot REPORT.html OUT.png [HEIGHT]");
+    };
+    let height: u32 = args
+        .get(2)
+        .map_or(Ok(2600), |h| h.parse())
+        .context("HEIGHT")?;
+    let report =
+        std::fs::canonicalize(report).with_context(|| format!("report {report} not found"))?;
+    let png = std::env::current_dir()?.join(png);
+    let profile = std::env::temp_dir().join(format!("copybench-shot-{}", std::process::id()));
+    let mut cmd = if rustix_is_root() {
+        let mut c = Command::new("unshare");
+        c.args(["--net", "/usr/bin/chromium"]);
+        c
+    } else {
+        Command::new("/usr/bin/chromium")
+    };
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--hide-scrollbars",
+        "--virtual-time-budget=10000",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()))
+    .arg(format!("--screenshot={}", png.display()))
+    .arg(format!("--window-size=1280,{height}"))
+    .arg(format!("file://{}", report.display()));
+    let result = run(&mut cmd);
+    let _ = std::fs::remove_dir_all(&profile);
+    result?;
+    eprintln!("wrote {}", png.display());
+    Ok(())
+}
+
+/// Root (for `unshare --net`), from `id -u`.
+fn rustix_is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
 }
 
 /// Median of `values` (NaN when there are none, which prints as such, never as 0).
@@ -260,11 +311,13 @@ fn dispatch() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("bench") => bench(&args[1..]),
         Some("test") => test(&args[1..]),
+        Some("screenshot") => screenshot(&args[1..]),
         Some("overhead") => overhead(args.get(1).map_or(Ok(6), |n| n.parse()).context("rounds")?),
         _ => {
             eprintln!(
                 "usage:\n  cargo xtask bench [copybench run options]   the default sweep and its report\n  \
                  cargo xtask test [cargo test options]        install test dependencies, run every test\n  \
+                 cargo xtask screenshot REPORT.html OUT.png [HEIGHT]   a PNG of a report (headless chromium)\n  \
                  cargo xtask overhead [rounds]                throughput with vs without counters"
             );
             std::process::exit(2);

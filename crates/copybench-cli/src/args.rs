@@ -42,6 +42,10 @@ pub enum Command {
     Server(ServerArgs),
     /// Render result files into one self-contained HTML report (works offline).
     Plot(PlotArgs),
+    /// Compare two result files cell by cell: what changed beyond the noise.
+    Compare(CompareArgs),
+    /// Find the message size where one strategy starts beating another, by measurement.
+    Crossover(Box<crate::crossover::CrossoverArgs>),
     /// Print what this machine supports (namespaces, MSG_ZEROCOPY, counters) and what to do about gaps.
     Doctor,
     /// Print shell completions (bash, zsh, fish, elvish, powershell) to stdout.
@@ -98,6 +102,42 @@ pub struct PlotArgs {
     /// Page title.
     #[arg(long)]
     pub title: Option<String>,
+}
+
+/// How `copybench compare` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompareFormat {
+    /// A table for the terminal, then every regression and improvement.
+    Text,
+    /// The same for a CI comment.
+    Markdown,
+    /// The whole comparison as JSON.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The baseline results (JSON from `copybench run --out`).
+    #[arg(value_name = "OLD.json")]
+    pub old: PathBuf,
+
+    /// The results to judge against it.
+    #[arg(value_name = "NEW.json")]
+    pub new: PathBuf,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: CompareFormat,
+
+    /// Changes beyond the noise count as regressions or improvements above PCT percent of the
+    /// old median (0 to 1000).
+    #[arg(long, value_name = "PCT", value_parser = parse_pct, default_value = "5")]
+    pub threshold: f64,
+
+    /// Exit 1 when a cell got worse by more than PCT percent and the change is beyond the
+    /// noise (throughput down, CPU per byte or p99 latency up).
+    #[arg(long, value_name = "PCT", value_parser = parse_pct)]
+    pub fail_on_regression: Option<f64>,
 }
 
 #[derive(Debug, Args)]
@@ -268,11 +308,26 @@ pub struct RunArgs {
     pub corrupt_message: Option<u64>,
 }
 
-fn parse_strategy(s: &str) -> Result<StrategyKind, copybench_core::strategy::UnknownStrategy> {
+/// A percentage, 0 to 1000.
+pub fn parse_pct(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number (a percentage, 0 to 1000)"))?;
+    if !(0.0..=1000.0).contains(&v) {
+        return Err(format!("{s} is outside 0 to 1000 (percent)"));
+    }
+    Ok(v)
+}
+
+pub(crate) fn parse_strategy(
+    s: &str,
+) -> Result<StrategyKind, copybench_core::strategy::UnknownStrategy> {
     s.parse()
 }
 
-fn parse_msg_size(s: &str) -> Result<usize, String> {
+pub(crate) fn parse_msg_size(s: &str) -> Result<usize, String> {
     let n = parse_size(s).map_err(|e| e.to_string())?;
     if n > MAX_MSG_SIZE {
         return Err(format!(
@@ -285,7 +340,7 @@ fn parse_msg_size(s: &str) -> Result<usize, String> {
     Ok(n)
 }
 
-fn parse_threads(s: &str) -> Result<usize, String> {
+pub(crate) fn parse_threads(s: &str) -> Result<usize, String> {
     let n: usize = s
         .trim()
         .parse()
@@ -296,7 +351,7 @@ fn parse_threads(s: &str) -> Result<usize, String> {
     Ok(n)
 }
 
-fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_positive_duration(s: &str) -> Result<Duration, String> {
     let d = parse_duration(s).map_err(|e| e.to_string())?;
     if d > MAX_DURATION {
         return Err(format!("{s} is longer than the maximum, 1 hour"));
@@ -304,7 +359,7 @@ fn parse_positive_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-fn parse_warmup(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_warmup(s: &str) -> Result<Duration, String> {
     if s.trim().trim_end_matches(['s', 'm']).trim() == "0" {
         return Ok(Duration::ZERO);
     }
@@ -353,11 +408,11 @@ fn parse_mode(s: &str) -> Result<Mode, ParseError> {
     s.parse()
 }
 
-fn parse_verify(s: &str) -> Result<Verify, ParseError> {
+pub(crate) fn parse_verify(s: &str) -> Result<Verify, ParseError> {
     s.parse()
 }
 
-fn parse_align(s: &str) -> Result<Align, ParseError> {
+pub(crate) fn parse_align(s: &str) -> Result<Align, ParseError> {
     s.parse()
 }
 

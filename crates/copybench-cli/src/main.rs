@@ -2,6 +2,8 @@
 //! (namespaces), copybench-perf (counters) and copybench-plot (report).
 
 mod args;
+mod compare;
+mod crossover;
 mod doctor;
 mod export;
 mod hooks;
@@ -40,6 +42,11 @@ fn main() -> ExitCode {
         }
         Command::Server(args) => remote::serve(&args).map(|()| ExitCode::SUCCESS),
         Command::Plot(args) => plot(args),
+        Command::Compare(args) => compare::run(&args),
+        Command::Crossover(args) => {
+            install_ctrl_c();
+            crossover::run(&args, &CANCEL)
+        }
         Command::Doctor => {
             // Informational: gaps are reported, not failures (a VM without a PMU always has some).
             doctor::run();

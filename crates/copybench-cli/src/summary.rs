@@ -327,6 +327,7 @@ mod tests {
             host: Default::default(),
             config: Default::default(),
             points: vec![point],
+            findings: None,
             complete: true,
             interrupted: None,
             unsupported: Vec::new(),

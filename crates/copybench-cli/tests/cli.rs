@@ -192,6 +192,7 @@ fn all_three_outputs_and_json_on_stdout() {
 
     let md = std::fs::read_to_string(&md).unwrap();
     assert!(md.contains("| strategy |") && md.contains("| zerocopy"));
+    assert!(md.contains("## Findings") && md.contains("loopback tcp stream, 1 thread"));
     let table = stderr(&out);
     assert!(table.contains("not NIC zero-copy"), "{table}");
 }
@@ -310,6 +311,14 @@ fn ctrl_c_mid_sweep_keeps_finished_points_in_valid_json() {
     assert!(results.interrupted.as_deref().unwrap().contains("Ctrl-C"));
     assert!(results.points.len() >= 2 && results.points.len() < 20);
     assert!(results.points.iter().all(|p| p.verified));
+    let findings = results
+        .findings
+        .as_ref()
+        .expect("an interrupted run has findings too");
+    assert!(findings
+        .caveats
+        .iter()
+        .any(|c| c.kind == copybench_core::findings::CaveatKind::Incomplete));
     let csv_rows = std::fs::read_to_string(&csv).unwrap().lines().count() - 1;
     assert_eq!(csv_rows, results.points.len());
     assert!(stderr(&out).contains(&format!("kept {} finished points", results.points.len())));

@@ -40,6 +40,11 @@ pub struct RunResults {
     /// Points that could not be measured at all (setup failures, lost connections).
     #[serde(default)]
     pub failures: Vec<FailureRecord>,
+    /// What the points say, with their uncertainty ([`crate::findings::findings_for_run`]):
+    /// winners, ratios to two-copy, break-even sizes, caveats. Absent in files written before
+    /// findings existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub findings: Option<crate::findings::Findings>,
 }
 
 /// A point that produced no measurement.

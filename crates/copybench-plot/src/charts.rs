@@ -1,27 +1,28 @@
 //! The report's charts, built with charming and handed to the page as ECharts option objects.
 //!
-//! Every series plots the median over repetitions; a companion custom series with the same
-//! name (so the legend toggles both) draws min..max error bars, and the tooltip gives all three.
+//! Every strategy has one colour in every chart ([`strategy_color`]); runs compared in one
+//! report are told apart by line type and marker. Charts against message size draw one panel
+//! per thread count (small multiples, not a dozen overlaid lines); the latency chart one panel
+//! per message size. Every series plots the median over repetitions; a companion custom series
+//! with the same name (so the legend toggles both) draws min..max error bars, and the tooltip
+//! gives all three. The y axis is logarithmic where the values span a decade or more. The
+//! headline chart shows each strategy relative to two-copy (from the findings), and the
+//! break-even sizes of the findings are marked where they fall.
+//!
 //! A metric no repetition measured is left out (its point is `null`, which breaks the line):
 //! nothing absent is ever drawn as 0. A chart with nothing to draw becomes a note instead.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::str::FromStr;
 
-use charming::component::{
-    Axis, DataView, Feature, Grid, Legend, LegendType, SaveAsImage, Title, Toolbox,
-};
-use charming::datatype::{CompositeValue, DataPoint};
-use charming::element::{
-    AxisLabel, AxisType, DimensionEncode, Formatter, ItemStyle, JsFunction, LineStyle,
-    LineStyleType, NameLocation, Symbol, Tooltip, Trigger,
-};
-use charming::series::{Custom, Line};
-use charming::Chart;
+use charming::element::{LineStyleType, Symbol};
 use copybench_core::engine::Mode;
+use copybench_core::findings::{size_text, Crossing, Figure, Findings};
 use copybench_core::StrategyKind;
 
 use crate::aggregate::{Aggregate, Stat};
 use crate::load::LabeledRun;
+use crate::render::{height, render_option, spans_decades, Mark, SeriesSpec, XKind, XyChart};
 
 /// What a report section shows in place of a chart.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +44,10 @@ pub struct ChartSection {
     pub body: ChartBody,
     /// Smaller remarks (e.g. "receiver CPU not measured"), shown under the chart.
     pub remarks: Vec<String>,
+    /// Panels of the chart (thread counts or sizes), by title; empty for a note.
+    pub panels: Vec<String>,
+    /// Height of the chart's container in pixels.
+    pub height_px: u32,
 }
 
 impl ChartSection {
@@ -51,61 +56,15 @@ impl ChartSection {
     }
 }
 
-/// How the x axis reads.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum XKind {
-    /// Message size in bytes, log-2 axis.
-    Bytes,
-    /// Thread count, linear axis.
-    Threads,
-}
-
-impl XKind {
-    fn js(self) -> &'static str {
-        match self {
-            XKind::Bytes => "bytes",
-            XKind::Threads => "threads",
-        }
+/// The one colour of each strategy, in every chart.
+pub fn strategy_color(strategy: StrategyKind) -> &'static str {
+    match strategy {
+        StrategyKind::TwoCopy => "#2b5c9e",
+        StrategyKind::ScatterGather => "#e07b1a",
+        StrategyKind::ZeroCopy => "#2e8540",
+        StrategyKind::UringSend => "#7b4fb3",
+        StrategyKind::UringZc => "#c0343c",
     }
-}
-
-/// One line: its look and its points (x, median/min/max over `n` repetitions).
-struct SeriesSpec {
-    name: String,
-    color: &'static str,
-    line: LineStyleType,
-    symbol: Symbol,
-    points: Vec<(f64, Option<Stat>, usize)>,
-}
-
-struct XyChart {
-    id: String,
-    title: String,
-    subtitle: String,
-    x: XKind,
-    x_name: String,
-    y_name: String,
-    unit: String,
-    y_log: bool,
-    y_range: Option<(f64, f64)>,
-    series: Vec<SeriesSpec>,
-}
-
-/// Colour families per strategy; the shade tells thread counts (or sizes) apart.
-fn shade(strategy: StrategyKind, index: usize) -> &'static str {
-    const TWO: [&str; 5] = ["#2b5c9e", "#6a9bd8", "#143a6b", "#9cc0ea", "#4878b8"];
-    const SG: [&str; 5] = ["#d9661f", "#f5a35c", "#9c4310", "#f9c896", "#e8842f"];
-    const ZC: [&str; 5] = ["#2e8540", "#7cc47f", "#185c27", "#b0dcaa", "#4fa35a"];
-    const US: [&str; 5] = ["#6b3fa0", "#a98bd3", "#45246e", "#cdbbe8", "#8a63bd"];
-    const UZ: [&str; 5] = ["#b8323a", "#e57b82", "#7d1c22", "#f2b3b7", "#d0525a"];
-    let family = match strategy {
-        StrategyKind::TwoCopy => &TWO,
-        StrategyKind::ScatterGather => &SG,
-        StrategyKind::ZeroCopy => &ZC,
-        StrategyKind::UringSend => &US,
-        StrategyKind::UringZc => &UZ,
-    };
-    family[index % family.len()]
 }
 
 /// Runs are told apart by line type and marker.
@@ -173,68 +132,135 @@ fn prefer_mode(
     }
 }
 
-/// Index of each distinct value among the rows of one strategy (for shades).
-fn shade_index<K: Ord + Copy>(keys: impl Iterator<Item = K>) -> BTreeMap<K, usize> {
-    let set: BTreeSet<K> = keys.collect();
-    set.into_iter().enumerate().map(|(i, k)| (k, i)).collect()
+/// The panels of a chart against message size: one per (mode, thread count), titled by the
+/// thread count (and the mode, when several are drawn).
+struct Panels {
+    index: BTreeMap<(Mode, usize), usize>,
+    titles: Vec<String>,
 }
 
-/// Series per (run, strategy, threads) of one metric against message size.
+impl Panels {
+    fn by_threads<'a>(keys: impl Iterator<Item = (Mode, usize)> + 'a) -> Panels {
+        let set: BTreeSet<(Mode, usize)> = keys.collect();
+        let modes: BTreeSet<Mode> = set.iter().map(|k| k.0).collect();
+        let titles = set
+            .iter()
+            .map(|(mode, threads)| {
+                if modes.len() > 1 || *mode != Mode::Stream {
+                    format!("{} ({mode})", threads_label(*threads))
+                } else {
+                    threads_label(*threads)
+                }
+            })
+            .collect();
+        let index = set.into_iter().enumerate().map(|(i, k)| (k, i)).collect();
+        Panels { index, titles }
+    }
+}
+
+/// A break-even size to mark: on the series of `strategy` in `run`, panel (mode, threads).
+#[derive(Debug, Clone)]
+struct BreakEvenMark {
+    run: usize,
+    mode: Mode,
+    threads: usize,
+    strategy: StrategyKind,
+    mark: Mark,
+}
+
+/// The break-even sizes of every run's findings in `figure` that fall inside the sizes
+/// measured (wins from, loses from), as marks.
+fn break_even_marks(findings: &[Findings], figure: Figure) -> Vec<BreakEvenMark> {
+    let mut out = Vec::new();
+    for (run, f) in findings.iter().enumerate() {
+        for g in &f.groups {
+            let Ok(mode) = Mode::from_str(&g.mode) else {
+                continue;
+            };
+            for b in g.break_even.iter().filter(|b| b.metric == figure) {
+                let (at, words) = match &b.result {
+                    Crossing::WinsFrom { size_bytes, .. } => (*size_bytes, "wins from"),
+                    Crossing::LosesFrom { size_bytes, .. } => (*size_bytes, "loses from"),
+                    _ => continue,
+                };
+                out.push(BreakEvenMark {
+                    run,
+                    mode,
+                    threads: g.threads,
+                    strategy: b.strategy,
+                    mark: Mark::X {
+                        at,
+                        label: format!("{} {words} ~{}", strategy_label(b.strategy), size_text(at)),
+                    },
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Series per (run, strategy, mode, threads) of one metric against message size, each in the
+/// panel of its thread count, with the break-even marks that belong to it.
 fn by_size_series(
     runs: &[LabeledRun],
     rows: &[&Aggregate],
+    panels: &Panels,
     metric: impl Fn(&Aggregate) -> Option<Stat>,
-    suffix: &str,
-    line: Option<LineStyleType>,
+    (suffix, line): (&str, Option<LineStyleType>),
+    marks: &[BreakEvenMark],
 ) -> Vec<SeriesSpec> {
-    let shades = shade_index(rows.iter().map(|a| a.threads));
-    let mut groups: BTreeMap<(usize, StrategyKind, usize, Mode), Vec<&Aggregate>> = BTreeMap::new();
+    let mut groups: BTreeMap<(usize, StrategyKind, Mode, usize), Vec<&Aggregate>> = BTreeMap::new();
     for a in rows {
         groups
-            .entry((a.run, a.strategy, a.threads, a.mode))
+            .entry((a.run, a.strategy, a.mode, a.threads))
             .or_default()
             .push(a);
     }
-    let modes: BTreeSet<Mode> = rows.iter().map(|a| a.mode).collect();
     let mut series = Vec::new();
-    for ((run, strategy, threads, mode), mut members) in groups {
+    for ((run, strategy, mode, threads), mut members) in groups {
         members.sort_by_key(|a| a.msg_size);
         if members.iter().all(|a| metric(a).is_none()) {
             continue;
         }
-        let mode_note = if modes.len() > 1 || mode != Mode::Stream {
-            format!(" ({mode})")
-        } else {
-            String::new()
-        };
         series.push(SeriesSpec {
             name: format!(
-                "{}{}, {}{}{}",
+                "{}{}{}",
                 run_prefix(runs, run),
                 strategy_label(strategy),
-                threads_label(threads),
-                mode_note,
                 suffix
             ),
-            color: shade(strategy, shades[&threads]),
+            color: strategy_color(strategy),
             line: line.unwrap_or_else(|| run_line(run)),
             symbol: run_symbol(run),
+            panel: panels.index[&(mode, threads)],
             points: members
                 .iter()
                 .map(|a| (a.msg_size as f64, metric(a), a.repetitions))
+                .collect(),
+            marks: marks
+                .iter()
+                .filter(|m| {
+                    (m.run, m.strategy, m.mode, m.threads) == (run, strategy, mode, threads)
+                })
+                .map(|m| m.mark.clone())
                 .collect(),
         });
     }
     series
 }
 
-/// All the report's charts, in order.
-pub fn build_sections(runs: &[LabeledRun], aggs: &[Aggregate]) -> Vec<ChartSection> {
+/// All the report's charts, in order: the headline (relative to two-copy) first.
+pub fn build_sections(
+    runs: &[LabeledRun],
+    aggs: &[Aggregate],
+    findings: &[Findings],
+) -> Vec<ChartSection> {
     vec![
-        throughput(runs, aggs),
+        relative(runs, findings),
+        throughput(runs, aggs, findings),
         latency(runs, aggs),
         llc(runs, aggs),
-        cpu(runs, aggs),
+        cpu(runs, aggs, findings),
         copied_ratio(runs, aggs),
     ]
 }
@@ -253,32 +279,198 @@ fn repetitions_note(rows: &[&Aggregate]) -> String {
     }
 }
 
-fn throughput(runs: &[LabeledRun], aggs: &[Aggregate]) -> ChartSection {
+fn log_note(log: bool) -> &'static str {
+    if log {
+        "; log scale"
+    } else {
+        ""
+    }
+}
+
+/// A chart against message size, one panel per thread count, log y when the values span
+/// decades.
+struct BySize<'a> {
+    id: &'a str,
+    title: &'a str,
+    subtitle: String,
+    y_name: &'a str,
+    unit: &'a str,
+    y_range: Option<(f64, f64)>,
+}
+
+fn by_size_chart(spec: BySize<'_>, panels: Panels, series: Vec<SeriesSpec>) -> XyChart {
+    let y_log = spec.y_range.is_none() && spans_decades(&series);
+    XyChart {
+        id: spec.id.into(),
+        title: spec.title.into(),
+        subtitle: format!("{}{}", spec.subtitle, log_note(y_log)),
+        x: XKind::Bytes,
+        x_name: "message size (bytes, log2)".into(),
+        y_name: spec.y_name.into(),
+        unit: spec.unit.into(),
+        y_log,
+        y_range: spec.y_range,
+        panels: panels.titles,
+        series,
+    }
+}
+
+fn throughput(runs: &[LabeledRun], aggs: &[Aggregate], findings: &[Findings]) -> ChartSection {
     let rows = prefer_mode(aggs, Mode::Stream, |a| a.throughput_gbps.is_some());
-    let series = by_size_series(runs, &rows, |a| a.throughput_gbps, "", None);
-    let caption = "Payload throughput (1 Gbps = 10^9 bit/s) against message size, one line per \
-                   strategy and thread count; the median over repetitions, with min..max bars \
-                   and all three in the tooltip."
+    let panels = Panels::by_threads(rows.iter().map(|a| (a.mode, a.threads)));
+    let marks = break_even_marks(findings, Figure::ThroughputGbps);
+    let series = by_size_series(
+        runs,
+        &rows,
+        &panels,
+        |a| a.throughput_gbps,
+        ("", None),
+        &marks,
+    );
+    let caption = "Payload throughput (1 Gbps = 10^9 bit/s) against message size, one panel per \
+                   thread count and one colour per strategy; the median over repetitions, with \
+                   min..max bars and all three in the tooltip. A dashed vertical line marks a \
+                   zero-copy strategy's break-even size from the findings."
         .to_string();
     section(
-        "chart-throughput",
-        "Throughput vs message size",
         caption,
-        XyChart {
-            id: "chart-throughput".into(),
-            title: "Throughput vs message size".into(),
-            subtitle: repetitions_note(&rows),
-            x: XKind::Bytes,
-            x_name: "message size (bytes, log2)".into(),
-            y_name: "Gbps".into(),
-            unit: "Gbps".into(),
-            y_log: false,
-            y_range: None,
+        by_size_chart(
+            BySize {
+                id: "chart-throughput",
+                title: "Throughput vs message size",
+                subtitle: repetitions_note(&rows),
+                y_name: "Gbps",
+                unit: "Gbps",
+                y_range: None,
+            },
+            panels,
             series,
-        },
+        ),
         "No throughput figures in these results.",
         vec![],
     )
+}
+
+/// The headline: each strategy's median throughput (solid) and sender CPU per byte (dashed)
+/// divided by two-copy's, per size, one panel per thread count, from the findings.
+fn relative(runs: &[LabeledRun], findings: &[Findings]) -> ChartSection {
+    let stream = findings
+        .iter()
+        .flat_map(|f| f.groups.iter())
+        .any(|g| g.metric == Figure::ThroughputGbps);
+    let groups: Vec<(usize, &copybench_core::findings::Group, Mode)> = findings
+        .iter()
+        .enumerate()
+        .flat_map(|(run, f)| f.groups.iter().map(move |g| (run, g)))
+        .filter(|(_, g)| !stream || g.metric == Figure::ThroughputGbps)
+        .filter_map(|(run, g)| Mode::from_str(&g.mode).ok().map(|m| (run, g, m)))
+        .collect();
+    let panels = Panels::by_threads(groups.iter().map(|(_, g, m)| (*m, g.threads)));
+    let mut series = Vec::new();
+    for (run, g, mode) in &groups {
+        series.extend(relative_series(
+            runs,
+            *run,
+            g,
+            panels.index[&(*mode, g.threads)],
+        ));
+    }
+    // The reference line, once per panel, on the panel's first series.
+    let mut marked = BTreeSet::new();
+    for s in &mut series {
+        if marked.insert(s.panel) {
+            s.marks.push(Mark::Y {
+                at: 1.0,
+                label: "two-copy = 1".into(),
+            });
+        }
+    }
+    let figure = if stream { "throughput" } else { "p50 latency" };
+    let chart = by_size_chart(
+        BySize {
+            id: "chart-relative",
+            title: "Relative to two-copy",
+            subtitle: format!(
+                "median {figure} (solid) and sender CPU/byte (dashed) / two-copy's; above 1 = \
+                 more {}",
+                if stream {
+                    "throughput or CPU"
+                } else {
+                    "latency or CPU"
+                }
+            ),
+            y_name: "x two-copy",
+            unit: "x",
+            y_range: None,
+        },
+        panels,
+        series,
+    );
+    section(
+        format!(
+            "Each strategy's median {figure} and median sender CPU time per byte divided by \
+             two-copy's at the same size and thread count (the findings' ratios). More \
+             throughput is better; more CPU per byte is worse. Missing figures are left out, \
+             never drawn as 0."
+        ),
+        chart,
+        "No ratios to two-copy: two-copy was not measured in these results (or nothing else \
+         was).",
+        vec![],
+    )
+}
+
+fn relative_series(
+    runs: &[LabeledRun],
+    run: usize,
+    g: &copybench_core::findings::Group,
+    panel: usize,
+) -> Vec<SeriesSpec> {
+    let strategies: BTreeSet<StrategyKind> = g
+        .sizes
+        .iter()
+        .flat_map(|s| s.strategies.iter().map(|x| x.strategy))
+        .filter(|k| *k != StrategyKind::TwoCopy)
+        .collect();
+    type Ratio = fn(&copybench_core::findings::StrategyFigures) -> Option<f64>;
+    let kinds: [(&str, LineStyleType, Ratio); 2] = [
+        (g.metric.label(), LineStyleType::Solid, |x| {
+            x.metric_vs_twocopy
+        }),
+        ("CPU/byte", LineStyleType::Dashed, |x| x.cpu_vs_twocopy),
+    ];
+    let mut out = Vec::new();
+    for k in strategies {
+        for (what, line, ratio) in &kinds {
+            let points: Vec<(f64, Option<Stat>, usize)> = g
+                .sizes
+                .iter()
+                .filter_map(|s| {
+                    let x = s.strategies.iter().find(|x| x.strategy == k)?;
+                    let r = ratio(x).filter(|r| r.is_finite() && *r > 0.0);
+                    let stat = r.map(|r| Stat {
+                        median: r,
+                        min: r,
+                        max: r,
+                    });
+                    Some((s.msg_size as f64, stat, x.repetitions))
+                })
+                .collect();
+            if points.iter().all(|p| p.1.is_none()) {
+                continue;
+            }
+            out.push(SeriesSpec {
+                name: format!("{}{} {what}", run_prefix(runs, run), strategy_label(k)),
+                color: strategy_color(k),
+                line: *line,
+                symbol: run_symbol(run),
+                panel,
+                points,
+                marks: Vec::new(),
+            });
+        }
+    }
+    out
 }
 
 fn latency(runs: &[LabeledRun], aggs: &[Aggregate]) -> ChartSection {
@@ -305,81 +497,89 @@ fn latency(runs: &[LabeledRun], aggs: &[Aggregate]) -> ChartSection {
              message (runs without rr points)",
         ),
     };
-    let shades = shade_index(rows.iter().map(|a| a.msg_size));
-    let mut groups: BTreeMap<(usize, StrategyKind, usize, Mode), Vec<&Aggregate>> = BTreeMap::new();
-    for a in &rows {
-        groups
-            .entry((a.run, a.strategy, a.msg_size, a.mode))
-            .or_default()
-            .push(a);
-    }
-    let mut series = Vec::new();
-    type Percentile = (&'static str, LineStyleType, fn(&Aggregate) -> Option<Stat>);
-    let percentiles: [Percentile; 3] = [
-        ("p50", LineStyleType::Solid, |a| a.latency_p50_us),
-        ("p99", LineStyleType::Dashed, |a| a.latency_p99_us),
-        ("p99.9", LineStyleType::Dotted, |a| a.latency_p999_us),
-    ];
-    for ((run, strategy, size, mode), mut members) in groups {
-        members.sort_by_key(|a| a.threads);
-        for (pname, line, get) in &percentiles {
-            if members.iter().all(|a| get(a).is_none()) {
-                continue;
-            }
-            let mode_note = if what.len() > 1 {
-                format!(" {mode}")
-            } else {
-                String::new()
-            };
-            series.push(SeriesSpec {
-                name: format!(
-                    "{}{} {}{mode_note} {pname}",
-                    run_prefix(runs, run),
-                    strategy_label(strategy),
-                    format_bytes(size)
-                ),
-                color: shade(strategy, shades[&size]),
-                line: *line,
-                symbol: run_symbol(run),
-                points: members
-                    .iter()
-                    .map(|a| (a.threads as f64, get(a), a.repetitions))
-                    .collect(),
-            });
-        }
-    }
+    let sizes: BTreeSet<usize> = rows.iter().map(|a| a.msg_size).collect();
+    let panel_of: BTreeMap<usize, usize> = sizes.iter().enumerate().map(|(i, s)| (*s, i)).collect();
+    let series = latency_series(runs, &rows, &panel_of, what.len() > 1);
     let all_positive = series
         .iter()
         .flat_map(|s| s.points.iter())
         .filter_map(|(_, s, _)| *s)
         .all(|s| s.min > 0.0);
     section(
-        "chart-latency",
-        heading,
         format!(
-            "Latency percentiles in microseconds against thread count ({kind}); p50 solid, \
-             p99 dashed, p99.9 dotted; the median over repetitions with min..max bars."
+            "Latency percentiles in microseconds against thread count ({kind}), one panel per \
+             message size and one colour per strategy; p50 solid, p99 dashed, p99.9 dotted; \
+             the median over repetitions with min..max bars."
         ),
         XyChart {
             id: "chart-latency".into(),
             title: heading.into(),
-            subtitle: format!(
-                "{}{}",
-                repetitions_note(&rows),
-                if all_positive { "; log scale" } else { "" }
-            ),
+            subtitle: format!("{}{}", repetitions_note(&rows), log_note(all_positive)),
             x: XKind::Threads,
             x_name: "threads (connections)".into(),
             y_name: "µs".into(),
             unit: "µs".into(),
             y_log: all_positive,
             y_range: None,
+            panels: sizes.iter().map(|s| format_bytes(*s)).collect(),
             series,
         },
         "No latency was measured in these results (neither rr round trips nor stream \
          send-call samples).",
         vec![],
     )
+}
+
+fn latency_series(
+    runs: &[LabeledRun],
+    rows: &[&Aggregate],
+    panel_of: &BTreeMap<usize, usize>,
+    mixed_modes: bool,
+) -> Vec<SeriesSpec> {
+    let mut groups: BTreeMap<(usize, StrategyKind, usize, Mode), Vec<&Aggregate>> = BTreeMap::new();
+    for a in rows {
+        groups
+            .entry((a.run, a.strategy, a.msg_size, a.mode))
+            .or_default()
+            .push(a);
+    }
+    type Percentile = (&'static str, LineStyleType, fn(&Aggregate) -> Option<Stat>);
+    let percentiles: [Percentile; 3] = [
+        ("p50", LineStyleType::Solid, |a| a.latency_p50_us),
+        ("p99", LineStyleType::Dashed, |a| a.latency_p99_us),
+        ("p99.9", LineStyleType::Dotted, |a| a.latency_p999_us),
+    ];
+    let mut series = Vec::new();
+    for ((run, strategy, size, mode), mut members) in groups {
+        members.sort_by_key(|a| a.threads);
+        for (pname, line, get) in &percentiles {
+            if members.iter().all(|a| get(a).is_none()) {
+                continue;
+            }
+            let mode_note = if mixed_modes {
+                format!(" {mode}")
+            } else {
+                String::new()
+            };
+            series.push(SeriesSpec {
+                name: format!(
+                    "{}{}{mode_note} {pname}",
+                    run_prefix(runs, run),
+                    strategy_label(strategy),
+                ),
+                color: strategy_color(strategy),
+                line: *line,
+                symbol: run_symbol(run),
+                panel: panel_of[&size],
+                points: members
+                    .iter()
+                    .map(|a| (a.threads as f64, get(a), a.repetitions))
+                    .collect(),
+                marks: Vec::new(),
+            });
+        }
+    }
+    series
 }
 
 /// The exact words shown when no LLC figure exists.
@@ -428,47 +628,53 @@ fn llc(runs: &[LabeledRun], aggs: &[Aggregate]) -> ChartSection {
             counters_off.join(", ")
         ));
     }
-    let series = by_size_series(runs, &rows, |a| a.llc_misses_per_kib, "", None);
-    section(
-        "chart-llc",
-        heading,
-        caption,
-        XyChart {
-            id: "chart-llc".into(),
-            title: heading.into(),
+    let panels = Panels::by_threads(rows.iter().map(|a| (a.mode, a.threads)));
+    let series = by_size_series(
+        runs,
+        &rows,
+        &panels,
+        |a| a.llc_misses_per_kib,
+        ("", None),
+        &[],
+    );
+    let chart = by_size_chart(
+        BySize {
+            id: "chart-llc",
+            title: heading,
             subtitle: repetitions_note(&rows),
-            x: XKind::Bytes,
-            x_name: "message size (bytes, log2)".into(),
-            y_name: "misses / KiB".into(),
-            unit: "misses/KiB".into(),
-            y_log: false,
+            y_name: "misses / KiB",
+            unit: "misses/KiB",
             y_range: None,
-            series,
         },
-        &empty,
-        remarks,
-    )
+        panels,
+        series,
+    );
+    section(caption, chart, &empty, remarks)
 }
 
-fn cpu(runs: &[LabeledRun], aggs: &[Aggregate]) -> ChartSection {
+fn cpu(runs: &[LabeledRun], aggs: &[Aggregate], findings: &[Findings]) -> ChartSection {
     let rows = prefer_mode(aggs, Mode::Stream, |a| {
         a.sender_cpu_ns_per_byte.is_some() || a.receiver_cpu_ns_per_byte.is_some()
     });
     let sender = rows.iter().any(|a| a.sender_cpu_ns_per_byte.is_some());
     let receiver = rows.iter().any(|a| a.receiver_cpu_ns_per_byte.is_some());
+    let panels = Panels::by_threads(rows.iter().map(|a| (a.mode, a.threads)));
+    let marks = break_even_marks(findings, Figure::SenderCpuNsPerByte);
     let mut series = by_size_series(
         runs,
         &rows,
+        &panels,
         |a| a.sender_cpu_ns_per_byte,
-        " sender",
-        Some(LineStyleType::Solid),
+        (" sender", Some(LineStyleType::Solid)),
+        &marks,
     );
     series.extend(by_size_series(
         runs,
         &rows,
+        &panels,
         |a| a.receiver_cpu_ns_per_byte,
-        " receiver",
-        Some(LineStyleType::Dashed),
+        (" receiver", Some(LineStyleType::Dashed)),
+        &[],
     ));
     let mut remarks = Vec::new();
     if sender && !receiver {
@@ -477,25 +683,25 @@ fn cpu(runs: &[LabeledRun], aggs: &[Aggregate]) -> ChartSection {
     if receiver && !sender {
         remarks.push("Sender CPU per byte was not measured in these results.".into());
     }
-    section(
-        "chart-cpu",
-        "CPU time per byte vs message size",
-        "Thread CPU time (task clock) per payload byte in nanoseconds, sender threads solid \
-         and receiver threads dashed. Softirq work done on behalf of a connection is not in \
-         per-thread figures."
-            .into(),
-        XyChart {
-            id: "chart-cpu".into(),
-            title: "CPU ns per byte vs message size".into(),
+    let chart = by_size_chart(
+        BySize {
+            id: "chart-cpu",
+            title: "CPU time per byte vs message size",
             subtitle: format!("sender solid, receiver dashed; {}", repetitions_note(&rows)),
-            x: XKind::Bytes,
-            x_name: "message size (bytes, log2)".into(),
-            y_name: "ns / byte".into(),
-            unit: "ns/B".into(),
-            y_log: false,
+            y_name: "ns / byte",
+            unit: "ns/B",
             y_range: None,
-            series,
         },
+        panels,
+        series,
+    );
+    section(
+        "Thread CPU time (task clock) per payload byte in nanoseconds, one panel per thread \
+         count, sender threads solid and receiver threads dashed; a dashed vertical line marks \
+         a zero-copy strategy's break-even in sender CPU per byte. Softirq work done on behalf \
+         of a connection is not in per-thread figures."
+            .into(),
+        chart,
         "CPU time per byte not measured: neither sender.cpu_ns_per_byte nor \
          receiver.cpu_ns_per_byte is present (counters were off, or the task-clock counter \
          could not be opened).",
@@ -509,229 +715,76 @@ pub const COPIED_RATIO_WORDS: &str = "1.0 = the kernel copied every send (always
                                       shows true zero-copy";
 
 fn copied_ratio(runs: &[LabeledRun], aggs: &[Aggregate]) -> ChartSection {
-    let rows: Vec<&Aggregate> =
-        prefer_mode(aggs, Mode::Stream, |a| a.zerocopy_copied_ratio.is_some())
-            .into_iter()
-            .filter(|a| a.strategy == StrategyKind::ZeroCopy)
-            .collect();
-    let series = by_size_series(runs, &rows, |a| a.zerocopy_copied_ratio, "", None);
+    let rows = prefer_mode(aggs, Mode::Stream, |a| a.zerocopy_copied_ratio.is_some());
+    // Every zero-copy path (MSG_ZEROCOPY and io_uring's SEND_ZC): the strategies with a ratio.
+    let zero_copy: BTreeSet<StrategyKind> = rows
+        .iter()
+        .filter(|a| a.zerocopy_copied_ratio.is_some())
+        .map(|a| a.strategy)
+        .collect();
+    let rows: Vec<&Aggregate> = rows
+        .into_iter()
+        .filter(|a| zero_copy.contains(&a.strategy))
+        .collect();
+    let panels = Panels::by_threads(rows.iter().map(|a| (a.mode, a.threads)));
+    let series = by_size_series(
+        runs,
+        &rows,
+        &panels,
+        |a| a.zerocopy_copied_ratio,
+        ("", None),
+        &[],
+    );
     let topologies: BTreeSet<&str> = runs
         .iter()
         .map(|r| r.results.config.topology.kind.name())
         .collect();
-    section(
-        "chart-copied",
-        "Zero-copy copied ratio vs message size",
-        format!(
-            "Share of MSG_ZEROCOPY completions flagged SO_EE_CODE_ZEROCOPY_COPIED. \
-             {COPIED_RATIO_WORDS}. Topology here: {}.",
-            topologies.into_iter().collect::<Vec<_>>().join(", ")
-        ),
-        XyChart {
-            id: "chart-copied".into(),
-            title: "Zero-copy: share of sends the kernel copied".into(),
+    let mut chart = by_size_chart(
+        BySize {
+            id: "chart-copied",
+            title: "Zero-copy: share of sends the kernel copied",
             subtitle: "1.0 = every send copied (always so on loopback/veth); only a real NIC \
                        shows true zero-copy"
                 .into(),
-            x: XKind::Bytes,
-            x_name: "message size (bytes, log2)".into(),
-            y_name: "copied / completions".into(),
-            unit: "".into(),
-            y_log: false,
+            y_name: "copied / completions",
+            unit: "",
             y_range: Some((0.0, 1.0)),
-            series,
         },
+        panels,
+        series,
+    );
+    chart.title = "Zero-copy copied ratio vs message size".into();
+    section(
+        format!(
+            "Share of zero-copy completions the kernel flagged as copied, for every zero-copy \
+             path (MSG_ZEROCOPY: SO_EE_CODE_ZEROCOPY_COPIED; io_uring SEND_ZC: \
+             IORING_NOTIF_USAGE_ZC_COPIED). {COPIED_RATIO_WORDS}. Topology here: {}.",
+            topologies.into_iter().collect::<Vec<_>>().join(", ")
+        ),
+        chart,
         "No zero-copy completions in these results (no zero-copy points, or none completed).",
         vec![],
     )
 }
 
-fn section(
-    id: &str,
-    heading: &str,
-    caption: String,
-    chart: XyChart,
-    empty: &str,
-    remarks: Vec<String>,
-) -> ChartSection {
-    let body = if chart.series.is_empty() {
-        ChartBody::Note(empty.to_string())
-    } else {
-        ChartBody::Chart(render_option(&chart))
-    };
+/// The section of `chart`, or of `empty` (a note) when it has no series.
+fn section(caption: String, chart: XyChart, empty: &str, remarks: Vec<String>) -> ChartSection {
+    let has_series = !chart.series.is_empty();
     ChartSection {
-        id: id.to_string(),
-        heading: heading.to_string(),
+        id: chart.id.clone(),
+        heading: chart.title.clone(),
         caption,
-        body,
+        body: if has_series {
+            ChartBody::Chart(render_option(&chart))
+        } else {
+            ChartBody::Note(empty.to_string())
+        },
         remarks,
+        panels: if has_series {
+            chart.panels.clone()
+        } else {
+            Vec::new()
+        },
+        height_px: height(chart.panels.len()),
     }
-}
-
-/// Draws a vertical min..max bar with caps at each point: `value` = [x, min, max].
-const ERROR_BAR_JS: &str = "function(params, api) {
-  var x = api.value(0), lo = api.value(1), hi = api.value(2);
-  if (isNaN(lo) || isNaN(hi) || lo === hi) { return null; }
-  var a = api.coord([x, hi]), b = api.coord([x, lo]), w = 4;
-  var style = { stroke: api.visual('color'), lineWidth: 1.4, fill: null };
-  return { type: 'group', children: [
-    { type: 'line', shape: { x1: a[0], y1: a[1], x2: b[0], y2: b[1] }, style: style },
-    { type: 'line', shape: { x1: a[0] - w, y1: a[1], x2: a[0] + w, y2: a[1] }, style: style },
-    { type: 'line', shape: { x1: b[0] - w, y1: b[1], x2: b[0] + w, y2: b[1] }, style: style }
-  ] };
-}";
-
-fn num(v: f64) -> CompositeValue {
-    CompositeValue::from(v)
-}
-
-/// Smallest and largest x over all series.
-fn x_extent(c: &XyChart) -> (f64, f64) {
-    let xs = c.series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
-    xs.fold((f64::MAX, f64::MIN), |(lo, hi), x| (lo.min(x), hi.max(x)))
-}
-
-fn render_option(c: &XyChart) -> String {
-    let x_axis = match c.x {
-        XKind::Bytes => {
-            let (lo, hi) = x_extent(c);
-            let mut axis = Axis::new().type_(AxisType::Log).log_base(2).axis_label(
-                AxisLabel::new().formatter(Formatter::Function(JsFunction::new_with_args(
-                    "v",
-                    "return CB.bytes(v);",
-                ))),
-            );
-            if lo < hi {
-                axis = axis.min(lo).max(hi);
-            }
-            axis
-        }
-        XKind::Threads => {
-            let (lo, hi) = x_extent(c);
-            let mut axis = Axis::new().type_(AxisType::Value).min_interval(1);
-            if lo < hi {
-                axis = axis.min(lo).max(hi);
-            }
-            axis
-        }
-    }
-    .name(c.x_name.as_str())
-    .name_location(NameLocation::Middle)
-    .name_gap(28);
-
-    let mut y_axis =
-        Axis::new()
-            .type_(if c.y_log {
-                AxisType::Log
-            } else {
-                AxisType::Value
-            })
-            .name(c.y_name.as_str())
-            .name_location(NameLocation::Middle)
-            .name_gap(52)
-            .axis_label(AxisLabel::new().formatter(Formatter::Function(
-                JsFunction::new_with_args("v", "return CB.num(v);"),
-            )));
-    if let Some((lo, hi)) = c.y_range {
-        y_axis = y_axis.min(lo).max(hi);
-    }
-
-    let file_name = c.id.trim_start_matches("chart-").to_string();
-    let mut chart = Chart::new()
-        .animation(false)
-        .background_color("#ffffff")
-        .title(
-            Title::new()
-                .text(c.title.as_str())
-                .subtext(c.subtitle.as_str())
-                .left("center"),
-        )
-        .tooltip(
-            Tooltip::new()
-                .trigger(Trigger::Item)
-                .formatter(Formatter::Function(JsFunction::new_with_args(
-                    "p",
-                    &format!(
-                        "return CB.tip(p, '{}', {});",
-                        c.x.js(),
-                        serde_json::to_string(&c.unit).unwrap_or_else(|_| "''".into())
-                    ),
-                ))),
-        )
-        .legend(
-            Legend::new()
-                .type_(LegendType::Scroll)
-                .bottom(4)
-                .left("center"),
-        )
-        .toolbox(
-            Toolbox::new().right(16).feature(
-                Feature::new()
-                    .save_as_image(
-                        SaveAsImage::new()
-                            .name(format!("copybench-{file_name}"))
-                            .background_color("#ffffff"),
-                    )
-                    .data_view(DataView::new().read_only(true)),
-            ),
-        )
-        .grid(Grid::new().left(78).right(36).top(74).bottom(92))
-        .x_axis(x_axis)
-        .y_axis(y_axis);
-
-    for s in &c.series {
-        let line_data: Vec<DataPoint> = s
-            .points
-            .iter()
-            .map(|(x, stat, n)| {
-                let value: Vec<CompositeValue> = match stat {
-                    Some(st) => vec![num(*x), num(st.median), num(st.min), num(st.max)],
-                    // A gap, not a zero: ECharts leaves null out and breaks the line.
-                    None => vec![
-                        num(*x),
-                        None::<f64>.into(),
-                        None::<f64>.into(),
-                        None::<f64>.into(),
-                    ],
-                };
-                let mut value = value;
-                value.push(CompositeValue::from(*n as i64));
-                DataPoint::from(CompositeValue::Array(value))
-            })
-            .collect();
-        chart = chart.series(
-            Line::new()
-                .name(s.name.as_str())
-                .symbol(s.symbol.clone())
-                .symbol_size(7)
-                .connect_nulls(false)
-                .item_style(ItemStyle::new().color(s.color))
-                .line_style(LineStyle::new().color(s.color).width(2).type_(s.line))
-                .data(line_data),
-        );
-        let bars: Vec<DataPoint> = s
-            .points
-            .iter()
-            .filter_map(|(x, stat, _)| stat.map(|st| (*x, st)))
-            .filter(|(_, st)| st.min < st.max)
-            .map(|(x, st)| {
-                DataPoint::from(CompositeValue::Array(vec![
-                    num(x),
-                    num(st.min),
-                    num(st.max),
-                ]))
-            })
-            .collect();
-        if !bars.is_empty() {
-            chart = chart.series(
-                Custom::new()
-                    .name(s.name.as_str())
-                    .render_item(ERROR_BAR_JS)
-                    .item_style(ItemStyle::new().color(s.color))
-                    .encode(DimensionEncode::new().x(0).y(vec![1, 2]))
-                    .data(bars),
-            );
-        }
-    }
-    chart.to_string()
 }

@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use copybench_core::findings::{render_text, Findings};
 use copybench_core::result::RunResults;
 
 use crate::aggregate::is_plotted;
@@ -253,22 +254,165 @@ fn fact_rows(runs: &[LabeledRun]) -> Vec<(&'static str, Vec<String>)> {
         .collect()
 }
 
-/// `host.counters_available` as a list: each counter and whether (or why not) it opened.
+/// `host.counters_available` in words: the counters that opened, then those that did not,
+/// grouped by reason (`{"unsupported": "no hardware PMU ..."}` becomes "not available (no
+/// hardware PMU ...): cycles, instructions").
 fn counters_cell(r: &RunResults) -> String {
     let map = &r.host.counters_available;
     if map.is_empty() {
         return "not recorded".into();
     }
-    let mut out = String::new();
+    let mut yes = Vec::new();
+    let mut no: std::collections::BTreeMap<String, Vec<&str>> = Default::default();
     for (k, v) in map {
-        let v = match v {
-            serde_json::Value::Bool(true) => "yes".to_string(),
-            serde_json::Value::Bool(false) => "no".to_string(),
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        let _ = write!(out, "{}: {}<br>", escape(k), escape(&v));
+        match counter_state(v) {
+            None => yes.push(k.as_str()),
+            Some(why) => no.entry(why).or_default().push(k.as_str()),
+        }
     }
+    let mut lines = Vec::new();
+    if !yes.is_empty() {
+        lines.push(format!("available: {}", yes.join(", ")));
+    }
+    for (why, names) in no {
+        lines.push(format!("not available ({why}): {}", names.join(", ")));
+    }
+    lines
+        .iter()
+        .map(|l| escape(l))
+        .collect::<Vec<_>>()
+        .join("<br>")
+}
+
+/// `None` when a counter is available, else why not, in words.
+fn counter_state(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::Bool(true) => None,
+        serde_json::Value::String(s) if s == "supported" || s == "yes" => None,
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Bool(false) => Some("not supported".into()),
+        serde_json::Value::Object(o) => {
+            Some(o.get("unsupported").and_then(|r| r.as_str()).map_or_else(
+                || serde_json::Value::Object(o.clone()).to_string(),
+                String::from,
+            ))
+        }
+        other => Some(other.to_string()),
+    }
+}
+
+/// The host in one sentence: kernel, CPU, cores, topology.
+fn host_sentence(r: &RunResults) -> String {
+    let h = &r.host;
+    let mut parts = Vec::new();
+    if let Some(k) = &h.kernel {
+        parts.push(format!("Linux {k}"));
+    }
+    if let Some(c) = &h.cpu_model {
+        parts.push(c.clone());
+    }
+    if let Some(n) = h.cores {
+        parts.push(format!("{n} cores"));
+    }
+    let t = &r.config.topology;
+    let mut topo = format!("{} topology", t.kind);
+    if let Some(m) = t.mtu {
+        topo.push_str(&format!(", MTU {m}"));
+    }
+    parts.push(topo);
+    parts.push(format!(
+        "{} s per point after {} s warm-up, {} repetition{}",
+        r.config.duration_s,
+        r.config.warmup_s,
+        r.config.repetitions,
+        if r.config.repetitions == 1 { "" } else { "s" }
+    ));
+    parts.join("; ")
+}
+
+/// The findings of every run in words, as `copybench run` prints them: a heading per group,
+/// a line per size, per break-even and per caveat.
+fn findings_block(runs: &[LabeledRun], findings: &[Findings]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "<section id=\"findings\" class=\"findings\"><h2>Findings</h2>"
+    );
+    let _ = writeln!(
+        out,
+        "<p class=\"caption\">A winner is named only when its repetitions' min..max range \
+         clears the runner-up's and a Mann-Whitney U test over the repetitions gives p &le; \
+         0.10 (with 3 repetitions: every one beats every one); else \"no clear winner\". \
+         Ratios are medians against two-copy at the same size and thread count; break-even \
+         sizes are interpolated on log size between the measured sizes around the change.</p>"
+    );
+    for (run, f) in runs.iter().zip(findings) {
+        if runs.len() > 1 {
+            let _ = writeln!(out, "<h3 class=\"run\">{}</h3>", escape(&run.label));
+        }
+        let text = render_text(f);
+        let mut groups: Vec<FindingsGroup<'_>> = Vec::new();
+        for line in text.lines() {
+            let item = line.trim_start();
+            if !line.starts_with(' ') && item.ends_with(':') {
+                groups.push((Some(item), Vec::new()));
+                continue;
+            }
+            if groups.is_empty() {
+                groups.push((None, Vec::new()));
+            }
+            let class = if item.starts_with("caveat:") {
+                "caveat"
+            } else if item.contains(" breaks even ") {
+                "breakeven"
+            } else if item.contains(" wins (") {
+                "winner"
+            } else {
+                "size"
+            };
+            if let Some(g) = groups.last_mut() {
+                g.1.push((class, item));
+            }
+        }
+        for (header, items) in groups {
+            out.push_str(&group_html(header, &items));
+        }
+    }
+    let _ = writeln!(out, "</section>");
+    out
+}
+
+/// A group's heading (none for run-wide lines) and its lines with their class.
+type FindingsGroup<'a> = (Option<&'a str>, Vec<(&'a str, &'a str)>);
+
+/// One group of findings: the answers in view (break-even sizes, winners, caveats that change
+/// the reading), every size's line and the long caveats folded under them.
+fn group_html(header: Option<&str>, items: &[(&str, &str)]) -> String {
+    let at_a_glance = |(class, text): &&(&str, &str)| match *class {
+        "breakeven" | "winner" => true,
+        "caveat" => !text.starts_with("caveat: noisy") && !text.starts_with("caveat: a single"),
+        _ => false,
+    };
+    let li =
+        |(class, text): &(&str, &str)| format!("<li class=\"{class}\">{}</li>\n", escape(text));
+    let mut out = String::from("<div class=\"group\">");
+    if let Some(h) = header {
+        let _ = write!(out, "<h4>{}</h4>", escape(h));
+    }
+    out.push_str("<ul>\n");
+    out.extend(items.iter().filter(at_a_glance).map(li));
+    out.push_str("</ul>\n");
+    let rest: Vec<&(&str, &str)> = items.iter().filter(|i| !at_a_glance(i)).collect();
+    if !rest.is_empty() {
+        let _ = writeln!(
+            out,
+            "<details><summary>every size: verdict and ratios to two-copy ({} lines)</summary><ul>",
+            rest.len()
+        );
+        out.extend(rest.iter().map(|i| li(i)));
+        out.push_str("</ul></details>\n");
+    }
+    out.push_str("</div>\n");
     out
 }
 
@@ -289,24 +433,43 @@ fn shell_words(argv: &[String]) -> String {
         .join(" ")
 }
 
+/// What goes on the page besides the runs' facts.
+pub struct Content<'a> {
+    /// One per run, in order.
+    pub findings: &'a [Findings],
+    pub sections: &'a [ChartSection],
+    pub warnings: &'a [String],
+}
+
 /// The whole page.
-pub fn page(
-    title: &str,
-    runs: &[LabeledRun],
-    sections: &[ChartSection],
-    warnings: &[String],
-    echarts_js: &str,
-) -> String {
+pub fn page(title: &str, runs: &[LabeledRun], content: &Content<'_>, echarts_js: &str) -> String {
+    let (sections, warnings) = (content.sections, content.warnings);
     let mut body = String::new();
     let _ = writeln!(body, "<h1>{}</h1>", escape(title));
-    let labels: Vec<&str> = runs.iter().map(|r| r.label.as_str()).collect();
+    let strategies: std::collections::BTreeSet<_> = runs
+        .iter()
+        .flat_map(|r| r.results.points.iter().map(|p| p.strategy))
+        .collect();
+    let names: Vec<&str> = strategies.into_iter().map(strategy_label).collect();
     let _ = writeln!(
         body,
-        "<p class=\"sub\">What each copy on the TCP send path costs: two-copy, \
-         scatter-gather and MSG_ZEROCOPY compared. Results: {}.</p>",
-        escape(&labels.join(", "))
+        "<p class=\"sub\">What each copy on the TCP send path costs: {} compared.</p>",
+        escape(&names.join(", "))
     );
+    for r in runs {
+        let who = if runs.len() > 1 {
+            format!("{}: ", r.label)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            body,
+            "<p class=\"host\">{}</p>",
+            escape(&format!("{who}{}", host_sentence(&r.results)))
+        );
+    }
 
+    body.push_str(&findings_block(runs, content.findings));
     if !warnings.is_empty() {
         let _ = writeln!(
             body,
@@ -319,24 +482,25 @@ pub fn page(
         let _ = writeln!(body, "</ul></div>");
     }
 
-    let _ = writeln!(body, "<h2>Host and configuration</h2>");
-    let _ = writeln!(body, "<table class=\"facts\">");
+    let mut facts = String::new();
+    let _ = writeln!(facts, "<h2>Host and configuration</h2>");
+    let _ = writeln!(facts, "<table class=\"facts\">");
     if runs.len() > 1 {
-        let _ = write!(body, "<thead><tr><th></th>");
+        let _ = write!(facts, "<thead><tr><th></th>");
         for r in runs {
-            let _ = write!(body, "<th>{}</th>", escape(&r.label));
+            let _ = write!(facts, "<th>{}</th>", escape(&r.label));
         }
-        let _ = writeln!(body, "</tr></thead>");
+        let _ = writeln!(facts, "</tr></thead>");
     }
-    let _ = writeln!(body, "<tbody>");
+    let _ = writeln!(facts, "<tbody>");
     for (name, cells) in fact_rows(runs) {
-        let _ = write!(body, "<tr><th>{}</th>", escape(name));
+        let _ = write!(facts, "<tr><th>{}</th>", escape(name));
         for c in cells {
-            let _ = write!(body, "<td>{c}</td>");
+            let _ = write!(facts, "<td>{c}</td>");
         }
-        let _ = writeln!(body, "</tr>");
+        let _ = writeln!(facts, "</tr>");
     }
-    let _ = writeln!(body, "</tbody></table>");
+    let _ = writeln!(facts, "</tbody></table>");
 
     let mut charts = String::new();
     for s in sections {
@@ -345,7 +509,13 @@ pub fn page(
         let _ = writeln!(body, "<p class=\"caption\">{}</p>", escape(&s.caption));
         match &s.body {
             ChartBody::Chart(option) => {
-                let _ = writeln!(body, "<div class=\"chart\" id=\"{}\"></div>", escape(&s.id));
+                let _ = writeln!(
+                    body,
+                    "<div class=\"chart\" id=\"{}\" data-panels=\"{}\" style=\"height: {}px\"></div>",
+                    escape(&s.id),
+                    s.panels.len(),
+                    s.height_px
+                );
                 let _ = writeln!(
                     charts,
                     "{{ id: {}, option: {} }},",
@@ -367,6 +537,7 @@ pub fn page(
         }
         let _ = writeln!(body, "</section>");
     }
+    body.push_str(&facts);
 
     fill(
         TEMPLATE,

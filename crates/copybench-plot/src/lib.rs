@@ -5,14 +5,18 @@
 //! strategy, size, thread count and mode), builds the charts with charming and writes them into
 //! its own HTML page with ECharts **inlined**, so that a report renders with no network access:
 //!
-//! - throughput vs message size (log-2 axis), one line per strategy and thread count;
-//! - latency percentiles (p50/p99/p99.9) vs thread count (rr round trips, else stream
-//!   send-call latency, labelled as such);
+//! - the findings in words at the top (`copybench_core::findings`: winners with their
+//!   uncertainty, ratios to two-copy, break-even sizes, caveats);
+//! - a headline chart of each strategy relative to two-copy (throughput and CPU per byte);
+//! - throughput vs message size (log-2 axis), one panel per thread count, one colour per
+//!   strategy, the findings' break-even sizes marked;
+//! - latency percentiles (p50/p99/p99.9) vs thread count, one panel per size (rr round trips,
+//!   else stream send-call latency, labelled as such);
 //! - LLC (or generic cache) misses per KiB vs size;
 //! - sender and receiver CPU ns per byte vs size;
-//! - the zero-copy copied ratio vs size;
-//! - host facts, configuration, tool version and command line, and a visible list of points
-//!   that were not verified or reported an error.
+//! - the copied ratio of every zero-copy path (MSG_ZEROCOPY and io_uring SEND_ZC) vs size;
+//! - host facts in words, configuration, tool version and command line, and a visible list of
+//!   points that were not verified or reported an error.
 //!
 //! Several result files are compared in one report, their series labelled by file name.
 //! Unmeasured figures are never drawn as 0: they are left out, or the chart gives way to a
@@ -35,15 +39,18 @@
 
 use std::path::{Path, PathBuf};
 
+use copybench_core::findings::{findings_for_run, Findings};
+
 mod aggregate;
 mod charts;
 pub mod echarts;
 mod error;
 mod html;
 mod load;
+mod render;
 
 pub use aggregate::{aggregate, is_plotted, Aggregate, Stat};
-pub use charts::{ChartBody, ChartSection, COPIED_RATIO_WORDS, LLC_NOT_MEASURED};
+pub use charts::{strategy_color, ChartBody, ChartSection, COPIED_RATIO_WORDS, LLC_NOT_MEASURED};
 pub use echarts::EchartsSource;
 pub use error::PlotError;
 pub use load::{load_labeled, load_results, parse_results, LabeledRun};
@@ -109,10 +116,20 @@ pub fn render_html(
     // The asset first: no point in aggregating for a page that cannot draw.
     let (js, source) = echarts::resolve(options.echarts_js.as_deref(), echarts::EMBEDDED)?;
     let aggs = aggregate(runs)?;
-    let sections = charts::build_sections(runs, &aggs);
+    let findings: Vec<Findings> = runs.iter().map(findings_of).collect();
+    let sections = charts::build_sections(runs, &aggs, &findings);
     let warnings = html::warnings(runs);
     let title = options.title.as_deref().unwrap_or("copybench report");
-    let page = html::page(title, runs, &sections, &warnings, &js);
+    let page = html::page(
+        title,
+        runs,
+        &html::Content {
+            findings: &findings,
+            sections: &sections,
+            warnings: &warnings,
+        },
+        &js,
+    );
 
     let points = runs.iter().map(|r| r.results.points.len()).sum();
     let plotted_points = runs
@@ -148,5 +165,18 @@ pub fn render_html(
 /// The report's sections (charts as ECharts options, or notes) without the page around them.
 pub fn sections(runs: &[LabeledRun]) -> Result<Vec<ChartSection>, PlotError> {
     let aggs = aggregate(runs)?;
-    Ok(charts::build_sections(runs, &aggs))
+    let findings: Vec<Findings> = runs.iter().map(findings_of).collect();
+    Ok(charts::build_sections(runs, &aggs, &findings))
+}
+
+/// The findings of a run, computed afresh by this version's rules from the points the charts
+/// draw (points with an `error` are partial and left out of both; a file written before
+/// findings existed has none stored). The protocol is the one the file's findings name, else
+/// TCP.
+pub fn findings_of(run: &LabeledRun) -> Findings {
+    // Files from before `protocol` was recorded read as TCP, which they were.
+    let protocol = run.results.config.protocol.name();
+    let mut plotted = run.results.clone();
+    plotted.points.retain(is_plotted);
+    findings_for_run(&plotted, protocol)
 }

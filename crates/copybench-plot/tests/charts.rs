@@ -4,9 +4,10 @@ use crate::common;
 
 use copybench_core::engine::Mode;
 use copybench_core::result::RunResults;
+use copybench_core::StrategyKind;
 use copybench_plot::{
-    load_results, sections, ChartBody, ChartSection, LabeledRun, COPIED_RATIO_WORDS,
-    LLC_NOT_MEASURED,
+    load_results, sections, strategy_color, ChartBody, ChartSection, LabeledRun,
+    COPIED_RATIO_WORDS, LLC_NOT_MEASURED,
 };
 
 fn fixture() -> RunResults {
@@ -46,6 +47,7 @@ fn the_fixture_charts_what_it_measured_and_notes_what_it_did_not() {
     assert_eq!(
         ids,
         [
+            "chart-relative",
             "chart-throughput",
             "chart-latency",
             "chart-llc",
@@ -61,14 +63,28 @@ fn the_fixture_charts_what_it_measured_and_notes_what_it_did_not() {
             "{id}"
         );
     }
-    let throughput = option(find(&all, "chart-throughput"));
-    for name in [
-        "two-copy, 1 thread",
-        "scatter-gather, 2 threads",
-        "zero-copy, 1 thread",
-    ] {
-        assert!(throughput.contains(name), "{name}");
+    let throughput_section = find(&all, "chart-throughput");
+    // Small multiples: one panel per thread count, series named by strategy alone.
+    assert_eq!(throughput_section.panels, ["1 thread", "2 threads"]);
+    let throughput = option(throughput_section);
+    for name in ["two-copy", "scatter-gather", "zero-copy"] {
+        assert!(
+            throughput.contains(&format!("\"name\": \"{name}\"")),
+            "{name}"
+        );
     }
+    let names: Vec<&str> = throughput
+        .split("\"name\": \"")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap())
+        .collect();
+    assert!(
+        names.iter().all(|n| !n.contains("thread")),
+        "no series per thread count: {names:?}"
+    );
+    assert!(throughput.contains("\"gridIndex\": 1.0"), "a second panel");
+    // Latency: one panel per message size (the fixture's rr points are all 1 KiB).
+    assert_eq!(find(&all, "chart-latency").panels, ["1 KiB"]);
     // min..max bars ride along as custom series.
     assert!(throughput.contains("\"type\": \"custom\""));
     let latency = find(&all, "chart-latency");
@@ -141,7 +157,7 @@ fn several_runs_are_labelled_by_run() {
     ];
     let all = sections(&runs).unwrap();
     let o = option(find(&all, "chart-throughput"));
-    assert!(o.contains("veth: two-copy, 1 thread") && o.contains("lo: two-copy, 1 thread"));
+    assert!(o.contains("\"veth: two-copy\"") && o.contains("\"lo: two-copy\""));
 }
 
 #[test]
@@ -172,4 +188,124 @@ fn a_stream_file_and_an_rr_file_each_feed_only_their_charts() {
     // With the rr file alone, its rows are all there is: they are drawn, labelled as such.
     let alone = sections(&runs[1..]).unwrap();
     assert!(find(&alone, "chart-latency").is_chart());
+}
+
+/// Every colour drawn in `option` (series, markers, marks).
+fn colours(option: &str) -> std::collections::BTreeSet<String> {
+    option
+        .split("\"color\": \"")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn each_strategy_has_one_colour_in_every_chart() {
+    let run = common::with_counter_figures(fixture());
+    let all = sections(&one(run)).unwrap();
+    let palette: std::collections::BTreeSet<String> = [
+        StrategyKind::TwoCopy,
+        StrategyKind::ScatterGather,
+        StrategyKind::ZeroCopy,
+        StrategyKind::UringSend,
+        StrategyKind::UringZc,
+    ]
+    .iter()
+    .map(|k| strategy_color(*k).to_string())
+    .collect();
+    assert_eq!(palette.len(), 5, "five distinct colours");
+    for s in all.iter().filter(|s| s.is_chart()) {
+        let used: std::collections::BTreeSet<String> = colours(option(s))
+            .into_iter()
+            .filter(|c| c != "#ffffff" && c != "#333")
+            .collect();
+        assert!(used.is_subset(&palette), "{}: {used:?}", s.id);
+    }
+    let throughput = option(find(&all, "chart-throughput"));
+    let two_copy = strategy_color(StrategyKind::TwoCopy);
+    // The two-copy series of both panels carry its colour, and only two-copy's name does.
+    let at = throughput.find("\"name\": \"two-copy\"").unwrap();
+    let next = throughput[at..].find("\"color\": \"").unwrap();
+    assert!(throughput[at + next..].starts_with(&format!("\"color\": \"{two_copy}")));
+}
+
+#[test]
+fn the_headline_chart_shows_ratios_to_two_copy_with_the_reference_line() {
+    let all = sections(&one(fixture())).unwrap();
+    let relative = find(&all, "chart-relative");
+    assert_eq!(relative.panels, ["1 thread", "2 threads"]);
+    let o = option(relative);
+    assert!(o.contains("zero-copy throughput") && o.contains("scatter-gather throughput"));
+    assert!(
+        !o.contains("\"two-copy throughput\""),
+        "two-copy is the reference"
+    );
+    assert!(o.contains("two-copy = 1") && o.contains("\"markLine\""));
+    // No CPU figures in the fixture: no CPU ratio series, never a 0.
+    assert!(!o.contains("CPU/byte\""), "{o}");
+}
+
+#[test]
+fn a_break_even_inside_the_range_is_marked_where_the_findings_put_it() {
+    // Zero-copy made 10x faster at 256 KiB only: it loses at 1 and 16 KiB and wins at 256 KiB,
+    // so the findings put its break-even between 16 and 256 KiB, and the chart marks it.
+    let mut run = fixture();
+    for p in &mut run.points {
+        if p.strategy == StrategyKind::ZeroCopy && p.msg_size == 256 << 10 {
+            p.throughput_gbps *= 10.0;
+        }
+    }
+    let runs = one(run);
+    let f = copybench_plot::findings_of(&runs[0]);
+    let stream1 = f
+        .groups
+        .iter()
+        .find(|g| g.mode == "stream" && g.threads == 1)
+        .unwrap();
+    let be = stream1
+        .break_even
+        .iter()
+        .find(|b| b.metric == copybench_core::findings::Figure::ThroughputGbps)
+        .unwrap();
+    let copybench_core::findings::Crossing::WinsFrom {
+        size_bytes,
+        between,
+    } = be.result
+    else {
+        panic!("{:?}", be.result);
+    };
+    assert_eq!(between, [16 << 10, 256 << 10]);
+    let all = sections(&runs).unwrap();
+    let o = option(find(&all, "chart-throughput"));
+    assert!(o.contains("\"markLine\""), "{o}");
+    assert!(o.contains(&format!("\"xAxis\": {size_bytes}")), "{o}");
+    assert!(o.contains("zero-copy wins from ~"), "{o}");
+    // Without the doctoring there is nothing to mark.
+    let plain = option(find(
+        &sections(&one(fixture())).unwrap(),
+        "chart-throughput",
+    ))
+    .to_string();
+    assert!(!plain.contains("\"markLine\""));
+}
+
+#[test]
+fn the_copied_ratio_chart_shows_every_zero_copy_path() {
+    let mut run = fixture();
+    let uring: Vec<_> = run
+        .points
+        .iter()
+        .filter(|p| p.strategy == StrategyKind::ZeroCopy)
+        .cloned()
+        .map(|mut p| {
+            p.strategy = StrategyKind::UringZc;
+            p
+        })
+        .collect();
+    run.points.extend(uring);
+    let all = sections(&one(run)).unwrap();
+    let o = option(find(&all, "chart-copied"));
+    assert!(o.contains("\"name\": \"zero-copy\""));
+    assert!(o.contains("\"name\": \"io_uring zero-copy\""));
+    assert!(!o.contains("\"name\": \"two-copy\""));
 }

@@ -166,7 +166,7 @@ fn a_run_where_every_point_failed_still_reports() {
     assert_eq!(summary.plotted_points, 0);
     assert_eq!(summary.configurations, 0);
     assert!(summary.charts.is_empty(), "{:?}", summary.charts);
-    assert_eq!(summary.notes.len(), 5);
+    assert_eq!(summary.notes.len(), 6);
     // One warning per point, plus the interruption.
     assert_eq!(summary.warnings.len(), summary.points + 1);
     let html = std::fs::read_to_string(&output).unwrap();

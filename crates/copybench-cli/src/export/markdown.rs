@@ -8,7 +8,8 @@ use copybench_core::result::RunResults;
 use super::Exporter;
 use crate::summary::{setting, summary_table};
 
-/// Writes the same table as the terminal summary, with its notes as a list.
+/// Writes the same table as the terminal summary, with its notes as a list, then the findings
+/// as the terminal prints them.
 pub struct MarkdownExporter;
 
 impl Exporter for MarkdownExporter {
@@ -26,6 +27,10 @@ impl Exporter for MarkdownExporter {
             for n in &table.notes {
                 writeln!(out, "- {n}")?;
             }
+        }
+        if let Some(f) = &results.findings {
+            let text = copybench_core::findings::render_text(f);
+            writeln!(out, "\n## Findings\n\n```text\n{}```", text)?;
         }
         Ok(out)
     }

@@ -3,13 +3,14 @@
 //! ([`sweep`]), and the exit code from the results.
 
 mod plan;
-mod sweep;
+pub(crate) mod sweep;
 mod target;
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Result;
+use copybench_core::findings::{findings_for_run, render_text};
 use copybench_core::result::{RunResults, ToolInfo, SCHEMA_VERSION};
 
 use crate::args::RunArgs;
@@ -31,19 +32,7 @@ pub fn run(args: RunArgs, cancel: &AtomicBool) -> Result<ExitCode> {
         eprintln!("note: {note}");
     }
     let target = Target::open(&plan.target)?;
-    let mut results = RunResults {
-        schema_version: SCHEMA_VERSION,
-        tool: ToolInfo::default(),
-        command_line: std::env::args().collect(),
-        started_at: host::now_rfc3339(),
-        host: host::collect(plan.counters),
-        config: plan.config_record(&args, target.record()),
-        points: Vec::new(),
-        complete: false,
-        interrupted: None,
-        unsupported: Vec::new(),
-        failures: Vec::new(),
-    };
+    let mut results = new_results(&plan, &args, &target);
     let outputs =
         Outputs::create(&args.outputs, &results).map_err(|e| UsageError(format!("{e:#}")))?;
     let mut hooks =
@@ -75,6 +64,7 @@ pub fn run(args: RunArgs, cancel: &AtomicBool) -> Result<ExitCode> {
     } else {
         results.complete = true;
     }
+    refresh_findings(&mut results);
     outputs.write(&results)?;
     report(&results, &args, &outputs)?;
     if let Some(why) = ended {
@@ -92,15 +82,46 @@ pub fn run(args: RunArgs, cancel: &AtomicBool) -> Result<ExitCode> {
     Ok(exit_code(&results, interrupted, args.outputs.is_empty()))
 }
 
-/// The summary table (stdout, or stderr when the JSON goes to stdout) and the files written.
+/// The results document of a run before its first point.
+pub fn new_results(plan: &RunPlan, args: &RunArgs, target: &Target) -> RunResults {
+    RunResults {
+        schema_version: SCHEMA_VERSION,
+        tool: ToolInfo::default(),
+        command_line: std::env::args().collect(),
+        started_at: host::now_rfc3339(),
+        host: host::collect(plan.counters),
+        config: plan.config_record(args, target.record()),
+        points: Vec::new(),
+        complete: false,
+        interrupted: None,
+        unsupported: Vec::new(),
+        failures: Vec::new(),
+        findings: None,
+    }
+}
+
+/// Recomputes the findings of `results` from its points (pure arithmetic over a few hundred
+/// points at most: cheap enough to redo at every rewrite of the files, so that an interrupted
+/// run has them too).
+pub fn refresh_findings(results: &mut RunResults) {
+    let protocol = results.config.protocol.name();
+    results.findings = Some(findings_for_run(results, protocol));
+}
+
+/// The summary table and the findings (stdout, or stderr when the JSON goes to stdout) and the
+/// files written.
 fn report(results: &RunResults, args: &RunArgs, outputs: &Outputs) -> Result<()> {
-    let table = summary::table(results);
+    let mut text = summary::table(results);
+    if let Some(f) = &results.findings {
+        text.push_str("\nFindings\n");
+        text.push_str(&render_text(f));
+    }
     if args.json {
         let json = Format::Json.exporter().render(results)?;
         println!("{}", json.trim_end());
-        eprint!("{table}");
+        eprint!("{text}");
     } else {
-        print!("{table}");
+        print!("{text}");
     }
     for path in outputs.paths() {
         eprintln!("wrote {}", path.display());

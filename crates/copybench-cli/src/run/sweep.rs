@@ -48,6 +48,7 @@ pub fn sweep(
             }
             let line = record(outcome, params, results);
             say(&progress, format!("[{}/{total}] {label}: {line}", i + 1));
+            super::refresh_findings(results);
             outputs.write(results)?;
             if let Some(why) = target.ended() {
                 progress.finish_and_clear();
@@ -61,7 +62,7 @@ pub fn sweep(
 }
 
 /// Files a point's outcome in `results`; returns the line that tells the user.
-fn record(
+pub(crate) fn record(
     outcome: Result<Point, EngineError>,
     params: &PointParams,
     results: &mut RunResults,

@@ -149,6 +149,7 @@ pub fn run(topology: &str, points: Vec<Point>) -> RunResults {
         interrupted: None,
         unsupported: Vec::new(),
         failures: Vec::new(),
+        findings: None,
     }
 }
 

@@ -80,6 +80,8 @@ pub fn loopback_run(sweep: &Sweep, command_line: &str) -> RunResults {
         p.mode = mode;
         p.warmup = sweep.warmup;
         p.duration = sweep.duration;
+        // Loopback zero-copy stalls in long blocked sends the more buffers are in flight.
+        p.pool = Some(16);
         p
     };
     for rep in 0..sweep.repetitions {
@@ -149,6 +151,7 @@ pub fn loopback_run(sweep: &Sweep, command_line: &str) -> RunResults {
         interrupted: None,
         unsupported: Vec::new(),
         failures: Vec::new(),
+        findings: None,
     }
 }
 
