@@ -87,7 +87,10 @@ pub fn warnings(runs: &[LabeledRun]) -> Vec<String> {
                     p.mode
                 ));
             }
-            if p.verified && p.error.is_none() {
+            // A sink point has nothing that could verify it: not a warning of its own (the
+            // findings carry the caveat); its errors still are.
+            let unverifiable = p.not_verifiable.is_some();
+            if (p.verified || unverifiable) && p.error.is_none() {
                 continue;
             }
             let mut line = format!(
@@ -98,11 +101,11 @@ pub fn warnings(runs: &[LabeledRun]) -> Vec<String> {
                 p.repetition,
                 p.mode
             );
-            if !p.verified {
+            if !p.verified && !unverifiable {
                 line.push_str("NOT VERIFIED (the receivers did not confirm every byte)");
             }
             if let Some(e) = &p.error {
-                if !p.verified {
+                if !p.verified && !unverifiable {
                     line.push_str("; ");
                 }
                 line.push_str(&format!("error: {e}"));
