@@ -22,23 +22,24 @@ fn stdout(o: &Output) -> String {
 
 /// A real quick loopback run with `reps` repetitions, written to `path`; returns its output.
 fn real_run(path: &Path, strategies: &str, sizes: &str, reps: &str) -> Output {
-    let out = copybench()
-        .args(["run", "--topology", "loopback", "--strategy", strategies])
-        .args(["--sizes", sizes])
-        .arg("--no-progress")
-        .args([
-            "--duration",
-            "150ms",
-            "--warmup",
-            "30ms",
-            "--repetitions",
-            reps,
-        ])
-        // A small pool: loopback zero-copy stalls less (see common::QUICK).
-        .args(["--pool", "16"])
-        .args(["--out", path.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = crate::common::output_riding_out_stalls(|| {
+        let mut c = copybench();
+        c.args(["run", "--topology", "loopback", "--strategy", strategies])
+            .args(["--sizes", sizes])
+            .arg("--no-progress")
+            .args([
+                "--duration",
+                "300ms",
+                "--warmup",
+                "30ms",
+                "--repetitions",
+                reps,
+            ])
+            // A small pool: loopback zero-copy stalls less (see common::QUICK).
+            .args(["--pool", "16"])
+            .args(["--out", path.to_str().unwrap()]);
+        c
+    });
     assert!(out.status.success(), "{}", stderr(&out));
     out
 }

@@ -12,13 +12,14 @@ const ZERO_COPY: [StrategyKind; 2] = [StrategyKind::ZeroCopy, StrategyKind::Urin
 fn run(extra: &[&str]) -> (Option<i32>, RunResults, String) {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("r.json");
-    let out = copybench()
-        .arg("run")
-        .args(QUICK)
-        .args(extra)
-        .args(["--out", json.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = crate::common::output_riding_out_stalls(|| {
+        let mut c = copybench();
+        c.arg("run")
+            .args(QUICK)
+            .args(extra)
+            .args(["--out", json.to_str().unwrap()]);
+        c
+    });
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let text = std::fs::read_to_string(&json).unwrap_or_else(|_| panic!("{stderr}"));
     (
