@@ -6,6 +6,7 @@ mod doctor;
 mod hooks;
 mod host;
 mod output;
+mod peers;
 mod remote;
 mod run;
 mod summary;
@@ -37,6 +38,10 @@ fn main() -> ExitCode {
         Command::Run(args) => {
             install_ctrl_c();
             run::run(*args, &CANCEL)
+        }
+        Command::Peers(args) => {
+            install_ctrl_c();
+            peers::run(*args, &CANCEL)
         }
         Command::Server(args) => {
             remote::serve(args.listen, !args.no_counters).map(|()| ExitCode::SUCCESS)

@@ -245,6 +245,7 @@ pub fn run(args: RunArgs, cancel: &AtomicBool) -> Result<ExitCode> {
             Err(EngineError::Cancelled) => break,
             Err(EngineError::Unsupported(reason)) => {
                 results.unsupported.push(UnsupportedRecord {
+                    tool: copybench_core::result::copybench_tool(),
                     strategy: params.strategy,
                     reason: reason.clone(),
                 });
@@ -255,6 +256,7 @@ pub fn run(args: RunArgs, cancel: &AtomicBool) -> Result<ExitCode> {
             }
             Err(e) => {
                 results.failures.push(FailureRecord {
+                    tool: copybench_core::result::copybench_tool(),
                     strategy: params.strategy,
                     msg_size: params.msg_size,
                     threads: params.threads,

@@ -108,6 +108,7 @@ pub fn assemble_point(
         });
 
     Point {
+        tool: crate::result::copybench_tool(),
         strategy: params.strategy,
         msg_size: params.msg_size,
         threads: params.threads,
@@ -143,6 +144,7 @@ pub fn assemble_point(
         system_cpu,
         per_thread,
         error: (!errors.is_empty()).then(|| errors.join("; ")),
+        peer: None,
     }
 }
 
