@@ -17,6 +17,7 @@ use charming::element::{
 };
 use charming::series::{Custom, Line};
 use charming::Chart;
+use copybench_core::result::COPYBENCH_TOOL;
 use copybench_core::StrategyKind;
 
 use crate::aggregate::{Aggregate, Stat};
@@ -42,6 +43,8 @@ pub struct ChartSection {
     pub body: ChartBody,
     /// Smaller remarks (e.g. "receiver CPU not measured"), shown under the chart.
     pub remarks: Vec<String>,
+    /// A table shown under the chart: the first row is the header (empty: no table).
+    pub table: Vec<Vec<String>>,
 }
 
 impl ChartSection {
@@ -230,15 +233,148 @@ fn by_size_series(
     series
 }
 
-/// All the report's charts, in order.
+/// All the report's charts, in order. copybench's own charts show its own points only; the
+/// peers of a `copybench peers` run get their own section, after them, when there are any.
 pub fn build_sections(runs: &[LabeledRun], aggs: &[Aggregate]) -> Vec<ChartSection> {
-    vec![
-        throughput(runs, aggs),
-        latency(runs, aggs),
-        llc(runs, aggs),
-        cpu(runs, aggs),
-        copied_ratio(runs, aggs),
-    ]
+    let own: Vec<Aggregate> = aggs
+        .iter()
+        .filter(|a| a.tool == COPYBENCH_TOOL)
+        .cloned()
+        .collect();
+    let mut sections = vec![
+        throughput(runs, &own),
+        latency(runs, &own),
+        llc(runs, &own),
+        cpu(runs, &own),
+        copied_ratio(runs, &own),
+    ];
+    if aggs.iter().any(|a| a.tool != COPYBENCH_TOOL) {
+        sections.push(peers(runs, aggs));
+    }
+    sections
+}
+
+/// One colour per tool of a side-by-side run (copybench in its scatter-gather orange).
+fn tool_color(tool: &str) -> &'static str {
+    match tool {
+        COPYBENCH_TOOL => "#d9661f",
+        "iperf3" => "#2b5c9e",
+        "iperf" => "#2e8540",
+        "sockperf" => "#8e44ad",
+        "nuttcp" => "#6b6b6b",
+        _ => "#b5a300",
+    }
+}
+
+/// The table under the peers chart: median Gbps per tool and copybench's ratio to each peer,
+/// per run, thread count and size.
+pub fn peers_table(runs: &[LabeledRun], rows: &[&Aggregate]) -> Vec<Vec<String>> {
+    let mut peers: Vec<&str> = rows
+        .iter()
+        .map(|a| a.tool.as_str())
+        .filter(|t| *t != COPYBENCH_TOOL)
+        .collect();
+    peers.sort();
+    peers.dedup();
+    let mut header: Vec<String> = Vec::new();
+    if runs.len() > 1 {
+        header.push("run".into());
+    }
+    header.extend(["size".into(), "threads".into(), "copybench Gbps".into()]);
+    for p in &peers {
+        header.push(format!("{p} Gbps"));
+        header.push(format!("copybench / {p}"));
+    }
+    header.push("copybench / best peer".into());
+    let mut cells: BTreeSet<(usize, usize, usize)> = BTreeSet::new();
+    for a in rows {
+        cells.insert((a.run, a.threads, a.msg_size));
+    }
+    let median = |run: usize, threads: usize, size: usize, tool: &str| {
+        rows.iter()
+            .find(|a| a.run == run && a.threads == threads && a.msg_size == size && a.tool == tool)
+            .and_then(|a| a.throughput_gbps)
+            .map(|s| s.median)
+    };
+    let fmt = |v: Option<f64>| v.map_or_else(|| "–".to_string(), |v| format!("{v:.3}"));
+    let mut table = vec![header];
+    for (run, threads, size) in cells {
+        let cb = median(run, threads, size, COPYBENCH_TOOL);
+        let mut row = Vec::new();
+        if runs.len() > 1 {
+            row.push(runs[run].label.clone());
+        }
+        row.extend([format_bytes(size), threads.to_string(), fmt(cb)]);
+        let mut best: Option<f64> = None;
+        for p in &peers {
+            let g = median(run, threads, size, p);
+            row.push(fmt(g));
+            row.push(fmt(cb.zip(g).map(|(c, g)| c / g)));
+            best = match (best, g) {
+                (Some(b), Some(g)) => Some(b.max(g)),
+                (b, g) => b.or(g),
+            };
+        }
+        row.push(fmt(cb.zip(best).map(|(c, b)| c / b)));
+        table.push(row);
+    }
+    table
+}
+
+fn peers(runs: &[LabeledRun], aggs: &[Aggregate]) -> ChartSection {
+    let rows: Vec<&Aggregate> = aggs
+        .iter()
+        .filter(|a| a.mode == "stream" && a.throughput_gbps.is_some())
+        .collect();
+    let mut groups: BTreeMap<(usize, &str, usize), Vec<&Aggregate>> = BTreeMap::new();
+    for a in &rows {
+        groups
+            .entry((a.run, a.tool.as_str(), a.threads))
+            .or_default()
+            .push(a);
+    }
+    let series = groups
+        .into_iter()
+        .map(|((run, tool, threads), mut members)| {
+            members.sort_by_key(|a| a.msg_size);
+            SeriesSpec {
+                name: format!(
+                    "{}{tool}, {}",
+                    run_prefix(runs, run),
+                    threads_label(threads)
+                ),
+                color: tool_color(tool),
+                line: run_line(run),
+                symbol: run_symbol(run),
+                points: members
+                    .iter()
+                    .map(|a| (a.msg_size as f64, a.throughput_gbps, a.repetitions))
+                    .collect(),
+            }
+        })
+        .collect();
+    let mut s = section(
+        "chart-peers",
+        "copybench vs peers",
+        "copybench's single-field stream (scatter-gather, one buffer per send: the work a peer          does) beside iperf3, iperf, sockperf and nuttcp, on the same topology, under the same          CPU placement, alternated point by point in one run. Peers' figures are what their          receiver read (sockperf: what its sender wrote; it reports nothing else); peers do not          check the bytes, copybench does. Median over rounds, min..max bars; the table gives          copybench's ratio to each peer."
+            .into(),
+        XyChart {
+            id: "chart-peers".into(),
+            title: "copybench vs peers: throughput vs write size".into(),
+            subtitle: repetitions_note(&rows),
+            x: XKind::Bytes,
+            x_name: "write size (bytes, log2)".into(),
+            y_name: "Gbps".into(),
+            unit: "Gbps".into(),
+            y_log: false,
+            y_range: None,
+            series,
+        },
+        "No throughput figures from copybench peers in these results.",
+        vec![],
+    );
+    s.table = peers_table(runs, &rows);
+    s
 }
 
 fn repetitions_note(rows: &[&Aggregate]) -> String {
@@ -566,6 +702,7 @@ fn section(
         caption,
         body,
         remarks,
+        table: Vec::new(),
     }
 }
 

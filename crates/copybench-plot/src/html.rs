@@ -76,22 +76,28 @@ pub fn warnings(runs: &[LabeledRun]) -> Vec<String> {
             ));
         }
         for p in &r.points {
-            if p.verified && p.error.is_none() {
+            // Peers (copybench peers) check no bytes: unverified is what they are, not a fault.
+            let peer = p.tool != copybench_core::result::COPYBENCH_TOOL;
+            if (p.verified || peer) && p.error.is_none() {
                 continue;
             }
             let mut line = format!(
                 "{who}{} {} x{} rep {} ({}): ",
-                strategy_label(p.strategy),
+                if peer {
+                    p.tool.as_str()
+                } else {
+                    strategy_label(p.strategy)
+                },
                 format_bytes(p.msg_size),
                 p.threads,
                 p.repetition,
                 p.mode
             );
-            if !p.verified {
+            if !p.verified && !peer {
                 line.push_str("NOT VERIFIED (the receivers did not confirm every byte)");
             }
             if let Some(e) = &p.error {
-                if !p.verified {
+                if !p.verified && !peer {
                     line.push_str("; ");
                 }
                 line.push_str(&format!("error: {e}"));
@@ -354,6 +360,25 @@ pub fn page(
         }
         for r in &s.remarks {
             let _ = writeln!(body, "<p class=\"remark\">{}</p>", escape(r));
+        }
+        if let Some((header, rows)) = s.table.split_first() {
+            let _ = write!(
+                body,
+                "<table class=\"facts ratios\" id=\"{}-table\"><thead><tr>",
+                escape(&s.id)
+            );
+            for h in header {
+                let _ = write!(body, "<th>{}</th>", escape(h));
+            }
+            let _ = writeln!(body, "</tr></thead><tbody>");
+            for row in rows {
+                let _ = write!(body, "<tr>");
+                for c in row {
+                    let _ = write!(body, "<td>{}</td>", escape(c));
+                }
+                let _ = writeln!(body, "</tr>");
+            }
+            let _ = writeln!(body, "</tbody></table>");
         }
         let _ = writeln!(body, "</section>");
     }
