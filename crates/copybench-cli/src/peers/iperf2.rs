@@ -72,7 +72,7 @@ impl Peer for Iperf2 {
     }
 
     fn server_done(&self, server_out: &str, s: &Setting) -> bool {
-        connections(server_out).map_or(false, |c| c.len() >= s.threads)
+        connections(server_out).is_ok_and(|c| c.len() >= s.threads)
     }
 
     fn parse(&self, client_out: &str, server_out: &str, s: &Setting) -> Result<Measured, String> {

@@ -349,15 +349,14 @@ fn run_peer(
 
 /// A peer's figures as a point of the results.
 fn peer_point(
-    name: &str,
+    peer: &dyn Peer,
     m: &Measured,
     s: &Setting,
     repetition: usize,
     system: Option<SystemCpu>,
     switches: Option<u64>,
-    server: Vec<String>,
-    client: Vec<String>,
 ) -> Point {
+    let name = peer.name();
     let messages = m.bytes / s.size as u64;
     Point {
         tool: name.to_string(),
@@ -394,8 +393,8 @@ fn peer_point(
             retransmits: m.retransmits,
             system_context_switches: switches,
             context_switches_per_mb: per_mb(switches, m.bytes),
-            server_command: server,
-            client_command: client,
+            server_command: peer.server(s),
+            client_command: peer.client(s),
         }),
     }
 }
@@ -634,16 +633,7 @@ pub fn run(args: PeersArgs, cancel: &AtomicBool) -> Result<ExitCode> {
                         }
                         Tool::Peer(peer) => run_peer(peer, size, threads, seconds, &place, cancel)
                             .map(|(m, s, system, switches)| {
-                                peer_point(
-                                    peer.name(),
-                                    &m,
-                                    &s,
-                                    repetition,
-                                    system,
-                                    switches,
-                                    peer.server(&s),
-                                    peer.client(&s),
-                                )
+                                peer_point(peer, &m, &s, repetition, system, switches)
                             }),
                     };
                     match outcome {
