@@ -360,3 +360,43 @@ fn counter_charts_draw_too() {
         std::fs::copy(&html_path, dir.join("counters.html")).unwrap();
     }
 }
+
+/// A `copybench peers` report draws its "copybench vs peers" chart too.
+#[test]
+fn the_peers_chart_draws() {
+    if skipped() {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let input = work.path().join("peers.json");
+    let mut run = load_results(&common::fixture_path()).unwrap();
+    run.points.retain(|p| {
+        p.strategy == copybench_core::StrategyKind::ScatterGather
+            && p.mode == "stream"
+            && p.error.is_none()
+    });
+    let peers: Vec<_> = run
+        .points
+        .iter()
+        .map(|p| {
+            let mut q = p.clone();
+            q.tool = "iperf3".into();
+            q.verified = false;
+            q.throughput_gbps *= 0.9;
+            q
+        })
+        .collect();
+    run.points.extend(peers);
+    std::fs::write(&input, serde_json::to_string(&run).unwrap()).unwrap();
+    let html_path = work.path().join("peers.html");
+    let summary = render_report(&[input], &html_path, &ReportOptions::default()).unwrap();
+    assert!(summary.charts.contains(&"copybench vs peers".to_string()));
+    let (dom, _) = chromium(&html_path, &["--dump-dom".to_string()], work.path());
+    let check = self_check(&dom);
+    assert!(check["errors"].as_array().unwrap().is_empty(), "{check}");
+    assert!(
+        check["charts"]["chart-peers"].as_u64().unwrap() > 5000,
+        "{check}"
+    );
+    assert!(dom.contains("chart-peers-table"));
+}
