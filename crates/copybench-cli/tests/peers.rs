@@ -118,6 +118,7 @@ fn check(r: &RunResults, topology: &str) {
             assert!(p.throughput_gbps > 0.0, "{tool}: {}", p.throughput_gbps);
             assert_eq!(p.msg_size, 4096);
             assert_eq!(p.fields, 1);
+            assert_eq!(p.pool, 1, "{tool}: one buffer, as the peers write from one");
             let f = p.peer.as_ref().expect("peers figures on every point");
             if tool == "iperf3" {
                 assert_eq!(f.throughput_side, "receiver");

@@ -438,6 +438,12 @@ pub fn run(args: PeersArgs, cancel: &AtomicBool) -> Result<ExitCode> {
     };
     let mut template = PointParams::new(StrategyKind::ScatterGather, args.sizes[0], 1);
     template.fields = 1;
+    // One message buffer, as every peer writes from one buffer. The default pool (about 8 MiB,
+    // up to 256 buffers, each field on its own page) exists for zero-copy, whose buffers stay
+    // with the kernel until completion; a copying send is done with its buffer when the call
+    // returns. Rotating through 256 cold buffers cost the sender 5-28% more CPU per byte here
+    // (measured with `copybench run --fields 1 --pool 1` against the default; docs/peers.md).
+    template.pool = Some(1);
     template.warmup = args.warmup;
     template.duration = args.duration;
     for &size in &args.sizes {
@@ -533,7 +539,7 @@ pub fn run(args: PeersArgs, cancel: &AtomicBool) -> Result<ExitCode> {
             warmup_s: args.warmup.as_secs_f64(),
             repetitions: usize::from(args.repetitions),
             fields: 1,
-            pool: None,
+            pool: template.pool,
             align: template.align.to_string(),
             pin: Some(PinRecord {
                 sender_cpus: vec![sender_cpu],
