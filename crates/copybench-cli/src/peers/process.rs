@@ -98,6 +98,8 @@ pub fn spawn(what: &str, argv: &[String], netns: Option<BorrowedFd<'_>>) -> Resu
     // work is allowed. It makes three raw system calls through rustix (setns, prctl, getppid),
     // allocates nothing, takes no lock, and touches only the two integers it captured by value.
     // The namespace fd stays open in the parent for the whole spawn, so it is valid in the child.
+    // (The one unsafe block of the binary: allowed here by name where the workspace denies it.)
+    #[allow(unsafe_code)]
     unsafe {
         cmd.pre_exec(move || {
             if let Some(fd) = netns {
