@@ -3,7 +3,9 @@
 #   - Debian's chromium, used headless (and offline) by copybench-plot's browser test;
 #   - the npm registry's `echarts` package, in the version charming 0.6 targets, under
 #     <repo>/assets/node_modules (git-ignored). copybench-plot inlines its dist/echarts.min.js
-#     into every report so that reports render with no network access.
+#     into every report so that reports render with no network access;
+#   - the peers `copybench peers` measures itself against, all Debian packages: iperf3, iperf
+#     (2.x), sockperf and nuttcp (netperf is non-free and neper is not packaged).
 # Running it again changes nothing once both are in place.
 set -euo pipefail
 
@@ -23,13 +25,17 @@ command -v chromium >/dev/null 2>&1 || apt_packages+=(chromium)
 command -v npm >/dev/null 2>&1 || apt_packages+=(npm)
 # Chart labels need a font; a minimal image may have none.
 dpkg -s fonts-dejavu-core >/dev/null 2>&1 || apt_packages+=(fonts-dejavu-core)
+# Peers for `copybench peers` (package name = command name for all four).
+for peer in iperf3 iperf sockperf nuttcp; do
+    command -v "$peer" >/dev/null 2>&1 || apt_packages+=("$peer")
+done
 if ((${#apt_packages[@]})); then
     echo "install-deps.sh: installing ${apt_packages[*]} with apt-get"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update
     apt-get install -y --no-install-recommends "${apt_packages[@]}"
 else
-    echo "install-deps.sh: chromium, npm and fonts already installed"
+    echo "install-deps.sh: chromium, npm, fonts and the peers (iperf3, iperf, sockperf, nuttcp) already installed"
 fi
 
 installed_version() {

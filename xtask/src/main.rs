@@ -12,6 +12,10 @@
 //!   `cargo xtask bench`'s report.
 //! - `cargo xtask overhead [rounds]`: the cost of per-thread counters, as throughput with and
 //!   without them (a benchmark, not a test: it depends on the machine's noise).
+//! - `cargo xtask peers [copybench peers options]`: issue 17's benchmark. copybench's
+//!   single-field stream against iperf3, iperf, sockperf and nuttcp, one connection, veth,
+//!   1k..64k, one alternated run of 3 rounds of 3 s under each placement (apart, same); prints
+//!   copybench / best peer per size against the 0.97 target and renders a report.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -277,6 +281,119 @@ fn overhead(rounds: usize) -> Result<()> {
     Ok(())
 }
 
+/// The target of issue 17: copybench at least this share of the best peer, at every size.
+const PEERS_TARGET: f64 = 0.97;
+
+fn peers(extra: &[String]) -> Result<()> {
+    install_deps()?;
+    run(cargo().args(["build", "--release", "-p", "copybench-cli"]))?;
+    let copybench = target_dir().join("release/copybench");
+    let out = workspace_root()
+        .join("target/copybench")
+        .join(format!("peers-{}", timestamp()?));
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let started = std::time::Instant::now();
+    let mut files = Vec::new();
+    for placement in ["apart", "same"] {
+        let json = out.join(format!("peers-{placement}.json"));
+        // A failed peer run is recorded in the file and shown below; it does not stop the other
+        // placement.
+        let status = Command::new(&copybench)
+            .args(["peers", "--topology", "netns", "--placement", placement])
+            .args(["--sizes", "1k,4k,16k,64k", "--threads", "1"])
+            .args(["--duration", "3s", "--repetitions", "3"])
+            .args(["--out", json.to_str().context("path")?])
+            .args(extra)
+            .status()
+            .context("starting copybench peers")?;
+        if !status.success() {
+            eprintln!("copybench peers --placement {placement}: {status}");
+        }
+        files.push((placement, json));
+    }
+    let took = started.elapsed();
+
+    // (placement, size) -> (copybench median, best peer median, best peer's name)
+    println!(
+        "\ncopybench vs the best peer: median Gbps of 3 rounds x 3 s, one connection, veth; \
+         target copybench >= {PEERS_TARGET} x best peer"
+    );
+    println!(
+        "{:<9} {:>5} {:>10} {:>10} {:>9} {:>8} {:>8} {:>8} {:>8}  {:>6}",
+        "placement",
+        "size",
+        "copybench",
+        "best peer",
+        "(who)",
+        "iperf3",
+        "iperf",
+        "sockperf",
+        "nuttcp",
+        "ratio"
+    );
+    let (mut met, mut cells) = (0, 0);
+    for (placement, json) in &files {
+        let results: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(json)
+                .with_context(|| format!("reading {}", json.display()))?,
+        )?;
+        let mut by: std::collections::BTreeMap<(u64, String), Vec<f64>> = Default::default();
+        for p in results["points"].as_array().context("points")? {
+            let tool = p["tool"].as_str().unwrap_or("copybench").to_string();
+            if tool == "copybench" && p["verified"] != serde_json::Value::Bool(true) {
+                continue;
+            }
+            let size = p["msg_size"].as_u64().context("msg_size")?;
+            let gbps = p["throughput_gbps"].as_f64().context("throughput")?;
+            by.entry((size, tool)).or_default().push(gbps);
+        }
+        let sizes: std::collections::BTreeSet<u64> = by.keys().map(|(s, _)| *s).collect();
+        for size in sizes {
+            let get = |tool: &str| by.get(&(size, tool.to_string())).map(|v| median(v));
+            let cb = get("copybench");
+            let best = ["iperf3", "iperf", "sockperf", "nuttcp"]
+                .iter()
+                .filter_map(|t| get(t).map(|g| (g, *t)))
+                .max_by(|a, b| a.0.total_cmp(&b.0));
+            let cell = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.3}"));
+            let ratio = cb.zip(best).map(|(c, (b, _))| c / b);
+            cells += 1;
+            if ratio.is_some_and(|r| r >= PEERS_TARGET) {
+                met += 1;
+            }
+            println!(
+                "{placement:<9} {:>5} {:>10} {:>10} {:>9} {:>8} {:>8} {:>8} {:>8}  {:>6}{}",
+                format!("{}k", size / 1024),
+                cell(cb),
+                cell(best.map(|b| b.0)),
+                best.map_or("-", |b| b.1),
+                cell(get("iperf3")),
+                cell(get("iperf")),
+                cell(get("sockperf")),
+                cell(get("nuttcp")),
+                cell(ratio),
+                match ratio {
+                    Some(r) if r >= PEERS_TARGET => "  ok",
+                    Some(_) => "  SHORT",
+                    None => "  (missing)",
+                }
+            );
+        }
+    }
+    println!(
+        "target met at {met} of {cells} (placement, size) cells; runs took {:.0} s",
+        took.as_secs_f64()
+    );
+    let mut plot = Command::new(&copybench);
+    plot.arg("plot");
+    for (_, json) in &files {
+        plot.arg(json);
+    }
+    run(plot.arg("-o").arg(out.join("report.html")))?;
+    eprintln!("results and report.html in {}", out.display());
+    Ok(())
+}
+
 /// Adds up cargo's `test result: ok. 5 passed; 0 failed; 1 ignored; ...` lines.
 fn count_results(line: &str, totals: &mut [u64; 3]) {
     let Some(rest) = line.strip_prefix("test result: ") else {
@@ -340,13 +457,15 @@ fn dispatch() -> Result<()> {
         Some("bench") => bench(&args[1..]),
         Some("test") => test(&args[1..]),
         Some("screenshot") => screenshot(&args[1..]),
+        Some("peers") => peers(&args[1..]),
         Some("overhead") => overhead(args.get(1).map_or(Ok(6), |n| n.parse()).context("rounds")?),
         _ => {
             eprintln!(
                 "usage:\n  cargo xtask bench [copybench run options]   the default sweep and its report\n  \
                  cargo xtask test [cargo test options]        install test dependencies, run every test\n  \
                  cargo xtask screenshot REPORT.html OUT.png [HEIGHT]   a PNG of a report (headless chromium)\n  \
-                 cargo xtask overhead [rounds]                throughput with vs without counters"
+                 cargo xtask overhead [rounds]                throughput with vs without counters\n  \
+                 cargo xtask peers [copybench peers options]  copybench vs iperf3, iperf, sockperf, nuttcp (issue 17's target)"
             );
             std::process::exit(2);
         }

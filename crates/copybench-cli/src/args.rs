@@ -38,6 +38,9 @@ pub struct Cli {
 pub enum Command {
     /// Run a sweep: strategies x sizes x threads, with warm-up and repetitions.
     Run(Box<RunArgs>),
+    /// Run copybench's single-field stream side by side with iperf3, iperf, sockperf and nuttcp,
+    /// on the same topology and CPU placement, alternating point by point.
+    Peers(Box<PeersArgs>),
     /// Receive for clients on other hosts (`copybench run --topology remote --connect HOST:PORT`).
     Server(ServerArgs),
     /// Render result files into one self-contained HTML report (works offline).
@@ -319,6 +322,88 @@ pub fn parse_pct(s: &str) -> Result<f64, String> {
         return Err(format!("{s} is outside 0 to 1000 (percent)"));
     }
     Ok(v)
+}
+
+/// Where the two sides of every tool run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Placement {
+    /// Sender on CPU 0, receiver on CPU 1.
+    Apart,
+    /// Sender and receiver both on CPU 0.
+    Same,
+}
+
+impl Placement {
+    pub fn name(self) -> &'static str {
+        match self {
+            Placement::Apart => "apart",
+            Placement::Same => "same",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct PeersArgs {
+    /// Write sizes, comma-separated: bytes or k/m suffixes (powers of 1024), 1 byte to 64m.
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true, value_parser = parse_msg_size, default_value = "1k,4k,16k,64k")]
+    pub sizes: Vec<usize>,
+
+    /// Connection counts, comma-separated, 1 to 256.
+    #[arg(short, long, value_delimiter = ',', allow_negative_numbers = true, value_parser = parse_threads, default_value = "1")]
+    pub threads: Vec<usize>,
+
+    /// Length of every tool's test, in whole seconds (iperf3 and sockperf take no fractions).
+    #[arg(short, long, allow_hyphen_values = true, value_parser = parse_positive_duration, default_value = "3s")]
+    pub duration: Duration,
+
+    /// copybench's unmeasured streaming before its measured interval (the peers have no
+    /// common option for one; their start-up is inside their figure).
+    #[arg(short, long, allow_hyphen_values = true, value_parser = parse_warmup, default_value = "1s")]
+    pub warmup: Duration,
+
+    /// Rounds: every tool runs every point once per round (1 to 100).
+    #[arg(short, long, value_parser = clap::value_parser!(u16).range(1..=MAX_REPETITIONS as i64), default_value = "3")]
+    pub repetitions: u16,
+
+    /// Where the traffic runs: netns (veth between two namespaces, needs CAP_NET_ADMIN),
+    /// loopback, or auto (netns when privileged).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub topology: TopologyArg,
+
+    /// CPU placement of every tool: apart = sender on CPU 0, receiver on CPU 1; same = both on CPU 0.
+    #[arg(long, value_enum, default_value = "apart")]
+    pub placement: Placement,
+
+    /// Peers to run, comma-separated (missing ones are reported and skipped).
+    #[arg(long, value_delimiter = ',', value_parser = parse_peer, default_value = "iperf3,iperf,sockperf,nuttcp")]
+    pub peers: Vec<String>,
+
+    /// MTU of the veth pair (netns topology), 68 to 65535.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(68..=65535), default_value = "1500")]
+    pub mtu: u32,
+
+    /// Write the results here (.json), rewritten after every point. Repeatable.
+    #[arg(short, long = "out")]
+    pub outputs: Vec<PathBuf>,
+
+    /// Do not open copybench's per-thread counters.
+    #[arg(long)]
+    pub no_counters: bool,
+}
+
+fn parse_peer(s: &str) -> Result<String, String> {
+    let names = crate::peers::peer_names();
+    let s = s.trim().to_ascii_lowercase();
+    let s = if s == "iperf2" {
+        "iperf".to_string()
+    } else {
+        s
+    };
+    if names.contains(&s.as_str()) {
+        Ok(s)
+    } else {
+        Err(format!("unknown peer '{s}': expected {}", names.join(", ")))
+    }
 }
 
 pub(crate) fn parse_strategy(

@@ -8,6 +8,7 @@ mod doctor;
 mod export;
 mod hooks;
 mod host;
+mod peers;
 mod remote;
 mod run;
 mod summary;
@@ -39,6 +40,10 @@ fn main() -> ExitCode {
         Command::Run(args) => {
             install_ctrl_c();
             run::run(*args, &CANCEL)
+        }
+        Command::Peers(args) => {
+            install_ctrl_c();
+            peers::run(*args, &CANCEL)
         }
         Command::Server(args) => remote::serve(&args).map(|()| ExitCode::SUCCESS),
         Command::Plot(args) => plot(args),

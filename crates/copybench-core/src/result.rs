@@ -47,9 +47,21 @@ pub struct RunResults {
     pub findings: Option<crate::findings::Findings>,
 }
 
+/// The `tool` of copybench's own points, failures and unsupported records.
+pub const COPYBENCH_TOOL: &str = "copybench";
+
+/// Serde default of every `tool` field: files written before `copybench peers` existed hold
+/// only copybench's own points.
+pub fn copybench_tool() -> String {
+    COPYBENCH_TOOL.to_string()
+}
+
 /// A point that produced no measurement.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FailureRecord {
+    /// `copybench`, or the peer (`iperf3`, `iperf`, `sockperf`, `nuttcp`) that failed.
+    #[serde(default = "copybench_tool")]
+    pub tool: String,
     /// The send strategy.
     pub strategy: StrategyKind,
     /// Message size in bytes.
@@ -62,9 +74,12 @@ pub struct FailureRecord {
     pub error: String,
 }
 
-/// A strategy that could not run here.
+/// A strategy (or, in `copybench peers`, a peer tool) that could not run here.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct UnsupportedRecord {
+    /// `copybench`, or the peer that is missing or cannot run a point.
+    #[serde(default = "copybench_tool")]
+    pub tool: String,
     /// The send strategy.
     pub strategy: StrategyKind,
     /// Why, in words, and what would make it work.
@@ -297,6 +312,12 @@ pub struct PinRecord {
 /// One measured point: a strategy at one size and thread count, one repetition.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Point {
+    /// Who measured it: `copybench`, or a peer run side by side by `copybench peers`
+    /// (`iperf3`, `iperf`, `sockperf`, `nuttcp`). A peer's point has `strategy` scatter-gather
+    /// (one buffer per write, the work a peer does), `verified` false (peers check no bytes)
+    /// and its own figures in `peer`.
+    #[serde(default = "copybench_tool")]
+    pub tool: String,
     /// The send strategy.
     pub strategy: StrategyKind,
     /// Message size in bytes.
@@ -406,6 +427,41 @@ pub struct Point {
     /// What went wrong, if the point did not run cleanly (the numbers above are then partial).
     #[serde(default)]
     pub error: Option<String>,
+    /// Figures of a side-by-side run (`copybench peers`); absent from `copybench run` points.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<PeerFigures>,
+}
+
+/// What `copybench peers` records beside the common figures of a point, for copybench and for
+/// each peer alike.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PeerFigures {
+    /// Which side `throughput_gbps` was counted on: `receiver` (bytes the receiving program
+    /// read) or `sender` (bytes written; the only figure sockperf gives).
+    pub throughput_side: String,
+    /// Throughput as the sending side reported it, where it did.
+    #[serde(default)]
+    pub sender_gbps: Option<f64>,
+    /// Throughput as the receiving side reported it, where it did.
+    #[serde(default)]
+    pub receiver_gbps: Option<f64>,
+    /// TCP retransmissions the tool reported (iperf3, nuttcp), where it did.
+    #[serde(default)]
+    pub retransmits: Option<u64>,
+    /// Context switches on the whole machine (`/proc/stat` `ctxt`) while the point ran, and
+    /// per MB (10^6 bytes) of payload: how often the CPUs switched tasks (wake-ups).
+    #[serde(default)]
+    pub system_context_switches: Option<u64>,
+    /// `system_context_switches` per MB (10^6 bytes) of payload.
+    #[serde(default)]
+    pub context_switches_per_mb: Option<f64>,
+    /// The peer's server (receiver) and client (sender) command lines as run (empty for
+    /// copybench's own points).
+    #[serde(default)]
+    pub server_command: Vec<String>,
+    /// The peer's client (sender) command line as run.
+    #[serde(default)]
+    pub client_command: Vec<String>,
 }
 
 /// One connection's figures.

@@ -545,10 +545,12 @@ fn odd_input_does_not_panic() {
 fn run_wide_caveats_and_json_shape() {
     let mut r = run("netns", known_crossover(&[1024, 65536]));
     r.unsupported.push(UnsupportedRecord {
+        tool: copybench_core::result::copybench_tool(),
         strategy: Zc,
         reason: "no SO_ZEROCOPY".into(),
     });
     r.failures.push(FailureRecord {
+        tool: copybench_core::result::copybench_tool(),
         strategy: Sg,
         msg_size: 1024,
         threads: 2,

@@ -1,6 +1,6 @@
 //! Repetitions folded into one figure per configuration, with polars (lazy).
 //!
-//! One row per point goes into a frame; a group-by over (run, strategy, size, threads, mode)
+//! One row per point goes into a frame; a group-by over (run, tool, strategy, size, threads, mode)
 //! takes the median, min and max of every metric. polars skips nulls in all three, so a metric
 //! that no repetition measured stays null: it is never turned into a 0.
 
@@ -29,6 +29,8 @@ pub struct Aggregate {
     pub run: usize,
     /// The run's label (file name or given label).
     pub label: String,
+    /// Who measured: `copybench`, or a peer of `copybench peers` (`iperf3`, ...).
+    pub tool: String,
     pub strategy: StrategyKind,
     pub msg_size: usize,
     pub threads: usize,
@@ -72,11 +74,13 @@ const METRICS: [(&str, Getter); 10] = [
 
 /// Whether a point's numbers go into the charts: a point that reported an `error` is partial.
 pub fn is_plotted(point: &Point) -> bool {
-    point.error.is_none()
+    // A peer's point (`copybench peers`) is not one of copybench's strategies: the report has
+    // no peers chart yet, so peers' points are left out rather than drawn as scatter-gather.
+    point.error.is_none() && point.tool == copybench_core::result::COPYBENCH_TOOL
 }
 
 /// Folds the repetitions of every run into one [`Aggregate`] per configuration, ordered by
-/// run, strategy, mode, threads and size.
+/// run, tool, strategy, mode, threads and size.
 pub fn aggregate(runs: &[LabeledRun]) -> Result<Vec<Aggregate>, PlotError> {
     let points: Vec<(usize, &Point)> = runs
         .iter()
@@ -99,6 +103,7 @@ pub fn aggregate(runs: &[LabeledRun]) -> Result<Vec<Aggregate>, PlotError> {
         .lazy()
         .group_by_stable([
             col("run"),
+            col("tool"),
             col("strategy"),
             col("msg_size"),
             col("threads"),
@@ -108,6 +113,7 @@ pub fn aggregate(runs: &[LabeledRun]) -> Result<Vec<Aggregate>, PlotError> {
         .collect()?;
 
     let run = u64s(&out, "run")?;
+    let tool = strings(&out, "tool")?;
     let strategy = strings(&out, "strategy")?;
     let msg_size = u64s(&out, "msg_size")?;
     let threads = u64s(&out, "threads")?;
@@ -137,6 +143,7 @@ pub fn aggregate(runs: &[LabeledRun]) -> Result<Vec<Aggregate>, PlotError> {
         rows.push(Aggregate {
             run: run_index,
             label: runs[run_index].label.clone(),
+            tool: tool[i].clone().unwrap_or_default(),
             // Names come from StrategyKind::name() below, so they parse back.
             strategy: StrategyKind::from_str(&strategy_name)
                 .map_err(|e| polars_err!(ComputeError: "{e}"))?,
@@ -161,8 +168,8 @@ pub fn aggregate(runs: &[LabeledRun]) -> Result<Vec<Aggregate>, PlotError> {
         });
     }
     rows.sort_by(|a, b| {
-        (a.run, a.strategy, &a.mode, a.threads, a.msg_size)
-            .cmp(&(b.run, b.strategy, &b.mode, b.threads, b.msg_size))
+        (a.run, &a.tool, a.strategy, &a.mode, a.threads, a.msg_size)
+            .cmp(&(b.run, &b.tool, b.strategy, &b.mode, b.threads, b.msg_size))
     });
     Ok(rows)
 }
@@ -173,6 +180,13 @@ fn points_frame(points: &[(usize, &Point)]) -> PolarsResult<DataFrame> {
         Column::new(
             "run".into(),
             points.iter().map(|(r, _)| *r as u64).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "tool".into(),
+            points
+                .iter()
+                .map(|(_, p)| p.tool.as_str())
+                .collect::<Vec<_>>(),
         ),
         Column::new(
             "strategy".into(),

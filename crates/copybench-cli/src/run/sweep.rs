@@ -81,6 +81,7 @@ pub(crate) fn record(
         Err(EngineError::Unsupported(reason)) => {
             let reason = reason.to_string();
             results.unsupported.push(UnsupportedRecord {
+                tool: copybench_core::result::copybench_tool(),
                 strategy: params.strategy,
                 reason: reason.clone(),
             });
@@ -91,6 +92,7 @@ pub(crate) fn record(
         }
         Err(e) => {
             results.failures.push(FailureRecord {
+                tool: copybench_core::result::copybench_tool(),
                 strategy: params.strategy,
                 msg_size: params.msg_size,
                 threads: params.threads,

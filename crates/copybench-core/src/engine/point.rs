@@ -176,6 +176,7 @@ pub fn assemble_point(
             .then(|| "sink: no receiver, nothing to verify".to_string()),
         protocol: params.protocol,
         udp: udp_stats,
+        tool: crate::result::copybench_tool(),
         strategy: params.strategy,
         msg_size: params.msg_size,
         threads: params.threads,
@@ -235,6 +236,7 @@ pub fn assemble_point(
         service_demand_ns_per_byte,
         per_thread,
         error: (!errors.is_empty()).then(|| errors.join("; ")),
+        peer: None,
     }
 }
 

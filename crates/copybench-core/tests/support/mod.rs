@@ -37,6 +37,8 @@ pub fn point(
         time_running_ns: 1,
     };
     Point {
+        tool: copybench_core::result::copybench_tool(),
+        peer: None,
         not_verifiable: None,
         protocol: Default::default(),
         udp: None,
