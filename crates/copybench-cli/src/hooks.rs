@@ -162,15 +162,19 @@ struct ProcStatProbe(Option<CpuTimes>);
 
 impl IntervalProbe for ProcStatProbe {
     fn finish(self: Box<Self>) -> Option<SystemCpu> {
-        let before = self.0?;
-        let d = before.delta(&CpuTimes::read().ok()?);
-        Some(SystemCpu {
-            user_ns: d.user_ns + d.nice_ns,
-            system_ns: d.system_ns,
-            softirq_ns: d.softirq_ns,
-            irq_ns: d.irq_ns,
-            idle_ns: d.idle_ns + d.iowait_ns,
-            steal_ns: Some(d.steal_ns),
-        })
+        system_cpu_since(self.0)
     }
+}
+
+/// System-wide CPU time since `before` (a `/proc/stat` reading), in the results' terms.
+pub fn system_cpu_since(before: Option<CpuTimes>) -> Option<SystemCpu> {
+    let d = before?.delta(&CpuTimes::read().ok()?);
+    Some(SystemCpu {
+        user_ns: d.user_ns + d.nice_ns,
+        system_ns: d.system_ns,
+        softirq_ns: d.softirq_ns,
+        irq_ns: d.irq_ns,
+        idle_ns: d.idle_ns + d.iowait_ns,
+        steal_ns: Some(d.steal_ns),
+    })
 }

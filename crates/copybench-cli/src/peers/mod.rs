@@ -137,15 +137,7 @@ fn context_switches() -> Option<u64> {
 }
 
 fn system_cpu(before: Option<CpuTimes>) -> Option<SystemCpu> {
-    let d = before?.delta(&CpuTimes::read().ok()?);
-    Some(SystemCpu {
-        user_ns: d.user_ns + d.nice_ns,
-        system_ns: d.system_ns,
-        softirq_ns: d.softirq_ns,
-        irq_ns: d.irq_ns,
-        idle_ns: d.idle_ns + d.iowait_ns,
-        steal_ns: Some(d.steal_ns),
-    })
+    crate::hooks::system_cpu_since(before)
 }
 
 /// The CLI's hooks, plus the machine's context switches over the measured interval.
