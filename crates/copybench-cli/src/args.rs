@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use copybench_core::engine::{
-    Mode, Protocol, Verify, MAX_FIELDS, MAX_MSG_SIZE, MAX_POOL, MAX_THREADS,
+    Mode, Protocol, Verify, MAX_FIELDS, MAX_MSG_SIZE, MAX_POOL, MAX_READ_SIZE, MAX_THREADS,
 };
 use copybench_core::message::Align;
 use copybench_core::units::{format_size, parse_duration, parse_size, ParseError};
@@ -289,6 +289,12 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse_verify, default_value = "full")]
     pub verify: Verify,
 
+    /// TCP stream receivers: bytes asked for per read call, 1 to 64m (default 256k). A large
+    /// read drains the socket and the receiver sleeps until the next segment wakes it; iperf3
+    /// and nuttcp read their write size.
+    #[arg(long, value_parser = parse_read_size)]
+    pub read_size: Option<usize>,
+
     /// Write results here; the format follows the extension: .json (the full results), .csv, .md.
     /// Repeatable. JSON is rewritten after every point, so an interrupted sweep keeps what finished.
     #[arg(short, long = "out")]
@@ -389,6 +395,17 @@ pub struct PeersArgs {
     /// Do not open copybench's per-thread counters.
     #[arg(long)]
     pub no_counters: bool,
+
+    /// What copybench's receiver checks: full (every byte), stamps (each message's 8-byte
+    /// stamp: identity and order), off (read and counted). The peers check nothing; `discard` is
+    /// refused because it would skip the copy to user space that every peer's receiver pays.
+    #[arg(long, value_parser = parse_peers_verify, default_value = "stamps")]
+    pub verify: Verify,
+
+    /// copybench's receiver: bytes per read call, 1 to 64m; default: the write size of each
+    /// point, as iperf3 and nuttcp read.
+    #[arg(long, value_parser = parse_read_size)]
+    pub read_size: Option<usize>,
 }
 
 fn parse_peer(s: &str) -> Result<String, String> {
@@ -423,6 +440,28 @@ pub(crate) fn parse_msg_size(s: &str) -> Result<usize, String> {
         ));
     }
     Ok(n)
+}
+
+pub(crate) fn parse_read_size(s: &str) -> Result<usize, String> {
+    let n = parse_size(s).map_err(|e| e.to_string())?;
+    if !(1..=MAX_READ_SIZE).contains(&n) {
+        return Err(format!(
+            "{} is outside 1 byte to {}",
+            format_size(n),
+            format_size(MAX_READ_SIZE)
+        ));
+    }
+    Ok(n)
+}
+
+fn parse_peers_verify(s: &str) -> Result<Verify, String> {
+    match parse_verify(s).map_err(|e| e.to_string())? {
+        Verify::Discard => Err(
+            "discard drops the bytes in the kernel, sparing copybench the copy to user space              that every peer's receiver pays: use full, stamps or off"
+                .into(),
+        ),
+        v => Ok(v),
+    }
 }
 
 pub(crate) fn parse_threads(s: &str) -> Result<usize, String> {

@@ -171,6 +171,7 @@ impl CrossoverArgs {
             fixed_buffers: false,
             placement: PlacementArg::Apart,
             verify: Verify::Full,
+            read_size: None,
             fields: self.fields,
             pool: self.pool,
             align: self.align,

@@ -345,6 +345,11 @@ pub struct Point {
     /// Payload bytes the pool holds per connection (`pool` x `msg_size`).
     #[serde(default)]
     pub pool_bytes: u64,
+    /// TCP stream receivers: bytes asked for per read call (`--read-size`). `null` for UDP and
+    /// rr points, for peers' points (see their `peer` commands), and in files written before it
+    /// was recorded (those read 256 KiB at a time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_size: Option<usize>,
     /// Seconds the senders (summed over threads) waited for a free buffer in the measured
     /// interval, every buffer being with the kernel. 0 for copying strategies, whose buffers
     /// come back as the call returns; `null` in results written before it was measured.

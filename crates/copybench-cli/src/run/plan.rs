@@ -113,6 +113,7 @@ fn template(args: &RunArgs) -> PointParams {
     template.warmup = args.warmup;
     template.duration = args.duration;
     template.verify = args.verify;
+    template.read_size = args.read_size;
     template.corrupt_message = args.corrupt_message;
     template
 }

@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 pub use datagram::DatagramCounts;
 pub use error::{EngineError, HookError, ParamsError, ReceiveError, Role, SetupError};
 pub use params::{
-    Mode, PointParams, Protocol, Verify, MAX_DATAGRAM, MAX_FIELDS, MAX_MSG_SIZE, MAX_POOL,
-    MAX_POOL_BYTES, MAX_THREADS,
+    Mode, PointParams, Protocol, Verify, DEFAULT_READ_SIZE, MAX_DATAGRAM, MAX_FIELDS, MAX_MSG_SIZE,
+    MAX_POOL, MAX_POOL_BYTES, MAX_READ_SIZE, MAX_THREADS,
 };
 pub use point::assemble_point;
 pub use receiver::ReceiverReport;

@@ -16,6 +16,10 @@ pub const MAX_MSG_SIZE: usize = 64 << 20;
 pub const MAX_THREADS: usize = 256;
 /// Most fields per message: `IOV_MAX` on Linux.
 pub const MAX_FIELDS: usize = 1024;
+/// Bytes a TCP stream receiver asks for per read unless told otherwise: 256 KiB.
+pub const DEFAULT_READ_SIZE: usize = 256 << 10;
+/// Largest read size: 64 MiB.
+pub const MAX_READ_SIZE: usize = 64 << 20;
 /// Most message buffers per connection.
 pub const MAX_POOL: usize = 65536;
 /// Most memory all connections' message buffers may take together: 4 GiB.
@@ -228,6 +232,13 @@ pub struct PointParams {
     /// How much the receivers check (`full` unless asked otherwise).
     #[serde(default)]
     pub verify: Verify,
+    /// TCP stream receivers: bytes asked for per read call; `None` reads up to
+    /// [`DEFAULT_READ_SIZE`]. A large read drains the socket and sleeps until the next segment,
+    /// which then costs a wake-up; `copybench peers` reads the write size, as iperf3 and
+    /// nuttcp do. rr reads at most the rest of one message; UDP one datagram, whatever this
+    /// says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_size: Option<usize>,
     /// **Test hook, not for measurements**: corrupt message number N of every connection, to
     /// prove that the receiver's check can fail. A `copybench server` refuses points that set it.
     #[doc(hidden)]
@@ -254,8 +265,14 @@ impl PointParams {
             drain_timeout: Duration::from_secs(10),
             fixed_buffers: false,
             verify: Verify::Full,
+            read_size: None,
             corrupt_message: None,
         }
+    }
+
+    /// Bytes per read call of a TCP stream receiver, as used.
+    pub fn read_size(&self) -> usize {
+        self.read_size.unwrap_or(DEFAULT_READ_SIZE)
     }
 
     /// Message buffers per connection, as used: `pool`, or [`PointParams::default_pool`].
@@ -375,6 +392,16 @@ impl PointParams {
         }
         if self.protocol == Protocol::Udp {
             self.validate_udp()?;
+        }
+        if !(1..=MAX_READ_SIZE).contains(&self.read_size()) {
+            return Err(ParamsError::new(
+                "read_size",
+                format!(
+                    "read size {} is outside 1 byte..={}",
+                    self.read_size(),
+                    format_size(MAX_READ_SIZE)
+                ),
+            ));
         }
         if self.duration.is_zero() {
             return Err(ParamsError::new(

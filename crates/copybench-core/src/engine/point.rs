@@ -185,6 +185,8 @@ pub fn assemble_point(
         fields: params.fields.min(params.msg_size),
         pool: params.pool_size(),
         pool_bytes: (params.pool_size() * params.msg_size) as u64,
+        read_size: (params.protocol == Protocol::Tcp && params.mode == Mode::Stream)
+            .then(|| params.read_size()),
         pool_wait_s: (!senders.is_empty()).then(|| senders.iter().map(|s| s.pool_wait_s).sum()),
         pages_per_message: (!senders.is_empty()).then(|| {
             senders.iter().map(|s| s.pages_per_message).sum::<f64>() / senders.len() as f64

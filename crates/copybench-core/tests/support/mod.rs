@@ -43,6 +43,7 @@ pub fn point(
         protocol: Default::default(),
         udp: None,
         pool_bytes: 0,
+        read_size: None,
         pool_wait_s: None,
         pages_per_message: None,
         fixed_buffers: false,
