@@ -104,7 +104,43 @@ fn peers_run(topology: &str) -> RunResults {
     assert!(out.status.success(), "{stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("cb/iperf3"), "no ratio column: {stdout}");
-    serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap()
+    let results: RunResults =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    report_has_the_peers_table(&results, &json);
+    results
+}
+
+/// `copybench plot` on a peers run: the "copybench vs peers" section, with copybench's median
+/// over iperf3's in the table.
+fn report_has_the_peers_table(r: &RunResults, json: &std::path::Path) {
+    let html_path = json.with_extension("html");
+    let out = copybench()
+        .arg("plot")
+        .arg(json)
+        .arg("-o")
+        .arg(&html_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = std::fs::read_to_string(&html_path).unwrap();
+    assert!(html.contains("id=\"chart-peers\""), "no peers chart");
+    assert!(html.contains("<th>cb / iperf3</th>"), "no ratio column");
+    // Two repetitions each: the median is their mean.
+    let mean = |tool: &str| {
+        let v: Vec<f64> = r
+            .points
+            .iter()
+            .filter(|p| p.tool == tool)
+            .map(|p| p.throughput_gbps)
+            .collect();
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    let ratio = format!("<td>{:.3}</td>", mean("copybench") / mean("iperf3"));
+    assert!(html.contains(&ratio), "no {ratio} in the peers table");
 }
 
 fn check(r: &RunResults, topology: &str) {
@@ -119,6 +155,11 @@ fn check(r: &RunResults, topology: &str) {
             assert_eq!(p.msg_size, 4096);
             assert_eq!(p.fields, 1);
             assert_eq!(p.pool, 1, "{tool}: one buffer, as the peers write from one");
+            if tool == "copybench" {
+                // Reads of the write size and a stamp check, as recorded.
+                assert_eq!(p.read_size, Some(4096));
+                assert_eq!(p.verification.name(), "stamps");
+            }
             let f = p.peer.as_ref().expect("peers figures on every point");
             if tool == "iperf3" {
                 assert_eq!(f.throughput_side, "receiver");
@@ -201,6 +242,8 @@ fn bad_options_exit_2_naming_the_flag() {
         (&["--out", "x.csv"][..], "--out"),
         (&["--topology", "remote"][..], "--topology"),
         (&["--placement", "far"][..], "--placement"),
+        (&["--verify", "discard"][..], "--verify"),
+        (&["--read-size", "0"][..], "--read-size"),
     ] {
         let out = copybench().arg("peers").args(args).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);

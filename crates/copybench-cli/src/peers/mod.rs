@@ -32,7 +32,8 @@ use copybench_core::engine::{
 };
 use copybench_core::result::{
     copybench_tool, FailureRecord, PeerFigures, PinRecord, Point, RunConfigRecord, RunResults,
-    SideMetrics, SystemCpu, ToolInfo, TopologyRecord, UnsupportedRecord, SCHEMA_VERSION,
+    SideMetrics, SystemCpu, ToolInfo, TopologyRecord, UnsupportedRecord, COPYBENCH_TOOL,
+    SCHEMA_VERSION,
 };
 use copybench_core::sweep::Spread;
 use copybench_core::units::format_size;
@@ -368,6 +369,7 @@ fn peer_point(
         verification: copybench_core::engine::Verify::Off,
         placement: None,
         pool_bytes: s.size as u64,
+        read_size: None,
         pool_wait_s: None,
         pages_per_message: None,
         fixed_buffers: false,
@@ -458,6 +460,9 @@ pub fn run(args: PeersArgs, cancel: &AtomicBool) -> Result<ExitCode> {
     // returns. Rotating through 256 cold buffers cost the sender 5-28% more CPU per byte here
     // (measured with `copybench run --fields 1 --pool 1` against the default; docs/peers.md).
     template.pool = Some(1);
+    // The peers check nothing; copybench checks what `--verify` says (its stamps by default:
+    // the identity and order of every message, at 8 bytes read per message).
+    template.verify = args.verify;
     template.warmup = args.warmup;
     template.duration = args.duration;
     for &size in &args.sizes {
@@ -465,6 +470,7 @@ pub fn run(args: PeersArgs, cancel: &AtomicBool) -> Result<ExitCode> {
             let p = PointParams {
                 msg_size: size,
                 threads,
+                read_size: Some(args.read_size.unwrap_or(size)),
                 ..template.clone()
             };
             p.validate().map_err(|e| {
@@ -562,6 +568,11 @@ pub fn run(args: PeersArgs, cancel: &AtomicBool) -> Result<ExitCode> {
                 receiver_cpus: vec![receiver_cpu],
             }),
             counters,
+            verification: args.verify,
+            placement: Some(match args.placement {
+                Placement::Apart => copybench_core::result::Placement::Apart,
+                Placement::Same => copybench_core::result::Placement::Same,
+            }),
             ..Default::default()
         },
         points: Vec::new(),
@@ -633,6 +644,9 @@ pub fn run(args: PeersArgs, cancel: &AtomicBool) -> Result<ExitCode> {
                                 msg_size: size,
                                 threads,
                                 repetition,
+                                // As iperf3 and nuttcp read: their write size (see
+                                // docs/peers.md for what the read size does to wake-ups).
+                                read_size: Some(args.read_size.unwrap_or(size)),
                                 ..template.clone()
                             };
                             match run_point(&params, &endpoints, &hooks, cancel) {
@@ -663,7 +677,8 @@ pub fn run(args: PeersArgs, cancel: &AtomicBool) -> Result<ExitCode> {
                             }),
                     };
                     match outcome {
-                        Ok(point) => {
+                        Ok(mut point) => {
+                            point.placement = results.config.placement;
                             eprintln!("{label}: {}", brief(&point));
                             if !point.verified && point.tool == copybench_tool() {
                                 // Kept for its numbers, but a run with it fails.
@@ -821,10 +836,24 @@ pub fn table(results: &RunResults) -> String {
             )
         })
         .unwrap_or_default();
+    let own: Vec<&Point> = results
+        .points
+        .iter()
+        .filter(|p| p.tool == COPYBENCH_TOOL)
+        .collect();
+    let reads = if own.iter().all(|p| p.read_size == Some(p.msg_size)) {
+        "the write size".to_string()
+    } else {
+        let sizes: std::collections::BTreeSet<String> = own
+            .iter()
+            .map(|p| p.read_size.map_or("-".into(), format_size))
+            .collect();
+        sizes.into_iter().collect::<Vec<_>>().join(", ")
+    };
     let mut out = format!(
         "copybench vs peers: {} ({pin}); median Gbps (10^9 bit/s) of {} x {} s; cb = copybench \
-         scatter-gather, 1 field\n",
-        c.topology.kind, c.repetitions, c.duration_s
+         scatter-gather, 1 field, receiver checks {}, reads {reads}\n",
+        c.topology.kind, c.repetitions, c.duration_s, c.verification
     );
     for row in rows {
         let line: Vec<String> = row
