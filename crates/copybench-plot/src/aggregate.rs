@@ -73,10 +73,9 @@ const METRICS: [(&str, Getter); 10] = [
 ];
 
 /// Whether a point's numbers go into the charts: a point that reported an `error` is partial.
+/// A peer's point (`copybench peers`) is drawn in the peers' section only; its `tool` says so.
 pub fn is_plotted(point: &Point) -> bool {
-    // A peer's point (`copybench peers`) is not one of copybench's strategies: the report has
-    // no peers chart yet, so peers' points are left out rather than drawn as scatter-gather.
-    point.error.is_none() && point.tool == copybench_core::result::COPYBENCH_TOOL
+    point.error.is_none()
 }
 
 /// Folds the repetitions of every run into one [`Aggregate`] per configuration, ordered by

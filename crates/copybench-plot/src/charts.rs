@@ -18,6 +18,7 @@ use std::str::FromStr;
 use charming::element::{LineStyleType, Symbol};
 use copybench_core::engine::Mode;
 use copybench_core::findings::{size_text, Crossing, Figure, Findings};
+use copybench_core::result::COPYBENCH_TOOL;
 use copybench_core::StrategyKind;
 
 use crate::aggregate::{Aggregate, Stat};
@@ -48,6 +49,17 @@ pub struct ChartSection {
     pub panels: Vec<String>,
     /// Height of the chart's container in pixels.
     pub height_px: u32,
+    /// A table under the chart (the peers' ratios), if the section has one.
+    pub table: Option<SectionTable>,
+}
+
+/// A table of plain-text cells (escaped when the page is written).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SectionTable {
+    /// DOM id of the table.
+    pub id: String,
+    pub header: Vec<String>,
+    pub rows: Vec<Vec<String>>,
 }
 
 impl ChartSection {
@@ -255,14 +267,25 @@ pub fn build_sections(
     aggs: &[Aggregate],
     findings: &[Findings],
 ) -> Vec<ChartSection> {
-    vec![
+    // The strategies' charts are copybench's own points; a peer's (`copybench peers`) are drawn
+    // only in the peers' section, which exists when some run has them.
+    let own: Vec<Aggregate> = aggs
+        .iter()
+        .filter(|a| a.tool == COPYBENCH_TOOL)
+        .cloned()
+        .collect();
+    let mut sections = vec![
         relative(runs, findings),
-        throughput(runs, aggs, findings),
-        latency(runs, aggs),
-        llc(runs, aggs),
-        cpu(runs, aggs, findings),
-        copied_ratio(runs, aggs),
-    ]
+        throughput(runs, &own, findings),
+        latency(runs, &own),
+        llc(runs, &own),
+        cpu(runs, &own, findings),
+        copied_ratio(runs, &own),
+    ];
+    if let Some(peers) = crate::peers::peers_section(runs, aggs) {
+        sections.insert(1, peers);
+    }
+    sections
 }
 
 fn repetitions_note(rows: &[&Aggregate]) -> String {
@@ -768,7 +791,12 @@ fn copied_ratio(runs: &[LabeledRun], aggs: &[Aggregate]) -> ChartSection {
 }
 
 /// The section of `chart`, or of `empty` (a note) when it has no series.
-fn section(caption: String, chart: XyChart, empty: &str, remarks: Vec<String>) -> ChartSection {
+pub(crate) fn section(
+    caption: String,
+    chart: XyChart,
+    empty: &str,
+    remarks: Vec<String>,
+) -> ChartSection {
     let has_series = !chart.series.is_empty();
     ChartSection {
         id: chart.id.clone(),
@@ -786,5 +814,6 @@ fn section(caption: String, chart: XyChart, empty: &str, remarks: Vec<String>) -
             Vec::new()
         },
         height_px: height(chart.panels.len()),
+        table: None,
     }
 }

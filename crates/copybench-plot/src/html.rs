@@ -4,10 +4,10 @@
 use std::fmt::Write as _;
 
 use copybench_core::findings::{render_text, Findings};
-use copybench_core::result::RunResults;
+use copybench_core::result::{RunResults, COPYBENCH_TOOL};
 
 use crate::aggregate::is_plotted;
-use crate::charts::{format_bytes, strategy_label, ChartBody, ChartSection};
+use crate::charts::{format_bytes, strategy_label, ChartBody, ChartSection, SectionTable};
 use crate::load::LabeledRun;
 
 const TEMPLATE: &str = include_str!("template.html");
@@ -74,6 +74,21 @@ pub fn warnings(runs: &[LabeledRun]) -> Vec<String> {
             out.push(format!(
                 "{who}the run is marked incomplete (still running or interrupted): some points \
                  may be missing"
+            ));
+        }
+        for f in &r.failures {
+            // A failed point left no figure: it is in no chart, so it is said here.
+            let what = if f.tool == COPYBENCH_TOOL {
+                strategy_label(f.strategy).to_string()
+            } else {
+                f.tool.clone()
+            };
+            out.push(format!(
+                "{who}{what} {} x{} rep {}: failed, no figure: {}",
+                format_bytes(f.msg_size),
+                f.threads,
+                f.repetition,
+                f.error
             ));
         }
         for p in &r.points {
@@ -419,6 +434,27 @@ fn group_html(header: Option<&str>, items: &[(&str, &str)]) -> String {
     out
 }
 
+/// A section's table: the first column left-aligned, the figures right-aligned.
+fn table_html(t: &SectionTable) -> String {
+    let mut out = format!(
+        "<div class=\"wide\"><table class=\"facts ratios\" id=\"{}\"><thead><tr>",
+        escape(&t.id)
+    );
+    for h in &t.header {
+        let _ = write!(out, "<th>{}</th>", escape(h));
+    }
+    out.push_str("</tr></thead><tbody>\n");
+    for row in &t.rows {
+        out.push_str("<tr>");
+        for c in row {
+            let _ = write!(out, "<td>{}</td>", escape(c));
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</tbody></table></div>\n");
+    out
+}
+
 /// The command line as one could type it again.
 fn shell_words(argv: &[String]) -> String {
     argv.iter()
@@ -449,15 +485,29 @@ pub fn page(title: &str, runs: &[LabeledRun], content: &Content<'_>, echarts_js:
     let (sections, warnings) = (content.sections, content.warnings);
     let mut body = String::new();
     let _ = writeln!(body, "<h1>{}</h1>", escape(title));
-    let strategies: std::collections::BTreeSet<_> = runs
-        .iter()
-        .flat_map(|r| r.results.points.iter().map(|p| p.strategy))
+    let points = || runs.iter().flat_map(|r| r.results.points.iter());
+    let strategies: std::collections::BTreeSet<_> = points()
+        .filter(|p| p.tool == COPYBENCH_TOOL)
+        .map(|p| p.strategy)
         .collect();
     let names: Vec<&str> = strategies.into_iter().map(strategy_label).collect();
+    let peers: std::collections::BTreeSet<&str> = points()
+        .map(|p| p.tool.as_str())
+        .filter(|t| *t != COPYBENCH_TOOL)
+        .collect();
+    let beside = if peers.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; beside {}",
+            peers.into_iter().collect::<Vec<_>>().join(", ")
+        )
+    };
     let _ = writeln!(
         body,
-        "<p class=\"sub\">What each copy on the TCP send path costs: {} compared.</p>",
-        escape(&names.join(", "))
+        "<p class=\"sub\">What each copy on the send path costs: {} compared{beside}.</p>",
+        escape(&names.join(", ")),
+        beside = escape(&beside)
     );
     for r in runs {
         let who = if runs.len() > 1 {
@@ -537,6 +587,9 @@ pub fn page(title: &str, runs: &[LabeledRun], content: &Content<'_>, echarts_js:
         }
         for r in &s.remarks {
             let _ = writeln!(body, "<p class=\"remark\">{}</p>", escape(r));
+        }
+        if let Some(t) = &s.table {
+            body.push_str(&table_html(t));
         }
         let _ = writeln!(body, "</section>");
     }

@@ -15,6 +15,8 @@
 //! - LLC (or generic cache) misses per KiB vs size;
 //! - sender and receiver CPU ns per byte vs size;
 //! - the copied ratio of every zero-copy path (MSG_ZEROCOPY and io_uring SEND_ZC) vs size;
+//! - for results of `copybench peers`: "copybench vs peers", every tool's throughput vs size
+//!   per placement, and a table of copybench's ratio to each peer and to the best, per size;
 //! - host facts in words, configuration, tool version and command line, and a visible list of
 //!   points that were not verified or reported an error.
 //!
@@ -47,13 +49,17 @@ pub mod echarts;
 mod error;
 mod html;
 mod load;
+mod peers;
 mod render;
 
 pub use aggregate::{aggregate, is_plotted, Aggregate, Stat};
-pub use charts::{strategy_color, ChartBody, ChartSection, COPIED_RATIO_WORDS, LLC_NOT_MEASURED};
+pub use charts::{
+    strategy_color, ChartBody, ChartSection, SectionTable, COPIED_RATIO_WORDS, LLC_NOT_MEASURED,
+};
 pub use echarts::EchartsSource;
 pub use error::PlotError;
 pub use load::{load_labeled, load_results, parse_results, LabeledRun};
+pub use peers::{placement_words, ratio, tool_color};
 
 /// How to make a report.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -177,6 +183,9 @@ pub fn findings_of(run: &LabeledRun) -> Findings {
     // Files from before `protocol` was recorded read as TCP, which they were.
     let protocol = run.results.config.protocol.name();
     let mut plotted = run.results.clone();
-    plotted.points.retain(is_plotted);
+    // copybench's own strategies: a peer's point is not one of them.
+    plotted
+        .points
+        .retain(|p| is_plotted(p) && p.tool == copybench_core::result::COPYBENCH_TOOL);
     findings_for_run(&plotted, protocol)
 }

@@ -349,6 +349,19 @@ fn reports_draw_offline_in_headless_chromium() {
     assert!(html.contains("\"loopback: zero-copy\""));
     assert!(html.contains("NOT VERIFIED"));
     check_in_browser((&compared, &inputs), &summary, work.path(), None);
+
+    // A `copybench peers` run beside the fixture: the peers' chart draws, its table is there.
+    let with_peers = work.path().join("with-peers.html");
+    let inputs = [common::fixture_path(), common::peers_fixture_path()];
+    let summary = render_report(&inputs, &with_peers, &options).unwrap();
+    assert!(
+        summary.charts.iter().any(|c| c == "copybench vs peers"),
+        "{summary:#?}"
+    );
+    let html = std::fs::read_to_string(&with_peers).unwrap();
+    assert!(html.contains("id=\"peers-table\""));
+    assert!(html.contains("<th>cb / best</th>"));
+    check_in_browser((&with_peers, &inputs), &summary, work.path(), None);
 }
 
 /// The checker itself: a page whose "ECharts" draws nothing and logs an error must be caught.

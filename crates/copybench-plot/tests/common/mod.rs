@@ -156,6 +156,11 @@ pub fn loopback_run(sweep: &Sweep, command_line: &str) -> RunResults {
 }
 
 /// The committed fixture: real loopback output (see `regenerate_fixture` in tests/aggregate.rs).
+/// A real `copybench peers` run (netns, placement apart; copybench and all four peers).
+pub fn peers_fixture_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/peers.json")
+}
+
 pub fn fixture_path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/loopback.json")
 }
