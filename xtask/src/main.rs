@@ -284,6 +284,14 @@ fn overhead(rounds: usize) -> Result<()> {
 /// The target of issue 17: copybench at least this share of the best peer, at every size.
 const PEERS_TARGET: f64 = 0.97;
 
+/// `cargo xtask peers`' settings: issue 17's, one connection, 3 rounds of 3 s.
+const PEERS_DEFAULTS: [(&str, &str); 4] = [
+    ("--sizes", "1k,4k,16k,64k"),
+    ("--threads", "1"),
+    ("--duration", "3s"),
+    ("--repetitions", "3"),
+];
+
 fn peers(extra: &[String]) -> Result<()> {
     install_deps()?;
     run(cargo().args(["build", "--release", "-p", "copybench-cli"]))?;
@@ -298,10 +306,19 @@ fn peers(extra: &[String]) -> Result<()> {
         let json = out.join(format!("peers-{placement}.json"));
         // A failed peer run is recorded in the file and shown below; it does not stop the other
         // placement.
-        let status = Command::new(&copybench)
-            .args(["peers", "--topology", "netns", "--placement", placement])
-            .args(["--sizes", "1k,4k,16k,64k", "--threads", "1"])
-            .args(["--duration", "3s", "--repetitions", "3"])
+        let mut command = Command::new(&copybench);
+        command.args(["peers", "--topology", "netns", "--placement", placement]);
+        // The benchmark's settings, each unless given on the command line (e.g. more rounds:
+        // `cargo xtask peers --repetitions 7`).
+        for (flag, value) in PEERS_DEFAULTS {
+            if !extra
+                .iter()
+                .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
+            {
+                command.args([flag, value]);
+            }
+        }
+        let status = command
             .args(["--out", json.to_str().context("path")?])
             .args(extra)
             .status()
@@ -315,8 +332,8 @@ fn peers(extra: &[String]) -> Result<()> {
 
     // (placement, size) -> (copybench median, best peer median, best peer's name)
     println!(
-        "\ncopybench vs the best peer: median Gbps of 3 rounds x 3 s, one connection, veth; \
-         target copybench >= {PEERS_TARGET} x best peer"
+        "\ncopybench vs the best peer: median Gbps over the rounds, veth; target copybench >= \
+         {PEERS_TARGET} x best peer"
     );
     println!(
         "{:<9} {:>5} {:>10} {:>10} {:>9} {:>8} {:>8} {:>8} {:>8}  {:>6}",
