@@ -283,7 +283,10 @@ pub fn build_sections(
         copied_ratio(runs, &own),
     ];
     if let Some(peers) = crate::peers::peers_section(runs, aggs) {
-        sections.insert(1, peers);
+        // After the headline; first when there is no headline (a `copybench peers` run alone
+        // measures no two-copy to be relative to).
+        let at = usize::from(sections[0].is_chart());
+        sections.insert(at, peers);
     }
     sections
 }
