@@ -54,6 +54,8 @@ fn every_invalid_input_exits_2_naming_the_flag_without_panicking() {
         (vec!["--fields", "0"], "--fields"),
         (vec!["--fields", "2000"], "--fields"),
         (vec!["--pool", "0"], "--pool"),
+        (vec!["--read-size", "0"], "--read-size"),
+        (vec!["--read-size", "65m"], "--read-size"),
         (vec!["--mtu", "10"], "--mtu"),
         (vec!["--align", "offset:5000"], "--align"),
         (vec!["--sender-cpus", "999"], "--sender-cpus"),
@@ -118,6 +120,7 @@ fn help_is_complete_and_completions_generate() {
         "--placement",
         "--verify",
         "--align",
+        "--read-size",
     ] {
         assert!(help.contains(flag), "run --help lacks {flag}");
     }
@@ -180,6 +183,9 @@ fn all_three_outputs_and_json_on_stdout() {
         assert!(row[5].parse::<f64>().unwrap() > 0.0);
         assert_eq!(row[10], "true");
     }
+    // Recorded as used: the default 256 KiB reads of a TCP stream receiver.
+    let read_size = header.iter().position(|h| *h == "read_size").unwrap();
+    assert!(rows.iter().all(|r| r[read_size] == "262144"));
     let zc_ratio = header.iter().position(|h| *h == "zc_copied_ratio").unwrap();
     assert!(rows
         .iter()

@@ -67,6 +67,7 @@ fn columns() -> Vec<Column> {
         column("pool", |p| text(p.pool)),
         column("error", |p| p.error.clone()),
         column("placement", |p| p.placement.map(|x| x.to_string())),
+        column("read_size", |p| p.read_size.map(|x| x.to_string())),
     ]);
     cols
 }
