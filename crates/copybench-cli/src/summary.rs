@@ -263,22 +263,22 @@ pub fn setting(results: &RunResults) -> String {
     )
 }
 
-/// A plain-text table for the terminal.
-pub fn table(results: &RunResults) -> String {
-    let SummaryTable {
-        header,
-        rows,
-        notes,
-    } = summary_table(results);
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for r in &rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.len());
-        }
-    }
-    let mut out = setting(results) + "\n";
-    let line = |cells: Vec<&str>, out: &mut String| {
-        let padded: Vec<String> = cells
+/// Rows of cells as terminal text: each column as wide as its widest cell, the first
+/// left-aligned and the others right-aligned, two spaces apart.
+pub fn aligned(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(String::len)
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let padded: Vec<String> = row
             .iter()
             .zip(&widths)
             .enumerate()
@@ -291,11 +291,21 @@ pub fn table(results: &RunResults) -> String {
             })
             .collect();
         let _ = writeln!(out, "{}", padded.join("  ").trim_end());
-    };
-    line(header.clone(), &mut out);
-    for r in &rows {
-        line(r.iter().map(String::as_str).collect(), &mut out);
     }
+    out
+}
+
+/// A plain-text table for the terminal.
+pub fn table(results: &RunResults) -> String {
+    let SummaryTable {
+        header,
+        rows,
+        notes,
+    } = summary_table(results);
+    let mut out = setting(results) + "\n";
+    let mut lines = vec![header.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
+    lines.extend(rows.iter().cloned());
+    out += &aligned(&lines);
     if !rows.is_empty() {
         let what = if results.config.mode == Mode::Rr {
             "lowest median p50 at that size and thread count."

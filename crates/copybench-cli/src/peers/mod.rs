@@ -822,9 +822,6 @@ pub fn table(results: &RunResults) -> String {
         );
         rows.push(row);
     }
-    let widths: Vec<usize> = (0..rows[0].len())
-        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
-        .collect();
     let c = &results.config;
     let pin = c
         .pin
@@ -855,21 +852,7 @@ pub fn table(results: &RunResults) -> String {
          scatter-gather, 1 field, receiver checks {}, reads {reads}\n",
         c.topology.kind, c.repetitions, c.duration_s, c.verification
     );
-    for row in rows {
-        let line: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .enumerate()
-            .map(|(i, (c, w))| {
-                if i == 0 {
-                    format!("{c:<w$}")
-                } else {
-                    format!("{c:>w$}")
-                }
-            })
-            .collect();
-        let _ = writeln!(out, "{}", line.join("  "));
-    }
+    out += &crate::summary::aligned(&rows);
     for u in &results.unsupported {
         let _ = writeln!(out, "note: {}: {}", u.tool, u.reason);
     }
