@@ -169,7 +169,13 @@ impl CrossoverArgs {
             expect_zerocopy: false,
             auth_key_file: None,
             fixed_buffers: false,
-            placement: PlacementArg::Apart,
+            // Unpinned unless --pin (or CPUs) are given, as crossover always ran; `run`'s own
+            // default (apart) would make --pin a no-op.
+            placement: if self.pin {
+                PlacementArg::Apart
+            } else {
+                PlacementArg::Unpinned
+            },
             verify: Verify::Full,
             read_size: None,
             fields: self.fields,

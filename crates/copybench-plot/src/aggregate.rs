@@ -73,7 +73,7 @@ const METRICS: [(&str, Getter); 10] = [
 ];
 
 /// Whether a point's numbers go into the charts: a point that reported an `error` is partial.
-/// A peer's point (`copybench peers`) is drawn in the peers' section only; its `tool` says so.
+/// (Which charts: `charts::build_sections` gives a peer's point to the peers' section only.)
 pub fn is_plotted(point: &Point) -> bool {
     point.error.is_none()
 }

@@ -76,7 +76,14 @@ pub fn warnings(runs: &[LabeledRun]) -> Vec<String> {
                  may be missing"
             ));
         }
-        for f in &r.failures {
+        for f in r.failures.iter().filter(|f| {
+            // A failure kept as a point (copybench peers keeps an unverified point) is said
+            // below, with the point.
+            !r.points.iter().any(|p| {
+                (&p.tool, p.strategy, p.msg_size, p.threads, p.repetition)
+                    == (&f.tool, f.strategy, f.msg_size, f.threads, f.repetition)
+            })
+        }) {
             // A failed point left no figure: it is in no chart, so it is said here.
             let what = if f.tool == COPYBENCH_TOOL {
                 strategy_label(f.strategy).to_string()

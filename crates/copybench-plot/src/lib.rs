@@ -176,9 +176,8 @@ pub fn sections(runs: &[LabeledRun]) -> Result<Vec<ChartSection>, PlotError> {
 }
 
 /// The findings of a run, computed afresh by this version's rules from the points the charts
-/// draw (points with an `error` are partial and left out of both; a file written before
-/// findings existed has none stored). The protocol is the one the file's findings name, else
-/// TCP.
+/// draw (copybench's own points without an `error`; a file written before findings existed
+/// has none stored). The protocol is the run's `config.protocol` (TCP in older files).
 pub fn findings_of(run: &LabeledRun) -> Findings {
     // Files from before `protocol` was recorded read as TCP, which they were.
     let protocol = run.results.config.protocol.name();

@@ -655,7 +655,9 @@ pub fn run(args: PeersArgs, cancel: &AtomicBool) -> Result<ExitCode> {
                                     point.peer = Some(PeerFigures {
                                         throughput_side: "sender".into(),
                                         sender_gbps: Some(point.throughput_gbps),
-                                        receiver_gbps: None,
+                                        // Measured over the receivers' own interval, as
+                                        // iperf3, iperf and nuttcp count.
+                                        receiver_gbps: point.receiver.throughput_gbps,
                                         retransmits: None,
                                         system_context_switches: switches,
                                         context_switches_per_mb: per_mb(switches, point.bytes),

@@ -65,7 +65,7 @@ pub(crate) fn run_datagram_receiver(
             Err(e) => return Err(read_error(report.received_bytes, e)),
         };
         let now = phase.get();
-        if now >= Phase::MEASURE && interval.is_none() {
+        if now >= Phase::MEASURE && interval.is_none() && stopped_at.is_none() {
             let probe = hooks.begin_thread_measure(Role::Receiver, index);
             interval = Some((Instant::now(), report.received_bytes, probe));
         }

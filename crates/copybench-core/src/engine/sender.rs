@@ -128,7 +128,9 @@ impl FreeSlots {
         seq: u64,
         measuring: bool,
     ) -> Result<Slot, StrategyError> {
-        if self.slots.len() < self.reap_below && seq % self.reap_every == 0 {
+        // One message before each multiple of `reap_every`, not on it: latency is sampled on
+        // multiples of LATENCY_SAMPLE_EVERY, and a reap there would land only in timed sends.
+        if self.slots.len() < self.reap_below && seq % self.reap_every == self.reap_every - 1 {
             strategy.reap(fd, false, &mut self.slots)?;
         }
         if let Some(slot) = self.slots.pop() {
