@@ -18,6 +18,7 @@ use copybench_core::crossover::{Bisection, CrossoverRecord, Step};
 use copybench_core::engine::{EngineError, Mode, PointParams, Protocol, Verify};
 use copybench_core::findings::{size_text, Figure};
 use copybench_core::message::Align;
+use copybench_core::model::Placement;
 use copybench_core::result::RunResults;
 use copybench_core::units::format_size;
 use copybench_core::StrategyKind;
@@ -25,7 +26,7 @@ use serde::Serialize;
 
 use crate::args::{
     parse_align, parse_msg_size, parse_positive_duration, parse_strategy, parse_threads,
-    parse_warmup, PlacementArg, RunArgs, TopologyArg,
+    parse_warmup, RunArgs, TopologyArg,
 };
 use crate::export::write_atomically;
 use crate::hooks::CliHooks;
@@ -172,9 +173,9 @@ impl CrossoverArgs {
             // Unpinned unless --pin (or CPUs) are given, as crossover always ran; `run`'s own
             // default (apart) would make --pin a no-op.
             placement: if self.pin {
-                PlacementArg::Apart
+                Placement::Apart
             } else {
-                PlacementArg::Unpinned
+                Placement::Unpinned
             },
             verify: Verify::Full,
             read_size: None,
