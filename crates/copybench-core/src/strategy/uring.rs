@@ -1114,9 +1114,14 @@ impl SendStrategy for Uring {
         self.settle()?;
         if !wait {
             // With DEFER_TASKRUN, completions (zero-copy notifications among them) are posted
-            // only inside io_uring_enter: run that work without waiting.
-            if self.deferred && self.released.is_empty() && self.outstanding() > 0 {
-                self.progress(false, None)?;
+            // only inside io_uring_enter: run that work without waiting, when the kernel has
+            // anything of ours. Queued sends stay queued: submitting a batch early would only
+            // cost the batching.
+            if self.deferred && self.released.is_empty() && (self.submitted() > 0 || self.owed > 0)
+            {
+                self.enter(0, None)?;
+                self.collect()?;
+                self.settle()?;
             }
         } else {
             let started = Instant::now();
