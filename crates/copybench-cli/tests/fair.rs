@@ -8,7 +8,7 @@ use copybench_core::engine::Verify;
 use copybench_core::result::{Placement, Point, RunResults};
 use copybench_core::sweep::Spread;
 
-use crate::common::{self, copybench, is_root, quick_unless_in};
+use crate::common::{self, copybench, is_root, quick_unless_in, skip};
 
 /// netns when root (the topology the issue measured), loopback otherwise.
 fn topology() -> &'static str {
@@ -253,7 +253,7 @@ fn core_affinity_count() -> usize {
 #[test]
 fn apart_on_one_cpu_falls_back_to_same_and_says_so() {
     if Command::new("taskset").arg("--version").output().is_err() {
-        eprintln!("skipped: no taskset");
+        skip("no taskset");
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -31,7 +31,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::result::{Point, RunResults};
+use crate::result::{Point, RunResults, STALL_SHARE};
 use crate::stats::{advantage, median, separate, Better, Separation, ALPHA};
 use crate::strategy::StrategyKind;
 use crate::sweep::{Spread, NOISY_CV};
@@ -380,6 +380,9 @@ pub enum CaveatKind {
     CountersUnsupported,
     /// Repetitions vary by more than [`NOISY_CV`].
     Noisy,
+    /// Points where one send blocked for most of the measured interval (or a sender sent
+    /// nothing in it): kept as measured, in their cells' figures.
+    Stalled,
     /// Points whose bytes were not verified: they take part in no verdict.
     Unverified,
     /// Points without a receiver (a sink): nothing verified their bytes.
@@ -892,6 +895,32 @@ fn group_caveats(
             format!(
                 "bytes not verified for {}: these cells take part in no winner or break-even",
                 list_cells(&unverified, sizes)
+            ),
+        ));
+    }
+
+    let stalled: Vec<&Point> = all
+        .iter()
+        .flat_map(|c| c.points.iter().copied())
+        .filter(|p| p.stalled())
+        .collect();
+    if !stalled.is_empty() {
+        let cells: Vec<(StrategyKind, usize)> =
+            stalled.iter().map(|p| (p.strategy, p.msg_size)).collect();
+        let longest = stalled
+            .iter()
+            .filter_map(|p| p.longest_send_s)
+            .fold(0.0, f64::max);
+        out.push(caveat(
+            CaveatKind::Stalled,
+            format!(
+                "{} point(s) stalled ({}): one send blocked for up to {:.0} ms, at least {:.0}% \
+                 of the measured interval; they are kept as measured (bytes possibly 0) and \
+                 pull their cells down (docs/stalls.md says why)",
+                stalled.len(),
+                list_cells(&cells, sizes),
+                longest * 1e3,
+                STALL_SHARE * 100.0
             ),
         ));
     }

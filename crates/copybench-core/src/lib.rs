@@ -22,6 +22,8 @@ pub mod findings;
 pub mod message;
 pub mod pattern;
 pub mod result;
+#[doc(hidden)]
+pub mod skip;
 pub mod stats;
 pub mod strategy;
 pub mod sweep;

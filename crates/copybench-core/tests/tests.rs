@@ -4,9 +4,11 @@
 
 mod compare;
 mod crossover;
+mod data;
 mod findings;
 mod loopback;
 mod readme;
+mod stall;
 mod support;
 mod uring;
 mod verify;

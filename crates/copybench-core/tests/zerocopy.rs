@@ -9,6 +9,8 @@ use copybench_core::engine::{run_point, Endpoints, NoHooks, PointParams};
 use copybench_core::result::Point;
 use copybench_core::StrategyKind;
 
+use crate::support::skip;
+
 fn zerocopy(msg_size: usize, threads: usize) -> PointParams {
     let mut p = PointParams::new(StrategyKind::ZeroCopy, msg_size, threads);
     p.warmup = Duration::from_millis(50);
@@ -89,7 +91,7 @@ fn enobufs_is_reaped_and_retried_not_the_end_of_the_stream() {
     let is_root = rustix::process::geteuid().is_root();
     let Some(guard) = OptmemGuard::set(2048) else {
         assert!(!is_root, "root must be able to set {OPTMEM}");
-        eprintln!("skipped: setting {OPTMEM} needs root (CI runs as root)");
+        skip(&format!("setting {OPTMEM} needs root (CI runs as root)"));
         return;
     };
     let mut p = zerocopy(4096, 2);

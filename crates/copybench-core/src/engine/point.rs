@@ -188,6 +188,13 @@ pub fn assemble_point(
         read_size: (params.protocol == Protocol::Tcp && params.mode == Mode::Stream)
             .then(|| params.read_size()),
         pool_wait_s: (!senders.is_empty()).then(|| senders.iter().map(|s| s.pool_wait_s).sum()),
+        longest_send_s: senders
+            .iter()
+            .map(|s| s.longest_send.as_secs_f64())
+            .reduce(f64::max),
+        data: Some(params.data),
+        buffers_touched: buffers_touched(senders),
+        working_set_bytes: buffers_touched(senders).map(|n| n * params.msg_size as u64),
         pages_per_message: (!senders.is_empty()).then(|| {
             senders.iter().map(|s| s.pages_per_message).sum::<f64>() / senders.len() as f64
         }),
@@ -240,6 +247,20 @@ pub fn assemble_point(
         error: (!errors.is_empty()).then(|| errors.join("; ")),
         peer: None,
     }
+}
+
+/// Distinct pool buffers sent from in the measured interval, over every sender that reached
+/// it.
+fn buffers_touched(senders: &[SenderReport]) -> Option<u64> {
+    let measured = senders.iter().filter(|s| s.interval.is_some());
+    let mut any = false;
+    let sum = measured
+        .map(|s| {
+            any = true;
+            s.buffers_touched as u64
+        })
+        .sum();
+    any.then_some(sum)
 }
 
 /// Datagrams sent, received, lost and reordered, and the delivered rate (UDP points).
