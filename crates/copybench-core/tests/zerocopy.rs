@@ -55,6 +55,12 @@ fn a_tiny_pool_forces_waiting_for_completions_and_stays_correct() {
         assert!(point.verified, "pool {pool}: {:?}", point.error);
         let zc = point.zerocopy.unwrap();
         assert_eq!(zc.completions, zc.sends);
+        // Every buffer with the kernel most of the time: the waits are measured, not 0.
+        let waited = point.pool_wait_s.expect("measured");
+        assert!(
+            waited > 0.0,
+            "pool {pool}: no wait for a free buffer measured"
+        );
     }
 }
 
@@ -116,13 +122,11 @@ fn the_default_pool_holds_twice_what_a_socket_may_have_in_flight() {
         let point = run(&zerocopy(size, 1));
         assert!(point.verified, "{size}: {:?}", point.error);
         assert!(point.pool >= 64);
-        assert_eq!(point.pool_bytes, point.pool as u64 * size as u64);
         assert!(
             point.pool_bytes >= 2 * budget,
             "{size}: pool of {} B < 2 x tcp_wmem max {budget} B",
             point.pool_bytes
         );
-        assert!(point.pool_wait_s.is_some_and(|w| w >= 0.0));
     }
     let mut copying = zerocopy(4096, 1);
     copying.strategy = StrategyKind::ScatterGather;
