@@ -1,7 +1,7 @@
 //! UDP, and the sink where zero-copy really happens on one host: through the binary, as root
 //! for the namespaces (CI runs as root).
 
-use copybench_core::result::RunResults;
+use copybench_core::result::{DemandBasis, RunResults};
 use copybench_core::StrategyKind;
 
 use crate::common::{self, copybench, is_root, skip, QUICK};
@@ -53,9 +53,48 @@ fn every_strategy_sends_verified_datagrams_over_loopback_and_counts_loss() {
         let received = udp.received.unwrap();
         assert!(received > 0 && received <= udp.sent, "{what}: {udp:?}");
         // Two counts the receivers keep apart, datagrams and bytes, tell the same story.
-        let bytes: u64 = p.per_thread.iter().map(|t| t.received_bytes).sum();
+        let bytes: u64 = p.per_thread.iter().filter_map(|t| t.received_bytes).sum();
         assert_eq!(bytes, received * p.msg_size as u64, "{what}: {udp:?}");
         assert!(p.throughput_gbps > 0.0, "{what}: delivered payload");
+    }
+}
+
+#[test]
+fn datagram_receivers_do_what_verify_says_and_demand_is_per_delivered_byte() {
+    for verify in ["stamps", "off", "discard"] {
+        let r = common::run_json(&[
+            "--topology",
+            "loopback",
+            "--protocol",
+            "udp",
+            "-s",
+            "sg",
+            "--sizes",
+            "1k",
+            "--verify",
+            verify,
+        ]);
+        for p in &r.points {
+            assert_eq!(p.verification.name(), verify, "{:?}", p.error);
+            assert!(p.verified, "{verify}: {:?}", p.error);
+            let udp = p.udp.as_ref().unwrap();
+            assert!(udp.received.unwrap() > 0);
+            // Reordering is seen only in the stamps.
+            assert_eq!(
+                udp.reordered.is_some(),
+                verify == "stamps",
+                "{verify}: {udp:?}"
+            );
+            assert_eq!(
+                p.service_demand_per,
+                Some(DemandBasis::Delivered),
+                "{verify}: UDP with receivers divides by what arrived"
+            );
+            let delivered = p.receiver.bytes.unwrap() as f64;
+            let busy = p.system_cpu.as_ref().unwrap().busy_ns() as f64;
+            let demand = p.service_demand_ns_per_byte.unwrap();
+            assert!((demand * delivered - busy).abs() <= busy * 1e-9, "{verify}");
+        }
     }
 }
 
@@ -88,6 +127,13 @@ fn on_the_sink_zero_copy_really_avoids_the_copy() {
             None,
             "{what}: no receiver"
         );
+        // Nothing received: null, never 0.
+        assert!(
+            p.per_thread.iter().all(|t| t.received_bytes.is_none()),
+            "{what}"
+        );
+        assert_eq!(p.receiver.bytes, None, "{what}");
+        assert_eq!(p.service_demand_per, Some(DemandBasis::Sent), "{what}");
         if ZERO_COPY.contains(&p.strategy) {
             let z = p.zerocopy.as_ref().unwrap();
             assert!(z.sends > 0, "{what}");

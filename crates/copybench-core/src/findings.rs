@@ -61,7 +61,9 @@ pub(crate) fn has_receiver(p: &Point) -> bool {
     }
     p.receiver.counters.is_some()
         || p.receiver.cpu_ns_per_byte.is_some()
-        || p.per_thread.iter().any(|t| t.received_bytes > 0)
+        || p.per_thread
+            .iter()
+            .any(|t| t.received_bytes.is_some_and(|b| b > 0))
 }
 
 /// A point whose figures may compete: verified, or with no receiver that could verify it.

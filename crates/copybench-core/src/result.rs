@@ -448,6 +448,12 @@ pub struct Point {
     /// everything else the machine did. `null` when `/proc/stat` was not read.
     #[serde(default)]
     pub service_demand_ns_per_byte: Option<f64>,
+    /// Which bytes [`service_demand_ns_per_byte`](Self::service_demand_ns_per_byte) divides
+    /// by: `sent` (TCP, where every byte sent is delivered, and the sink, where nothing
+    /// receives) or `delivered` (UDP with receivers: the payload they counted in their
+    /// interval, so that lost datagrams cost, not dilute). `null` in older files (`sent`).
+    #[serde(default)]
+    pub service_demand_per: Option<DemandBasis>,
     /// Sender cycles per payload byte, where cycles were measured.
     #[serde(default)]
     pub cycles_per_byte: Option<f64>,
@@ -513,8 +519,10 @@ pub struct ThreadResult {
     pub throughput_gbps: f64,
     /// This connection's receiver checked every byte and all matched.
     pub verified: bool,
-    /// Bytes the receiver got over the whole connection (warm-up included).
-    pub received_bytes: u64,
+    /// Bytes the receiver got over the whole connection (warm-up included); `null` where
+    /// nothing receives (the sink), never 0 for that.
+    #[serde(default)]
+    pub received_bytes: Option<u64>,
     /// CPU the sender thread was pinned to.
     #[serde(default)]
     pub sender_cpu: Option<usize>,
@@ -527,6 +535,16 @@ pub struct ThreadResult {
     /// The receiver thread's counters.
     #[serde(default)]
     pub receiver_counters: Option<Counters>,
+}
+
+/// The bytes service demand is divided by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DemandBasis {
+    /// Payload bytes the senders handed to the kernel in the interval.
+    Sent,
+    /// Payload bytes the receivers counted in their interval.
+    Delivered,
 }
 
 /// A send blocked for this share of the measured interval makes the point a stall.

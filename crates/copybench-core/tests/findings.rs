@@ -492,7 +492,9 @@ fn unverified_and_sink_points() {
     for p in pts.iter_mut() {
         p.verified = false;
         p.receiver = Default::default();
-        p.per_thread.iter_mut().for_each(|t| t.received_bytes = 0);
+        p.per_thread
+            .iter_mut()
+            .for_each(|t| t.received_bytes = None);
     }
     let f = findings(&pts, "remote", "tcp");
     let g = only_group(&f);

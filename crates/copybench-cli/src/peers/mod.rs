@@ -380,6 +380,7 @@ fn peer_point(
         sender_io_worker_ns: None,
         receiver_system_cpu: None,
         service_demand_ns_per_byte: None,
+        service_demand_per: None,
         fields: 1,
         // Every peer writes from one buffer.
         pool: 1,

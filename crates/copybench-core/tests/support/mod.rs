@@ -101,6 +101,7 @@ pub fn point(
         system_cpu: None,
         receiver_system_cpu: None,
         service_demand_ns_per_byte: None,
+        service_demand_per: None,
         verification: Default::default(),
         placement: None,
         cycles_per_byte: None,
@@ -113,7 +114,7 @@ pub fn point(
             duration_s,
             throughput_gbps: gbps,
             verified: true,
-            received_bytes: bytes,
+            received_bytes: Some(bytes),
             ..Default::default()
         }],
         error: None,
