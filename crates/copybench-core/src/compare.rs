@@ -18,11 +18,11 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::findings::{has_receiver, mode_of, Figure};
+use crate::findings::{has_receiver, Figure};
+use crate::model::{Mode, StrategyKind, TopologyKind};
 use crate::result::{Point, RunResults};
+use crate::stats::Spread;
 use crate::stats::{median, separate, Better, Separation, ALPHA};
-use crate::strategy::StrategyKind;
-use crate::sweep::Spread;
 use crate::units::format_size;
 
 /// The figures compared, in table order.
@@ -32,19 +32,41 @@ pub const COMPARED: [Figure; 3] = [
     Figure::LatencyP99Us,
 ];
 
-/// One cell of the matrix, across runs.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// One cell of the matrix, across runs. Cells are listed in the order of their names
+/// (topology, then mode: `rr` before `stream`), then threads, size and strategy.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct CellKey {
-    /// The run's topology (`loopback`, `netns`, `remote`).
-    pub topology: String,
-    /// `stream` or `rr`.
-    pub mode: String,
+    /// The run's topology.
+    pub topology: TopologyKind,
+    /// What was measured.
+    pub mode: Mode,
     /// Connections.
     pub threads: usize,
     /// Message size in bytes.
     pub msg_size: usize,
     /// The strategy.
     pub strategy: StrategyKind,
+}
+
+impl Ord for CellKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let key = |k: &CellKey| {
+            (
+                k.topology.name(),
+                k.mode.name(),
+                k.threads,
+                k.msg_size,
+                k.strategy,
+            )
+        };
+        key(self).cmp(&key(other))
+    }
+}
+
+impl PartialOrd for CellKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 impl CellKey {
@@ -167,8 +189,8 @@ fn cells(run: &RunResults) -> BTreeMap<CellKey, Vec<&Point>> {
     let mut out: BTreeMap<CellKey, Vec<&Point>> = BTreeMap::new();
     for p in &run.points {
         let key = CellKey {
-            topology: run.config.topology.kind.to_string(),
-            mode: mode_of(p),
+            topology: run.config.topology.kind,
+            mode: p.mode,
             threads: p.threads,
             msg_size: p.msg_size,
             strategy: p.strategy,
@@ -392,12 +414,12 @@ fn rule_line() -> String {
 
 /// Whether cells of several topologies are mixed (then rows say which).
 fn many_topologies(c: &Comparison) -> bool {
-    let all: BTreeSet<&str> = c
+    let all: BTreeSet<TopologyKind> = c
         .cells
         .iter()
-        .map(|x| x.key.topology.as_str())
-        .chain(c.only_in_old.iter().map(|k| k.topology.as_str()))
-        .chain(c.only_in_new.iter().map(|k| k.topology.as_str()))
+        .map(|x| x.key.topology)
+        .chain(c.only_in_old.iter().map(|k| k.topology))
+        .chain(c.only_in_new.iter().map(|k| k.topology))
         .collect();
     all.len() > 1
 }
@@ -417,13 +439,13 @@ fn table_rows(c: &Comparison) -> (Vec<String>, Vec<Vec<String>>) {
             let k = &cell.key;
             let mut row = Vec::new();
             if topo {
-                row.push(k.topology.clone());
+                row.push(k.topology.to_string());
             }
             let mark = if cell.unverified { " (unverified)" } else { "" };
             row.push(format!("{}{mark}", k.strategy));
             row.push(format_size(k.msg_size));
             row.push(k.threads.to_string());
-            row.push(k.mode.clone());
+            row.push(k.mode.to_string());
             row.extend(cell.changes.iter().map(change_cell));
             row
         })
