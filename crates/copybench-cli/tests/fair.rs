@@ -140,7 +140,7 @@ fn the_receivers_rate_is_reported_and_the_summary_flags_every_disagreement_over_
         // And where they disagree by more than the summary's 5%, the summary says so, with
         // this point's figures.
         let flagged = stdout.lines().any(|l| {
-            l.contains(&format!("{} 16k x2 {what}:", p.strategy))
+            l.contains(&format!("{} 16k x2 rep {}:", p.strategy, p.repetition + 1))
                 && l.contains(&format!("{got:.2} Gbps"))
         });
         assert_eq!(
