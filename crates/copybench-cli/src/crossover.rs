@@ -174,6 +174,7 @@ impl CrossoverArgs {
             expect_zerocopy: false,
             auth_key_file: None,
             fixed_buffers: false,
+            uring_depth: None,
             // Unpinned unless --pin (or CPUs) are given, as crossover always ran; `run`'s own
             // default (apart) would make --pin a no-op.
             placement: if self.pin {

@@ -117,3 +117,39 @@ fn keys_added_since_the_fixture_are_written_with_their_types() {
     // A number where sysfs lists the caches, null where it does not: written either way.
     assert!(run["host"].get("llc_bytes").is_some(), "host.llc_bytes");
 }
+
+#[test]
+fn io_uring_points_write_their_depth_and_ring_setup() {
+    // The keys docs/results.md names for the io_uring strategies, with their types; the other
+    // strategies write them as null.
+    let r = common::run_value(&[
+        "--topology",
+        "loopback",
+        "--sizes",
+        "4k",
+        "--strategy",
+        "uringsend,uringzc,scattergather",
+        "--uring-depth",
+        "4",
+    ]);
+    let mut now = BTreeSet::new();
+    keys(&r, "$".into(), &mut now);
+    for (path, kind) in [
+        ("$.points[].uring_depth", "number"),
+        ("$.points[].uring_depth", "null"),
+        ("$.points[].uring", "object"),
+        ("$.points[].uring", "null"),
+        ("$.points[].uring.depth", "number"),
+        ("$.points[].uring.linked", "bool"),
+        ("$.points[].uring.setup_flags", "array"),
+        ("$.points[].uring.setup_flags[]", "string"),
+        ("$.points[].uring.registered_file", "bool"),
+        ("$.points[].uring.registered_ring_fd", "bool"),
+        ("$.points[].uring.broken_links", "number"),
+    ] {
+        assert!(
+            now.contains(&(path.to_string(), kind)),
+            "{path} ({kind}) is not written"
+        );
+    }
+}

@@ -55,6 +55,8 @@ pub fn point(
         working_set_bytes: None,
         pages_per_message: None,
         fixed_buffers: false,
+        uring_depth: None,
+        uring: None,
         sender_io_worker_ns: None,
         strategy,
         msg_size,
