@@ -424,12 +424,47 @@ fn count_results(line: &str, totals: &mut [u64; 3]) {
     }
 }
 
+/// A file removed when dropped, failures and panics included.
+struct TempFile(std::path::PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// The closing line: libtest counts a test that skipped itself ([`copybench_core::skip`]) as
+/// passed, so each skip line moves one test from passed to skipped, beside cargo's ignored.
+fn closing_line(totals: [u64; 3], skips: &[String]) -> String {
+    let skipped = skips.len() as u64;
+    format!(
+        "tests: {} passed, {} failed, {} skipped",
+        totals[0].saturating_sub(skipped),
+        totals[1],
+        totals[2] + skipped
+    )
+}
+
+/// The skip lines the tests appended to `log` (none if it was never written).
+fn skips_in(log: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with(copybench_core::skip::SKIP_MARKER))
+        .map(str::to_string)
+        .collect()
+}
+
 fn test(extra: &[String]) -> Result<()> {
     use std::io::BufRead;
     install_deps()?;
+    let log =
+        TempFile(std::env::temp_dir().join(format!("copybench-skips-{}.txt", std::process::id())));
+    let _ = std::fs::remove_file(&log.0);
     let mut cmd = cargo();
     cmd.args(["test", "--workspace", "--no-fail-fast"])
         .args(extra)
+        .env(copybench_core::skip::SKIP_LOG_ENV, &log.0)
         .stdout(std::process::Stdio::piped());
     eprintln!("+ {cmd:?}");
     let mut child = cmd.spawn().context("starting cargo test")?;
@@ -440,16 +475,17 @@ fn test(extra: &[String]) -> Result<()> {
         count_results(&line, &mut totals);
     }
     let status = child.wait()?;
+    let skips = skips_in(&log.0);
+    for s in &skips {
+        println!("{s}");
+    }
     // One plain closing line over every test binary, whichever ran last.
-    println!(
-        "tests: {} passed, {} failed, {} skipped",
-        totals[0], totals[1], totals[2]
-    );
+    println!("{}", closing_line(totals, &skips));
     if !status.success() {
         bail!("cargo test failed ({status})");
     }
-    if totals[0] == 0 {
-        bail!("cargo test ran no test");
+    if totals[0] <= skips.len() as u64 {
+        bail!("cargo test ran no test that did not skip");
     }
     Ok(())
 }
@@ -479,5 +515,38 @@ fn dispatch() -> Result<()> {
             );
             std::process::exit(2);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skips_count_as_skipped_not_passed() {
+        let mut totals = [0u64; 3];
+        count_results(
+            "test result: ok. 5 passed; 1 failed; 2 ignored; 0 measured; 0 filtered out",
+            &mut totals,
+        );
+        assert_eq!(totals, [5, 1, 2]);
+        let skips = vec!["SKIPPED: netns::x: needs root".to_string()];
+        assert_eq!(
+            closing_line(totals, &skips),
+            "tests: 4 passed, 1 failed, 3 skipped"
+        );
+        assert_eq!(
+            closing_line(totals, &[]),
+            "tests: 5 passed, 1 failed, 2 skipped"
+        );
+    }
+
+    #[test]
+    fn the_skip_log_is_read_line_by_line_and_only_marked_lines_count() {
+        let dir = std::env::temp_dir().join(format!("xtask-skip-test-{}", std::process::id()));
+        let log = TempFile(dir);
+        assert!(skips_in(&log.0).is_empty(), "no file: no skips");
+        std::fs::write(&log.0, "SKIPPED: a: why\nnoise\nSKIPPED: b: why not\n").unwrap();
+        assert_eq!(skips_in(&log.0).len(), 2);
     }
 }

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use copybench_core::engine::{
-    Mode, Protocol, Verify, MAX_FIELDS, MAX_MSG_SIZE, MAX_POOL, MAX_READ_SIZE, MAX_THREADS,
+    DataTemperature, Mode, Protocol, Verify, MAX_FIELDS, MAX_MSG_SIZE, MAX_POOL, MAX_READ_SIZE,
+    MAX_THREADS,
 };
 use copybench_core::message::Align;
 use copybench_core::model::Placement;
@@ -241,6 +242,13 @@ pub struct RunArgs {
     /// Message buffers per connection (1 to 65536); default: about 8 MiB worth, 4 to 256.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=MAX_POOL as i64))]
     pub pool: Option<u32>,
+
+    /// Which of the pool's buffers are sent from: hot (the fewest each strategy's semantics
+    /// allow: the buffer just released is the next one used, so a copying strategy sends from
+    /// one buffer per connection) or cold (every strategy cycles through the whole pool, which
+    /// then defaults to twice the last-level cache per connection).
+    #[arg(long, value_parser = parse_data, default_value = "hot")]
+    pub data: DataTemperature,
 
     /// Field placement: 'packed' (each message's fields back to back in one allocation, as a
     /// program holds them), 'page' (each field on its own page: meets 4K aliasing in the
@@ -524,6 +532,10 @@ fn parse_peers_placement(s: &str) -> Result<Placement, String> {
         }
         p => Ok(p),
     }
+}
+
+pub(crate) fn parse_data(s: &str) -> Result<DataTemperature, ParseError> {
+    s.parse()
 }
 
 pub(crate) fn parse_align(s: &str) -> Result<Align, ParseError> {

@@ -15,7 +15,7 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use copybench_core::crossover::{Bisection, CrossoverRecord, Step};
-use copybench_core::engine::{EngineError, Mode, PointParams, Protocol, Verify};
+use copybench_core::engine::{DataTemperature, EngineError, Mode, PointParams, Protocol, Verify};
 use copybench_core::findings::{size_text, Figure};
 use copybench_core::message::Align;
 use copybench_core::model::Placement;
@@ -25,8 +25,8 @@ use copybench_core::StrategyKind;
 use serde::Serialize;
 
 use crate::args::{
-    parse_align, parse_msg_size, parse_positive_duration, parse_strategy, parse_threads,
-    parse_warmup, RunArgs, TopologyArg,
+    parse_align, parse_data, parse_msg_size, parse_positive_duration, parse_strategy,
+    parse_threads, parse_warmup, RunArgs, TopologyArg,
 };
 use crate::export::write_atomically;
 use crate::hooks::CliHooks;
@@ -107,6 +107,11 @@ pub struct CrossoverArgs {
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65536))]
     pub pool: Option<u32>,
 
+    /// Data temperature, as `copybench run --data`: hot (each strategy's fewest buffers) or
+    /// cold (every strategy through a pool larger than the last-level cache).
+    #[arg(long, value_parser = parse_data, default_value = "hot")]
+    pub data: DataTemperature,
+
     /// Field placement: 'page' or 'offset:N'.
     #[arg(long, value_parser = parse_align, default_value = "offset:96")]
     pub align: Align,
@@ -182,6 +187,7 @@ impl CrossoverArgs {
             read_size: None,
             fields: self.fields,
             pool: self.pool,
+            data: self.data,
             align: self.align,
             pin: self.pin,
             sender_cpus: self.sender_cpus.clone(),

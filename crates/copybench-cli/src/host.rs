@@ -110,6 +110,7 @@ pub fn collect(counters_on: bool) -> HostInfo {
         irq_time_accounting: Some(irq),
         irq_time_accounting_source: Some(irq_source),
         optmem_max: optmem_max(),
+        llc_bytes: copybench_core::message::last_level_cache().map(|n| n as u64),
         counters_available,
         counter_sources,
     }

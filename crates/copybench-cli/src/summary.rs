@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use copybench_core::engine::{Mode, Protocol, Verify};
+use copybench_core::engine::{DataTemperature, Mode, Protocol, Verify};
 use copybench_core::result::{Point, RunResults, TopologyKind};
 use copybench_core::sweep::{summarize, CellSummary, Spread, NOISY_CV};
 use copybench_core::units::format_size;
@@ -107,7 +107,7 @@ pub fn summary_table(results: &RunResults) -> SummaryTable {
         rows.push(row(c, winner, rr, &demand));
         let cell = format!("{} {} x{}", c.strategy, format_size(c.msg_size), c.threads);
         for p in &points {
-            if let Some(w) = p.rate_warning() {
+            for w in [p.rate_warning(), p.stall_warning()].into_iter().flatten() {
                 notes.push(format!("{cell} rep {}: {w}", p.repetition + 1));
             }
         }
@@ -146,6 +146,7 @@ pub fn summary_table(results: &RunResults) -> SummaryTable {
         notes.push(format!("{} not run: {}", u.strategy, u.reason));
     }
     notes.extend(verification_note(results));
+    notes.extend(data_note(&results.points));
     if let Some(note) = &results.config.placement_note {
         notes.push(format!("placement: {note}"));
     }
@@ -167,6 +168,53 @@ fn points_of<'a>(points: &'a [Point], c: &CellSummary) -> Vec<&'a Point> {
                 && p.mode == c.mode
         })
         .collect()
+}
+
+/// In words, per data temperature: how many buffers each strategy sent from per connection
+/// and the largest working set, so that a hot and a cold figure are not mistaken for each
+/// other.
+fn data_note(points: &[Point]) -> Vec<String> {
+    let mut temps: Vec<_> = points.iter().filter_map(|p| p.data).collect();
+    temps.sort();
+    temps.dedup();
+    let mut notes = Vec::new();
+    for data in temps {
+        let mut strategies: Vec<_> = points.iter().map(|p| p.strategy).collect();
+        strategies.sort();
+        strategies.dedup();
+        let per_strategy: Vec<String> = strategies
+            .into_iter()
+            .filter_map(|s| {
+                let of: Vec<&Point> = points
+                    .iter()
+                    .filter(|p| p.strategy == s && p.data == Some(data))
+                    .collect();
+                let per_conn: Vec<u64> = of
+                    .iter()
+                    .filter_map(|p| p.buffers_touched.map(|n| n / p.threads.max(1) as u64))
+                    .collect();
+                let (lo, hi) = (per_conn.iter().min()?, per_conn.iter().max()?);
+                let ws = of.iter().filter_map(|p| p.working_set_bytes).max()?;
+                Some(format!(
+                    "{s} {lo}..{hi} (up to {})",
+                    format_size(ws as usize)
+                ))
+            })
+            .collect();
+        let what = match data {
+            DataTemperature::Hot => "hot: the buffer just released is the next one sent",
+            DataTemperature::Cold => "cold: every strategy cycles through its whole pool",
+        };
+        notes.push(if per_strategy.is_empty() {
+            format!("data {what}")
+        } else {
+            format!(
+                "data {what}; buffers sent from per connection (working set): {}",
+                per_strategy.join(", ")
+            )
+        });
+    }
+    notes
 }
 
 /// In words, when the receivers did not check every byte: what `ok` then means.

@@ -5,7 +5,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common;
+use crate::common::{self, skip};
 use common::{copybench, is_root};
 use copybench_core::StrategyKind;
 
@@ -28,7 +28,7 @@ fn leftovers() -> String {
 #[test]
 fn every_strategy_streams_verified_between_two_namespaces() {
     if !is_root() {
-        eprintln!("skipped: needs root (CI runs as root)");
+        skip("needs root (CI runs as root)");
         return;
     }
     let before = leftovers();
@@ -116,7 +116,7 @@ fn io_uring_sends_in_flight_stay_in_order_between_two_namespaces() {
 #[test]
 fn sigkill_mid_run_leaves_nothing_behind() {
     if !is_root() {
-        eprintln!("skipped: needs root (CI runs as root)");
+        skip("needs root (CI runs as root)");
         return;
     }
     let before = leftovers();
@@ -207,7 +207,7 @@ fn sigkill_mid_run_leaves_nothing_behind() {
 #[test]
 fn without_cap_net_admin_netns_is_refused_with_exit_2() {
     if !is_root() {
-        eprintln!("skipped: needs root to drop a capability (CI runs as root)");
+        skip("needs root to drop a capability (CI runs as root)");
         return;
     }
     let before = leftovers();

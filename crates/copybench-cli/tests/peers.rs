@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use copybench_core::result::RunResults;
 
-use crate::common;
+use crate::common::{self, skip};
 use common::{copybench, is_root};
 
 fn have(program: &str) -> bool {
@@ -186,7 +186,7 @@ fn check(r: &RunResults, topology: &str) {
 #[test]
 fn copybench_and_iperf3_side_by_side_over_loopback() {
     if !have("iperf3") {
-        eprintln!("skipped: iperf3 is not installed (scripts/install-deps.sh)");
+        skip("iperf3 is not installed (scripts/install-deps.sh)");
         return;
     }
     check(&peers_run("loopback"), "loopback");
@@ -195,7 +195,7 @@ fn copybench_and_iperf3_side_by_side_over_loopback() {
 #[test]
 fn copybench_and_iperf3_side_by_side_between_namespaces() {
     if !is_root() || !have("iperf3") {
-        eprintln!("skipped: needs root and iperf3");
+        skip("needs root and iperf3");
         return;
     }
     let r = peers_run("netns");
@@ -251,7 +251,7 @@ fn bad_options_exit_2_naming_the_flag() {
 #[test]
 fn sigkill_of_copybench_takes_its_peers_with_it() {
     if !is_root() || !have("iperf3") {
-        eprintln!("skipped: needs root and iperf3");
+        skip("needs root and iperf3");
         return;
     }
     let mut child = copybench()

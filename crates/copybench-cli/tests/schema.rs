@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use crate::common::{self, is_root};
+use crate::common::{self, is_root, skip};
 
 /// Every (path, type) in `v`, arrays folded into `[]`.
 fn keys(v: &Value, path: String, out: &mut BTreeSet<(String, &'static str)>) {
@@ -45,7 +45,7 @@ fn machine_dependent(path: &str) -> bool {
 #[test]
 fn every_schema_1_key_is_still_written_with_its_type() {
     if !is_root() {
-        eprintln!("skipped: the rr half of the fixture ran in namespaces (needs root)");
+        skip("the rr half of the fixture ran in namespaces (needs root)");
         return;
     }
     let runs = [
@@ -91,6 +91,31 @@ fn every_schema_1_key_is_still_written_with_its_type() {
         "keys of schema 1 lost or retyped:\n{}",
         missing.join("\n")
     );
+}
+
+/// Keys added within schema 1 since the fixture, each with the type it is written with: a
+/// reader may rely on them in files of this version.
+#[test]
+fn keys_added_since_the_fixture_are_written_with_their_types() {
+    let run = common::run_value(&["--topology", "loopback", "-s", "sg,zc", "--sizes", "4k"]);
+    let mut now = BTreeSet::new();
+    keys(&run, "$".into(), &mut now);
+    for (path, kind) in [
+        ("$.points[].data", "string"),
+        ("$.points[].buffers_touched", "number"),
+        ("$.points[].working_set_bytes", "number"),
+        ("$.points[].longest_send_s", "number"),
+    ] {
+        assert!(
+            now.contains(&(path.to_string(), kind)),
+            "{path} is not written as a {kind}"
+        );
+    }
+    for p in run["points"].as_array().unwrap() {
+        assert_eq!(p["data"], "hot", "hot is the default");
+    }
+    // A number where sysfs lists the caches, null where it does not: written either way.
+    assert!(run["host"].get("llc_bytes").is_some(), "host.llc_bytes");
 }
 
 #[test]

@@ -25,6 +25,8 @@ pub mod message;
 pub mod model;
 pub mod pattern;
 pub mod result;
+#[doc(hidden)]
+pub mod skip;
 pub mod stats;
 pub mod strategy;
 pub mod sweep;

@@ -403,6 +403,37 @@ pub fn socket_send_budget() -> usize {
     })
 }
 
+/// Size in bytes of the largest (last-level) CPU cache of CPU 0, from
+/// `/sys/devices/system/cpu/cpu0/cache/index*/size` (read once); `None` where sysfs does not
+/// say. What the cold data pool must exceed.
+pub fn last_level_cache() -> Option<usize> {
+    static LLC: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    *LLC.get_or_init(|| {
+        let dir = std::fs::read_dir("/sys/devices/system/cpu/cpu0/cache").ok()?;
+        dir.filter_map(|e| {
+            let path = e.ok()?.path();
+            let kind = std::fs::read_to_string(path.join("type")).ok()?;
+            if kind.trim() == "Instruction" {
+                return None;
+            }
+            parse_cache_size(&std::fs::read_to_string(path.join("size")).ok()?)
+        })
+        .max()
+    })
+}
+
+/// A sysfs cache size (`32768K`, `1M`, `512`) in bytes.
+fn parse_cache_size(text: &str) -> Option<usize> {
+    let text = text.trim();
+    let (digits, unit) = match text.as_bytes().last()? {
+        b'K' => (&text[..text.len() - 1], 1 << 10),
+        b'M' => (&text[..text.len() - 1], 1 << 20),
+        b'G' => (&text[..text.len() - 1], 1 << 30),
+        _ => (text, 1),
+    };
+    digits.parse::<usize>().ok().map(|n| n * unit)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -500,6 +531,15 @@ mod tests {
             Align::Offset(7).to_string().parse::<Align>().unwrap(),
             Align::Offset(7)
         );
+    }
+
+    #[test]
+    fn cache_sizes_parse_as_sysfs_writes_them() {
+        assert_eq!(parse_cache_size("32768K\n"), Some(32 << 20));
+        assert_eq!(parse_cache_size("1M"), Some(1 << 20));
+        assert_eq!(parse_cache_size("512"), Some(512));
+        assert_eq!(parse_cache_size("K"), None);
+        assert_eq!(parse_cache_size(""), None);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::message::Align;
 use crate::model::findings::{Figure, Findings};
-use crate::model::{Mode, Protocol, StrategyKind, Verify};
+use crate::model::{DataTemperature, Mode, Protocol, StrategyKind, Verify};
 pub use crate::model::{Placement, TopologyKind};
 
 /// Version of the JSON layout below; bumped on any incompatible change.
@@ -138,6 +138,11 @@ pub struct HostInfo {
     pub irq_time_accounting_source: Option<String>,
     /// `net.core.optmem_max`: the budget MSG_ZEROCOPY notifications are charged to.
     pub optmem_max: Option<u64>,
+    /// The largest CPU cache (bytes) sysfs lists for CPU 0: what `--data cold`'s automatic
+    /// pool is sized against (twice this per connection). `null` where sysfs does not say
+    /// (the cold pool then assumes 32 MiB) and in older files.
+    #[serde(default)]
+    pub llc_bytes: Option<u64>,
     /// Which counters could be opened on this machine, and why not where not
     /// (filled by the binary from `copybench-perf`).
     #[serde(default)]
@@ -266,6 +271,28 @@ pub struct Point {
     /// come back as the call returns; `null` in results written before it was measured.
     #[serde(default)]
     pub pool_wait_s: Option<f64>,
+    /// The longest one message took at any sender (from ready to send it until ready to
+    /// send the next; rr: its reply included) among messages that overlapped the measured
+    /// interval, in seconds. A sender blocked in one call across the whole interval reports 0
+    /// messages and that call here: see [`Point::stall_warning`]. `null` in older files.
+    #[serde(default)]
+    pub longest_send_s: Option<f64>,
+    /// Which buffers the senders sent from (`--data`): `hot` (the fewest the strategy's
+    /// semantics allow: a released buffer is the next one used) or `cold` (the whole pool in
+    /// turn, larger than the last-level cache). `null` in files written before it was chosen:
+    /// those cycled through about half of the 8 MiB default pool for every strategy.
+    #[serde(default)]
+    pub data: Option<DataTemperature>,
+    /// Distinct pool buffers the senders sent from in the measured interval (summed over
+    /// connections): 1 per connection for a copying strategy on hot data, about what is in
+    /// flight for zero-copy, the whole pool on cold data. `null` where not measured.
+    #[serde(default)]
+    pub buffers_touched: Option<u64>,
+    /// Payload bytes of those buffers (`buffers_touched` x `msg_size`): the memory the sender
+    /// handed to the kernel in the interval. The two-copy gather buffer (one message per
+    /// connection) is not counted.
+    #[serde(default)]
+    pub working_set_bytes: Option<u64>,
     /// Distinct memory pages one message's fields touch (mean over the pool and the senders):
     /// what zero-copy pins and the TLB must reach; set by the placement (`align`).
     #[serde(default)]
@@ -342,6 +369,12 @@ pub struct Point {
     /// everything else the machine did. `null` when `/proc/stat` was not read.
     #[serde(default)]
     pub service_demand_ns_per_byte: Option<f64>,
+    /// Which bytes [`service_demand_ns_per_byte`](Self::service_demand_ns_per_byte) divides
+    /// by: `sent` (TCP, where every byte sent is delivered, and the sink, where nothing
+    /// receives) or `delivered` (UDP with receivers: the payload they counted in their
+    /// interval, so that lost datagrams cost, not dilute). `null` in older files (`sent`).
+    #[serde(default)]
+    pub service_demand_per: Option<DemandBasis>,
     /// Sender cycles per payload byte, where cycles were measured.
     #[serde(default)]
     pub cycles_per_byte: Option<f64>,
@@ -407,8 +440,10 @@ pub struct ThreadResult {
     pub throughput_gbps: f64,
     /// This connection's receiver checked every byte and all matched.
     pub verified: bool,
-    /// Bytes the receiver got over the whole connection (warm-up included).
-    pub received_bytes: u64,
+    /// Bytes the receiver got over the whole connection (warm-up included); `null` where
+    /// nothing receives (the sink), never 0 for that.
+    #[serde(default)]
+    pub received_bytes: Option<u64>,
     /// CPU the sender thread was pinned to.
     #[serde(default)]
     pub sender_cpu: Option<usize>,
@@ -423,6 +458,19 @@ pub struct ThreadResult {
     pub receiver_counters: Option<Counters>,
 }
 
+/// The bytes service demand is divided by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DemandBasis {
+    /// Payload bytes the senders handed to the kernel in the interval.
+    Sent,
+    /// Payload bytes the receivers counted in their interval.
+    Delivered,
+}
+
+/// A send blocked for this share of the measured interval makes the point a stall.
+pub const STALL_SHARE: f64 = 0.5;
+
 /// Sender and receiver rates may differ by this share before a point is flagged.
 pub const RATE_AGREEMENT: f64 = 0.05;
 
@@ -433,6 +481,42 @@ impl Point {
         let sent = self.throughput_gbps;
         let got = self.receiver.throughput_gbps?;
         (sent.is_finite() && got.is_finite() && sent > 0.0).then(|| (got - sent).abs() / sent)
+    }
+
+    /// Whether a send blocked for at least [`STALL_SHARE`] of the measured interval, or a
+    /// sender sent nothing in it: the point's figures are then mostly the stall's.
+    pub fn stalled(&self) -> bool {
+        let blocked = self
+            .longest_send_s
+            .is_some_and(|s| self.duration_s > 0.0 && s >= STALL_SHARE * self.duration_s);
+        let silent = self
+            .per_thread
+            .iter()
+            .any(|t| t.messages == 0 && t.duration_s > 0.0);
+        blocked || silent
+    }
+
+    /// A sentence when the point [stalled](Self::stalled): what was blocked, how long.
+    pub fn stall_warning(&self) -> Option<String> {
+        if !self.stalled() {
+            return None;
+        }
+        let silent: Vec<String> = self
+            .per_thread
+            .iter()
+            .filter(|t| t.messages == 0)
+            .map(|t| t.thread.to_string())
+            .collect();
+        let who = if silent.is_empty() {
+            String::new()
+        } else {
+            format!(" (sender {} sent nothing in it)", silent.join(", "))
+        };
+        Some(format!(
+            "one send blocked for {:.0} ms of the {:.0} ms measured interval{who}: the figures              are those of a stall (see docs/stalls.md)",
+            self.longest_send_s.unwrap_or(f64::NAN) * 1e3,
+            self.duration_s * 1e3
+        ))
     }
 
     /// A sentence when the two sides' rates differ by more than [`RATE_AGREEMENT`].

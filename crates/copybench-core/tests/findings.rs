@@ -493,7 +493,9 @@ fn unverified_and_sink_points() {
     for p in pts.iter_mut() {
         p.verified = false;
         p.receiver = Default::default();
-        p.per_thread.iter_mut().for_each(|t| t.received_bytes = 0);
+        p.per_thread
+            .iter_mut()
+            .for_each(|t| t.received_bytes = None);
     }
     let f = findings(&pts, TopologyKind::Remote, Protocol::Tcp);
     let g = only_group(&f);
@@ -633,4 +635,43 @@ fn a_real_loopback_run() {
         text.contains("loopback tcp rr, 1 thread (by median p50 latency"),
         "{text}"
     );
+}
+
+#[test]
+fn a_stalled_point_stays_in_its_cell_with_a_caveat() {
+    let mut pts = Vec::new();
+    for rep in 0..3 {
+        pts.push(point(Two, 1024, 1, rep, 2.0, None));
+        pts.push(point(Zc, 1024, 1, rep, 1.0 + rep as f64 * 0.01, None));
+    }
+    // Zero-copy's first repetition: blocked in one send for the whole interval.
+    let stalled = pts.iter_mut().find(|p| p.strategy == Zc).unwrap();
+    stalled.bytes = 0;
+    stalled.messages = 0;
+    stalled.throughput_gbps = 0.0;
+    stalled.per_thread[0].messages = 0;
+    stalled.longest_send_s = Some(stalled.duration_s * 1.5);
+    let f = findings(&pts, TopologyKind::Loopback, Protocol::Tcp);
+    let g = only_group(&f);
+    let caveat = g
+        .caveats
+        .iter()
+        .find(|c| c.kind == CaveatKind::Stalled)
+        .expect("a stalled caveat");
+    assert!(caveat.text.contains("zerocopy"), "{}", caveat.text);
+    // Kept in the cell: its 0 pulls zero-copy's figures down with the rest.
+    let zc = g.sizes[0]
+        .strategies
+        .iter()
+        .find(|s| s.strategy == Zc)
+        .unwrap();
+    assert_eq!(zc.metric.unwrap().min, 0.0, "{zc:?}");
+    // Without the stall there is no such caveat.
+    pts.iter_mut().for_each(|p| p.longest_send_s = Some(0.001));
+    pts.iter_mut().for_each(|p| p.per_thread[0].messages = 1);
+    let f = findings(&pts, TopologyKind::Loopback, Protocol::Tcp);
+    assert!(!only_group(&f)
+        .caveats
+        .iter()
+        .any(|c| c.kind == CaveatKind::Stalled));
 }

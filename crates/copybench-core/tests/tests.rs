@@ -4,9 +4,12 @@
 
 mod compare;
 mod crossover;
+mod data;
 mod findings;
 mod loopback;
 mod readme;
+mod skip;
+mod stall;
 mod support;
 mod uring;
 mod verify;

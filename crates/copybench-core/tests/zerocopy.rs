@@ -9,6 +9,8 @@ use copybench_core::engine::{run_point, Endpoints, NoHooks, PointParams};
 use copybench_core::result::Point;
 use copybench_core::StrategyKind;
 
+use crate::support::skip;
+
 fn zerocopy(msg_size: usize, threads: usize) -> PointParams {
     let mut p = PointParams::new(StrategyKind::ZeroCopy, msg_size, threads);
     p.warmup = Duration::from_millis(50);
@@ -53,6 +55,12 @@ fn a_tiny_pool_forces_waiting_for_completions_and_stays_correct() {
         assert!(point.verified, "pool {pool}: {:?}", point.error);
         let zc = point.zerocopy.unwrap();
         assert_eq!(zc.completions, zc.sends);
+        // Every buffer with the kernel most of the time: the waits are measured, not 0.
+        let waited = point.pool_wait_s.expect("measured");
+        assert!(
+            waited > 0.0,
+            "pool {pool}: no wait for a free buffer measured"
+        );
     }
 }
 
@@ -89,7 +97,7 @@ fn enobufs_is_reaped_and_retried_not_the_end_of_the_stream() {
     let is_root = rustix::process::geteuid().is_root();
     let Some(guard) = OptmemGuard::set(2048) else {
         assert!(!is_root, "root must be able to set {OPTMEM}");
-        eprintln!("skipped: setting {OPTMEM} needs root (CI runs as root)");
+        skip(&format!("setting {OPTMEM} needs root (CI runs as root)"));
         return;
     };
     let mut p = zerocopy(4096, 2);
@@ -114,13 +122,11 @@ fn the_default_pool_holds_twice_what_a_socket_may_have_in_flight() {
         let point = run(&zerocopy(size, 1));
         assert!(point.verified, "{size}: {:?}", point.error);
         assert!(point.pool >= 64);
-        assert_eq!(point.pool_bytes, point.pool as u64 * size as u64);
         assert!(
             point.pool_bytes >= 2 * budget,
             "{size}: pool of {} B < 2 x tcp_wmem max {budget} B",
             point.pool_bytes
         );
-        assert!(point.pool_wait_s.is_some_and(|w| w >= 0.0));
     }
     let mut copying = zerocopy(4096, 1);
     copying.strategy = StrategyKind::ScatterGather;

@@ -23,7 +23,7 @@ const TIMEOUT: Duration = Duration::from_secs(120);
 
 fn skipped() -> bool {
     if std::env::var("COPYBENCH_SKIP_BROWSER").as_deref() == Ok("1") {
-        eprintln!("browser test skipped: COPYBENCH_SKIP_BROWSER=1");
+        common::skip("COPYBENCH_SKIP_BROWSER=1");
         return true;
     }
     assert!(

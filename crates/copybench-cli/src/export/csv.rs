@@ -68,6 +68,13 @@ fn columns() -> Vec<Column> {
         column("error", |p| p.error.clone()),
         column("placement", |p| p.placement.map(|x| x.to_string())),
         column("read_size", |p| p.read_size.map(|x| x.to_string())),
+        column("data", |p| p.data.map(|x| x.to_string())),
+        column("buffers_touched", |p| {
+            p.buffers_touched.map(|x| x.to_string())
+        }),
+        column("working_set_bytes", |p| {
+            p.working_set_bytes.map(|x| x.to_string())
+        }),
     ]);
     cols
 }

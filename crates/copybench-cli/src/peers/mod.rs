@@ -373,6 +373,10 @@ fn peer_point(
         pool_bytes: s.size as u64,
         read_size: None,
         pool_wait_s: None,
+        longest_send_s: None,
+        data: None,
+        buffers_touched: None,
+        working_set_bytes: None,
         pages_per_message: None,
         fixed_buffers: false,
         uring_depth: None,
@@ -380,6 +384,7 @@ fn peer_point(
         sender_io_worker_ns: None,
         receiver_system_cpu: None,
         service_demand_ns_per_byte: None,
+        service_demand_per: None,
         fields: 1,
         // Every peer writes from one buffer.
         pool: 1,

@@ -116,6 +116,7 @@ fn template(args: &RunArgs) -> PointParams {
     template.protocol = args.protocol;
     template.fields = usize::from(args.fields);
     template.pool = args.pool.map(|p| p as usize);
+    template.data = args.data;
     template.align = args.align;
     template.warmup = args.warmup;
     template.duration = args.duration;

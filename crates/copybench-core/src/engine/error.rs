@@ -137,9 +137,9 @@ pub enum EngineError {
         #[source]
         source: ReceiveError,
     },
-    /// A thread never reached the measured interval, or sent nothing in it (one call blocked
-    /// throughout), so it has no figures to report.
-    #[error("{role} {index} sent nothing in the measured interval (blocked in one call throughout?): use a longer --duration")]
+    /// A thread never reached the measured interval, so it has no figures to report. (One
+    /// that sat blocked in one call throughout did reach it: its point records the stall.)
+    #[error("{role} {index} never reached the measured interval")]
     NotMeasured {
         /// The side.
         role: Role,

@@ -19,19 +19,19 @@ mod sender;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 use std::thread::{Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant};
 
 pub use datagram::DatagramCounts;
 pub use error::{EngineError, HookError, ParamsError, ReceiveError, SetupError};
 pub use params::{
-    PointParams, DEFAULT_READ_SIZE, MAX_DATAGRAM, MAX_FIELDS, MAX_MSG_SIZE, MAX_POOL,
-    MAX_POOL_BYTES, MAX_READ_SIZE, MAX_THREADS,
+    PointParams, ASSUMED_LLC_BYTES, COLD_POOL_LLC_FACTOR, DEFAULT_READ_SIZE, MAX_DATAGRAM,
+    MAX_FIELDS, MAX_MSG_SIZE, MAX_POOL, MAX_POOL_BYTES, MAX_READ_SIZE, MAX_THREADS,
 };
 pub use point::assemble_point;
 // The names of the model, where engine users have always found them.
-pub use crate::model::{Mode, Protocol, Role, Verify};
+pub use crate::model::{DataTemperature, Mode, Protocol, Role, Verify};
 pub use receiver::ReceiverReport;
 pub use sender::SenderReport;
 
@@ -142,6 +142,10 @@ pub(crate) struct Shared<'a> {
     pub ready: AtomicUsize,
     /// Set by any thread that fails, so the others stop early.
     pub failed: AtomicBool,
+    /// The coordinator's measured interval: when it moved the phase to `MEASURE` and to
+    /// `STOP` (each stored before the phase moves). A sender blocked in one call across the
+    /// whole interval takes this as its own.
+    pub interval: Mutex<(Option<Instant>, Option<Instant>)>,
 }
 
 impl<'a> Shared<'a> {
@@ -152,7 +156,35 @@ impl<'a> Shared<'a> {
             phase: Phase::default(),
             ready: AtomicUsize::new(0),
             failed: AtomicBool::new(false),
+            interval: Mutex::new((None, None)),
         }
+    }
+
+    fn mark_interval(&self, mark: impl FnOnce(&mut (Option<Instant>, Option<Instant>))) {
+        mark(
+            &mut self
+                .interval
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+    }
+
+    fn marks(&self) -> (Option<Instant>, Option<Instant>) {
+        *self
+            .interval
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// When the coordinator began the measured interval (`None`: not yet, or never).
+    pub(crate) fn coordinator_start(&self) -> Option<Instant> {
+        self.marks().0
+    }
+
+    /// The coordinator's measured interval, once it has ended (`None` if it never began).
+    pub(crate) fn coordinator_interval(&self) -> Option<(Instant, Instant)> {
+        let (start, stop) = self.marks();
+        Some((start?, stop.unwrap_or_else(Instant::now)))
     }
 
     /// Runs a thread's body, raising `failed` if it fails.
@@ -412,15 +444,12 @@ pub fn run_receivers<R>(
     })
 }
 
-/// The sender reports, each with a measured interval in which it sent something: a sender
-/// that never measured, or sat in one blocked call for the whole interval (a zero-copy send
-/// on loopback can wait out a 200 ms delayed ACK), has no throughput to report, and a point
-/// must not stand on a duration or a message count of 0.
+/// The sender reports, each with a measured interval: a sender that never reached it has
+/// nothing to report. A sender that sat in one blocked call for the whole interval (see
+/// docs/stalls.md) did reach it: it reports the coordinator's interval with 0 messages and
+/// its `longest_send`, a measurement like any other.
 fn measured(reports: Vec<SenderReport>) -> Result<Vec<SenderReport>, EngineError> {
-    match reports
-        .iter()
-        .find(|r| r.interval.is_none() || r.messages == 0)
-    {
+    match reports.iter().find(|r| r.interval.is_none()) {
         Some(r) => Err(EngineError::NotMeasured {
             role: Role::Sender,
             index: r.index,
@@ -465,8 +494,10 @@ fn coordinate(
         return Ok(None);
     }
     let probe = shared.hooks.begin_interval();
+    shared.mark_interval(|i| i.0 = Some(Instant::now()));
     to(Phase::MEASURE);
     let completed = sleep_unless(shared.params.duration, &shared.failed, cancel);
+    shared.mark_interval(|i| i.1 = Some(Instant::now()));
     to(Phase::STOP);
     let system = probe.and_then(|p| p.finish());
     completed?;

@@ -3,8 +3,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::ParamsError;
-use crate::message::{message_footprint, socket_send_budget, Align, Layout};
-use crate::model::{Mode, Protocol, Verify};
+use crate::message::{last_level_cache, message_footprint, socket_send_budget, Align, Layout};
+use crate::model::{DataTemperature, Mode, Protocol, Verify};
 use crate::pattern::STAMP_LEN;
 use crate::strategy::{StrategyKind, DEFAULT_URING_DEPTH, MAX_FIXED_BUFFERS, MAX_URING_DEPTH};
 use crate::units::format_size;
@@ -23,6 +23,11 @@ pub const MAX_READ_SIZE: usize = 64 << 20;
 pub const MAX_POOL: usize = 65536;
 /// Most memory all connections' message buffers may take together: 4 GiB.
 pub const MAX_POOL_BYTES: usize = 4 << 30;
+/// A cold pool holds this many times the last-level cache per connection: twice, so that
+/// no replacement policy keeps a useful part of it cached between two uses of a buffer.
+pub const COLD_POOL_LLC_FACTOR: usize = 2;
+/// The last-level cache assumed for sizing the cold pool where sysfs does not tell it.
+pub const ASSUMED_LLC_BYTES: usize = 32 << 20;
 
 /// Largest UDP payload in one IPv4 datagram (65535 - 20 IP - 8 UDP header bytes).
 pub const MAX_DATAGRAM: usize = 65507;
@@ -45,8 +50,14 @@ pub struct PointParams {
     pub protocol: Protocol,
     /// Fields per message (fewer if the message is smaller than this many bytes).
     pub fields: usize,
-    /// Message buffers per connection; `None` picks [`PointParams::default_pool`].
+    /// Message buffers per connection; `None` picks [`PointParams::default_pool`] (hot) or
+    /// [`PointParams::cold_pool`] (cold).
     pub pool: Option<usize>,
+    /// Which of the pool's buffers are sent from: the fewest (hot) or all in turn (cold).
+    /// Points from before it was a parameter ran neither (see docs/results.md); they read as
+    /// hot.
+    #[serde(default)]
+    pub data: DataTemperature,
     /// Where the fields sit relative to page boundaries.
     pub align: Align,
     /// Unmeasured streaming before the measured interval.
@@ -79,6 +90,12 @@ pub struct PointParams {
     #[doc(hidden)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub corrupt_message: Option<u64>,
+    /// **Test hook, not for measurements**: every sender sleeps this long once, in its first
+    /// message step of the warm-up, as a send blocked in the kernel would, to prove that a
+    /// stall is measured. A `copybench server` refuses points that set it.
+    #[doc(hidden)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stall_once: Option<Duration>,
 }
 
 impl PointParams {
@@ -94,6 +111,7 @@ impl PointParams {
             protocol: Protocol::Tcp,
             fields: 8,
             pool: None,
+            data: DataTemperature::Hot,
             align: Align::default(),
             warmup: Duration::from_secs(1),
             duration: Duration::from_secs(5),
@@ -103,6 +121,7 @@ impl PointParams {
             verify: Verify::Full,
             read_size: None,
             corrupt_message: None,
+            stall_once: None,
         }
     }
 
@@ -122,9 +141,24 @@ impl PointParams {
         }
     }
 
-    /// Message buffers per connection, as used: `pool`, or [`PointParams::default_pool`].
+    /// Message buffers per connection, as used: `pool`, or [`PointParams::default_pool`]
+    /// (hot data) or [`PointParams::cold_pool`] (cold data).
     pub fn pool_size(&self) -> usize {
-        self.pool.unwrap_or_else(|| self.default_pool())
+        self.pool.unwrap_or_else(|| match self.data {
+            DataTemperature::Hot => self.default_pool(),
+            DataTemperature::Cold => self.cold_pool(),
+        })
+    }
+
+    /// The cold pool: payload worth [`COLD_POOL_LLC_FACTOR`] times the last-level cache
+    /// ([`last_level_cache`]; 32 MiB assumed where sysfs does not say) per connection, and
+    /// never less than the hot pool, within the same limits ([`MAX_POOL`] buffers, the
+    /// [`MAX_POOL_BYTES`] all connections may take, a ring's registered buffers). Below 1 KiB
+    /// [`MAX_POOL`] caps it under twice a 32 MiB cache: the point's `pool_bytes` says so.
+    pub fn cold_pool(&self) -> usize {
+        let llc = last_level_cache().unwrap_or(ASSUMED_LLC_BYTES);
+        let wanted = (COLD_POOL_LLC_FACTOR * llc).div_ceil(self.msg_size.max(1));
+        self.pool_within_limits(wanted.max(self.default_pool()))
     }
 
     /// The default pool, sized in bytes rather than messages: twice what a socket may hold in
@@ -137,7 +171,12 @@ impl PointParams {
     /// come back at once, are not capped: every strategy gets this same pool.
     pub fn default_pool(&self) -> usize {
         let msg = self.msg_size.max(1);
-        let wanted = (2 * socket_send_budget()).div_ceil(msg).max(64);
+        self.pool_within_limits((2 * socket_send_budget()).div_ceil(msg).max(64))
+    }
+
+    /// `wanted` buffers, or fewer: at most [`MAX_POOL`], what a ring registers with fixed
+    /// buffers, and what fits in [`MAX_POOL_BYTES`] for all connections.
+    fn pool_within_limits(&self, wanted: usize) -> usize {
         let footprint = message_footprint(&self.layout(), self.align).max(1);
         let fits = MAX_POOL_BYTES / footprint.saturating_mul(self.threads.max(1));
         // A ring registers at most MAX_FIXED_BUFFERS buffers (one per message today).

@@ -2,8 +2,8 @@ use hdrhistogram::Histogram;
 
 use super::{Mode, PointParams, Protocol, ReceiverReport, SenderReport, Verify};
 use crate::result::{
-    Counters, LatencyKind, LatencySummary, Point, SideMetrics, SystemCpu, ThreadResult, UdpStats,
-    UringSetup, ZeroCopyStats,
+    Counters, DemandBasis, LatencyKind, LatencySummary, Point, SideMetrics, SystemCpu,
+    ThreadResult, UdpStats, UringSetup, ZeroCopyStats,
 };
 
 fn gbps(bytes: u64, seconds: f64) -> f64 {
@@ -86,7 +86,7 @@ pub fn assemble_point(
             duration_s,
             throughput_gbps: gbps(s.bytes, duration_s),
             verified: ok,
-            received_bytes: r.map_or(0, |r| r.received_bytes),
+            received_bytes: r.map(|r| r.received_bytes),
             sender_cpu: s.cpu,
             receiver_cpu: r.and_then(|r| r.cpu),
             sender_counters: s.counters.clone(),
@@ -110,10 +110,17 @@ pub fn assemble_point(
     let receiver_counters = Counters::sum(receivers.iter().filter_map(|r| r.counters.as_ref()));
     let receiver_bytes: u64 = receivers.iter().map(|r| r.measured_bytes).sum();
     let (receiver_measured, receiver_duration_s) = receiver_side(receivers);
+    // UDP with receivers divides by what was delivered: a lost datagram costs the machine
+    // its work and delivers nothing.
+    let (demand_basis, demand_bytes) = if udp && !receivers.is_empty() {
+        (DemandBasis::Delivered, receiver_bytes)
+    } else {
+        (DemandBasis::Sent, bytes)
+    };
     let service_demand_ns_per_byte = system_cpu
         .as_ref()
-        .filter(|_| bytes > 0)
-        .map(|s| s.busy_ns() as f64 / bytes as f64);
+        .filter(|_| demand_bytes > 0)
+        .map(|s| s.busy_ns() as f64 / demand_bytes as f64);
     let per_byte = |c: &Option<Counters>, pick: fn(&Counters) -> Option<u64>, bytes: u64| {
         c.as_ref()
             .and_then(pick)
@@ -177,7 +184,14 @@ pub fn assemble_point(
             .map(|ns| ns + sender_io_worker_ns.unwrap_or(0))
     };
 
-    let udp_stats = udp.then(|| udp_stats(senders, receivers));
+    let udp_stats = udp.then(|| {
+        udp_stats(
+            senders,
+            receivers,
+            duration_s,
+            verification(params, receivers),
+        )
+    });
     let throughput_gbps = match &udp_stats {
         // What arrived is what a UDP user gets; the sender's rate is kept beside it.
         Some(u) if !receivers.is_empty() => u.delivered_gbps.unwrap_or(f64::NAN),
@@ -202,6 +216,13 @@ pub fn assemble_point(
         read_size: (params.protocol == Protocol::Tcp && params.mode == Mode::Stream)
             .then(|| params.read_size()),
         pool_wait_s: (!senders.is_empty()).then(|| senders.iter().map(|s| s.pool_wait_s).sum()),
+        longest_send_s: senders
+            .iter()
+            .map(|s| s.longest_send.as_secs_f64())
+            .reduce(f64::max),
+        data: Some(params.data),
+        buffers_touched: buffers_touched(senders),
+        working_set_bytes: buffers_touched(senders).map(|n| n * params.msg_size as u64),
         pages_per_message: (!senders.is_empty()).then(|| {
             senders.iter().map(|s| s.pages_per_message).sum::<f64>() / senders.len() as f64
         }),
@@ -255,33 +276,54 @@ pub fn assemble_point(
         system_cpu,
         receiver_system_cpu: None,
         service_demand_ns_per_byte,
+        service_demand_per: Some(demand_basis),
         per_thread,
         error: (!errors.is_empty()).then(|| errors.join("; ")),
         peer: None,
     }
 }
 
-/// Datagrams sent, received, lost and reordered, and the delivered rate (UDP points).
-fn udp_stats(senders: &[SenderReport], receivers: &[ReceiverReport]) -> UdpStats {
+/// Distinct pool buffers sent from in the measured interval, over every sender that reached
+/// it.
+fn buffers_touched(senders: &[SenderReport]) -> Option<u64> {
+    let measured = senders.iter().filter(|s| s.interval.is_some());
+    let mut any = false;
+    let sum = measured
+        .map(|s| {
+            any = true;
+            s.buffers_touched as u64
+        })
+        .sum();
+    any.then_some(sum)
+}
+
+/// Datagrams sent, received, lost and reordered, and the delivered rate (UDP points). Both
+/// rates span what TCP's do: from the first thread's start to the last one's end
+/// (`sender_span` for the senders, [`receiver_side`] for the receivers). Reordering is known
+/// only where the receivers read the stamps (`verification` full or stamps).
+fn udp_stats(
+    senders: &[SenderReport],
+    receivers: &[ReceiverReport],
+    sender_span: f64,
+    verification: Verify,
+) -> UdpStats {
     let sent: u64 = senders.iter().map(|s| s.total_messages).sum();
     let counts = receivers.iter().filter_map(|r| r.datagrams.as_ref());
     let (received, reordered) = counts.fold((0, 0), |(n, o), c| (n + c.received, o + c.reordered));
-    let measured: u64 = receivers.iter().map(|r| r.measured_bytes).sum();
-    let span = receivers.iter().map(|r| r.measured_s).fold(0.0, f64::max);
+    let (measured, span) = receiver_side(receivers);
     let sent_bytes: u64 = senders.iter().map(|s| s.bytes).sum();
-    let sender_span = senders
-        .iter()
-        .filter_map(|s| s.duration())
-        .map(|d| d.as_secs_f64())
-        .fold(0.0, f64::max);
+    let stamps_read = matches!(verification, Verify::Full | Verify::Stamps);
     UdpStats {
         sent,
         received: (!receivers.is_empty()).then_some(received),
         lost: (!receivers.is_empty()).then(|| sent.saturating_sub(received)),
-        reordered: (!receivers.is_empty()).then_some(reordered),
+        reordered: (!receivers.is_empty() && stamps_read).then_some(reordered),
         loss_ratio: (!receivers.is_empty() && sent > 0)
             .then(|| sent.saturating_sub(received) as f64 / sent as f64),
-        delivered_gbps: (span > 0.0).then(|| gbps(measured, span)),
+        delivered_gbps: measured
+            .zip(span)
+            .filter(|&(_, s)| s > 0.0)
+            .map(|(b, s)| gbps(b, s)),
         sent_gbps: gbps(sent_bytes, sender_span),
     }
 }

@@ -1,3 +1,4 @@
+use std::collections::VecDeque;
 use std::io::Read;
 use std::net::{Shutdown, TcpStream, UdpSocket};
 use std::os::fd::{AsFd, BorrowedFd};
@@ -7,7 +8,8 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 
 use super::{
-    EngineError, Mode, Phase, ReceiveError, Role, SetupError, Shared, LATENCY_SAMPLE_EVERY,
+    DataTemperature, EngineError, Mode, Phase, ReceiveError, Role, SetupError, Shared,
+    LATENCY_SAMPLE_EVERY,
 };
 use crate::message::{Layout, Message};
 use crate::result::{Counters, UringSetup, ZeroCopyStats};
@@ -44,6 +46,12 @@ pub struct SenderReport {
     /// Seconds this thread waited for a free buffer in the measured interval (every slot with
     /// the kernel): 0 when it never had to.
     pub pool_wait_s: f64,
+    /// The longest a message took (from ready to send it to ready to send the next, rr's
+    /// reply included) among those that overlapped the measured interval; for a sender
+    /// blocked across the whole interval, that one call.
+    pub longest_send: Duration,
+    /// Distinct pool buffers sent from in the measured interval.
+    pub buffers_touched: usize,
     /// Distinct memory pages a message's fields touch, averaged over the pool.
     pub pages_per_message: f64,
     /// Nanoseconds: round trips (`rr`) or sampled whole-message sends (`stream`).
@@ -98,31 +106,75 @@ fn send_message(
     strategy.send(fd, &pool[slot], slot)
 }
 
-/// The pool's slots the kernel has given back, and the time spent waiting for one.
+/// Strategies whose reap is a system call (the zero-copy ones, io_uring) reap completions
+/// without blocking every this many messages: often enough that the buffers in use are those
+/// really in flight plus at most this many, at one error-queue read per this many sends.
+const REAP_EVERY: u64 = 8;
+
+/// The pool's slots the kernel has given back, which of them were used, and the time spent
+/// waiting for one.
 struct FreeSlots {
-    slots: Vec<Slot>,
-    /// Fewer free slots than this: reap completions as the stream goes, without blocking, so
-    /// that slots come back before the pool runs dry (on a real link a zero-copy slot returns
-    /// only after the ACK; waiting until the pool is empty would cap throughput at pool/RTT).
-    reap_below: usize,
-    /// Reap at most every this many messages: reading the error queue is a system call.
+    /// Free slots in the order they came back: hot data takes the most recently released (the
+    /// back: last in, first out), cold data the least recently released (the front).
+    slots: VecDeque<Slot>,
+    data: DataTemperature,
+    /// Reap every this many messages without blocking: 1 where reaping is free.
     reap_every: u64,
+    /// What a reap hands back, before it joins `slots`.
+    released: Vec<Slot>,
+    /// Slots used since the measured interval began.
+    touched: Vec<bool>,
+    touched_count: usize,
     /// Time spent blocked waiting for a free slot since the measured interval began.
     waited: Duration,
 }
 
 impl FreeSlots {
-    fn new(pool: usize) -> FreeSlots {
+    fn new(pool: usize, data: DataTemperature, reap_is_free: bool) -> FreeSlots {
         FreeSlots {
-            slots: (0..pool).rev().collect(),
-            reap_below: pool.div_ceil(2),
-            reap_every: (pool as u64 / 16).max(1),
+            slots: (0..pool).collect(),
+            data,
+            reap_every: if reap_is_free { 1 } else { REAP_EVERY },
+            released: Vec::new(),
+            touched: vec![false; pool],
+            touched_count: 0,
             waited: Duration::ZERO,
         }
     }
 
-    /// A slot whose buffers the kernel no longer uses: reaps without blocking when the pool is
-    /// half in flight, and waits (timed when `measuring`) only when every slot is in flight.
+    /// The measured interval begins: waits and touched buffers count from here.
+    fn begin_measure(&mut self) {
+        self.waited = Duration::ZERO;
+        self.touched.fill(false);
+        self.touched_count = 0;
+    }
+
+    /// Reaps into the free slots (waiting for one with `wait`).
+    fn reap(
+        &mut self,
+        strategy: &mut dyn SendStrategy,
+        fd: BorrowedFd<'_>,
+        wait: bool,
+    ) -> Result<(), StrategyError> {
+        strategy.reap(fd, wait, &mut self.released)?;
+        self.slots.extend(self.released.drain(..));
+        Ok(())
+    }
+
+    fn take(&mut self, measuring: bool) -> Option<Slot> {
+        let slot = match self.data {
+            DataTemperature::Hot => self.slots.pop_back(),
+            DataTemperature::Cold => self.slots.pop_front(),
+        }?;
+        if measuring && !std::mem::replace(&mut self.touched[slot], true) {
+            self.touched_count += 1;
+        }
+        Some(slot)
+    }
+
+    /// A slot whose buffers the kernel no longer uses: reaps without blocking every
+    /// `reap_every` messages, and waits (timed when `measuring`) only when every slot is in
+    /// flight.
     fn acquire(
         &mut self,
         strategy: &mut dyn SendStrategy,
@@ -132,20 +184,20 @@ impl FreeSlots {
     ) -> Result<Slot, StrategyError> {
         // One message before each multiple of `reap_every`, not on it: latency is sampled on
         // multiples of LATENCY_SAMPLE_EVERY, and a reap there would land only in timed sends.
-        if self.slots.len() < self.reap_below && seq % self.reap_every == self.reap_every - 1 {
-            strategy.reap(fd, false, &mut self.slots)?;
+        if seq % self.reap_every == self.reap_every - 1 {
+            self.reap(strategy, fd, false)?;
         }
-        if let Some(slot) = self.slots.pop() {
+        if let Some(slot) = self.take(measuring) {
             return Ok(slot);
         }
         let t0 = measuring.then(Instant::now);
         while self.slots.is_empty() {
-            strategy.reap(fd, true, &mut self.slots)?;
+            self.reap(strategy, fd, true)?;
         }
         if let Some(t0) = t0 {
             self.waited += t0.elapsed();
         }
-        Ok(self.slots.pop().expect("a slot came back"))
+        Ok(self.take(measuring).expect("a slot came back"))
     }
 }
 
@@ -193,7 +245,7 @@ pub(crate) fn run_sender(
     strategy.register_pool(&pool).map_err(&send_err)?;
     let pages_per_message =
         pool.iter().map(Message::pages).sum::<usize>() as f64 / pool_size as f64;
-    let mut free = FreeSlots::new(pool_size);
+    let mut free = FreeSlots::new(pool_size, params.data, strategy.reap_is_free());
     let mut latency_ns = Histogram::<u64>::new(3).expect("3 significant figures is valid");
     let mut reply = [0u8; 8];
 
@@ -211,14 +263,39 @@ pub(crate) fn run_sender(
     // Sampled outside the counters' and the clock's interval: reading /proc costs the thread.
     let mut workers_at_start = None;
     let mut io_worker_ns = None;
+    // The longest message step (from ready to send a message to ready to send the next) that
+    // overlapped the measured interval: one clock read per message, no more.
+    let mut longest_send = Duration::ZERO;
+    let mut step: Option<(Instant, bool)> = None;
+    let mut stall_once = params.stall_once;
     loop {
         let now = phase.get();
-        if now != seen {
+        let step_end = Instant::now();
+        let phase_changed = now != seen;
+        if let Some((began, in_interval)) = step {
+            if in_interval || now >= Phase::MEASURE {
+                longest_send = longest_send.max(step_end - began);
+            }
+        }
+        if phase_changed {
+            if now == Phase::STOP && start.is_none() {
+                // Blocked in one call from before the interval began until after it ended:
+                // the interval is the coordinator's, with no message in it and no counters
+                // (the thread could not start them). A stall measured, not a failure.
+                if let Some(coordinator) = shared.coordinator_interval() {
+                    start = Some((coordinator.0, seq, calls));
+                    interval = Some(coordinator);
+                }
+                break;
+            }
             if now >= Phase::MEASURE && start.is_none() {
                 workers_at_start = strategy.io_worker_cpu();
                 probe = hooks.begin_thread_measure(Role::Sender, index);
-                free.waited = Duration::ZERO;
-                start = Some((Instant::now(), seq, calls));
+                free.begin_measure();
+                // The interval is the coordinator's from its start: a thread that noticed it
+                // late, blocked in a send, must not leave that block out of its interval.
+                let began = shared.coordinator_start().unwrap_or_else(Instant::now);
+                start = Some((began, seq, calls));
             }
             if now == Phase::STOP {
                 if let Some((t0, _, _)) = start {
@@ -233,13 +310,23 @@ pub(crate) fn run_sender(
             }
             seen = now;
         }
+        // A phase change began probes (reading /proc, opening counters): not the message's.
+        let step_start = if phase_changed {
+            Instant::now()
+        } else {
+            step_end
+        };
 
         // Latency is the whole message's: from "ready to send it" to "the kernel took all of
         // it", waiting for a free buffer included, so that zero-copy's wait for a completion
         // counts as the copying strategies' wait for socket space (inside `send`) does.
         let timed =
             seen == Phase::MEASURE && (params.mode == Mode::Rr || seq % LATENCY_SAMPLE_EVERY == 0);
-        let t0 = timed.then(Instant::now);
+        let t0 = timed.then_some(step_start);
+        step = Some((step_start, seen == Phase::MEASURE));
+        if let Some(stall) = stall_once.take_if(|_| seen == Phase::WARMUP) {
+            std::thread::sleep(stall);
+        }
         let next = Next {
             seq,
             measuring: seen == Phase::MEASURE,
@@ -273,9 +360,10 @@ pub(crate) fn run_sender(
         seq += 1;
     }
     let pool_wait_s = free.waited.as_secs_f64();
+    let buffers_touched = free.touched_count;
 
     let mut error = None;
-    if let Err(e) = strategy.drain(fd, params.drain_timeout, &mut free.slots) {
+    if let Err(e) = strategy.drain(fd, params.drain_timeout, &mut free.released) {
         error = Some(format!("sender {index}: {e}"));
     }
     if let DataSocket::Tcp(stream) = &socket {
@@ -308,6 +396,8 @@ pub(crate) fn run_sender(
         uring: strategy.uring_setup(),
         io_worker_ns,
         pool_wait_s,
+        longest_send,
+        buffers_touched,
         pages_per_message,
         latency_ns,
         error,
@@ -329,6 +419,8 @@ mod tests {
         held: Vec<(Slot, Instant)>,
         reaps: Vec<(bool, usize)>,
         completion_delay: Duration,
+        /// Slots come back as the call returns (a copying strategy).
+        copying: bool,
     }
 
     impl SendStrategy for Held {
@@ -370,6 +462,9 @@ mod tests {
             });
             Ok(())
         }
+        fn reap_is_free(&self) -> bool {
+            self.copying
+        }
         fn drain(
             &mut self,
             fd: BorrowedFd<'_>,
@@ -380,12 +475,55 @@ mod tests {
         }
     }
 
+    /// Buffers a sender touches streaming `messages` messages from a pool of `pool`.
+    fn touched(strategy: &mut Held, pool: usize, data: DataTemperature, messages: u64) -> usize {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let fd = socket.as_fd();
+        let mut free = FreeSlots::new(pool, data, strategy.reap_is_free());
+        free.begin_measure();
+        let message = Message::new(&Layout::new(8, 1), Default::default(), 0);
+        for seq in 0..messages {
+            let slot = free.acquire(strategy, fd, seq, true).unwrap();
+            strategy.send(fd, &message, slot).unwrap();
+        }
+        free.touched_count
+    }
+
+    #[test]
+    fn hot_data_sends_a_copying_strategy_from_one_buffer() {
+        let mut copying = Held {
+            copying: true,
+            ..Held::default()
+        };
+        assert_eq!(touched(&mut copying, 1024, DataTemperature::Hot, 5000), 1);
+    }
+
+    #[test]
+    fn hot_data_keeps_zero_copy_to_what_is_in_flight() {
+        // Completions as soon as they are looked for: at most one reap interval in flight.
+        let mut zero_copy = Held::default();
+        let n = touched(&mut zero_copy, 1024, DataTemperature::Hot, 5000);
+        assert!(n <= REAP_EVERY as usize + 1, "{n} buffers touched");
+    }
+
+    #[test]
+    fn cold_data_cycles_every_strategy_through_the_whole_pool() {
+        for copying in [true, false] {
+            let mut strategy = Held {
+                copying,
+                ..Held::default()
+            };
+            let n = touched(&mut strategy, 1024, DataTemperature::Cold, 2048);
+            assert_eq!(n, 1024, "copying: {copying}");
+        }
+    }
+
     #[test]
     fn completions_are_reaped_before_the_pool_runs_dry() {
         let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let fd = socket.as_fd();
         let pool = 64;
-        let mut free = FreeSlots::new(pool);
+        let mut free = FreeSlots::new(pool, DataTemperature::Hot, false);
         let mut strategy = Held::default();
         let message = Message::new(&crate::message::Layout::new(8, 1), Default::default(), 0);
         for seq in 0..10 * pool as u64 {
@@ -409,7 +547,7 @@ mod tests {
         let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let fd = socket.as_fd();
         let mut pool = vec![Message::new(&Layout::new(64, 1), Default::default(), 0)];
-        let mut free = FreeSlots::new(1);
+        let mut free = FreeSlots::new(1, DataTemperature::Hot, false);
         let mut strategy = Held {
             completion_delay: Duration::from_millis(3),
             ..Held::default()

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use super::size_text;
 use crate::model::findings::*;
 use crate::model::{Mode, Protocol, StrategyKind, TopologyKind};
-use crate::result::{Point, RunResults};
+use crate::result::{Point, RunResults, STALL_SHARE};
 use crate::stats::{advantage, median, separate, Better, Spread, NOISY_CV};
 
 /// True when a receiver took part in the point (a sink topology has none: nothing verified,
@@ -16,7 +16,9 @@ pub(crate) fn has_receiver(p: &Point) -> bool {
     }
     p.receiver.counters.is_some()
         || p.receiver.cpu_ns_per_byte.is_some()
-        || p.per_thread.iter().any(|t| t.received_bytes > 0)
+        || p.per_thread
+            .iter()
+            .any(|t| t.received_bytes.is_some_and(|b| b > 0))
 }
 
 /// A point whose figures may compete: verified, or with no receiver that could verify it.
@@ -521,6 +523,32 @@ fn group_caveats(
             format!(
                 "bytes not verified for {}: these cells take part in no winner or break-even",
                 list_cells(&unverified, sizes)
+            ),
+        ));
+    }
+
+    let stalled: Vec<&Point> = all
+        .iter()
+        .flat_map(|c| c.points.iter().copied())
+        .filter(|p| p.stalled())
+        .collect();
+    if !stalled.is_empty() {
+        let cells: Vec<(StrategyKind, usize)> =
+            stalled.iter().map(|p| (p.strategy, p.msg_size)).collect();
+        let longest = stalled
+            .iter()
+            .filter_map(|p| p.longest_send_s)
+            .fold(0.0, f64::max);
+        out.push(caveat(
+            CaveatKind::Stalled,
+            format!(
+                "{} point(s) stalled ({}): one send blocked for up to {:.0} ms, at least {:.0}% \
+                 of the measured interval; they are kept as measured (bytes possibly 0) and \
+                 pull their cells down (docs/stalls.md says why)",
+                stalled.len(),
+                list_cells(&cells, sizes),
+                longest * 1e3,
+                STALL_SHARE * 100.0
             ),
         ));
     }

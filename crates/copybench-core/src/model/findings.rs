@@ -309,6 +309,9 @@ pub enum CaveatKind {
     CountersUnsupported,
     /// Repetitions vary by more than [`NOISY_CV`].
     Noisy,
+    /// Points where one send blocked for most of the measured interval (or a sender sent
+    /// nothing in it): kept as measured, in their cells' figures.
+    Stalled,
     /// Points whose bytes were not verified: they take part in no verdict.
     Unverified,
     /// Points without a receiver (a sink): nothing verified their bytes.

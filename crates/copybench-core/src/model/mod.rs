@@ -1,5 +1,5 @@
 //! The vocabulary every other module speaks: what a point measures ([`Mode`], [`Protocol`],
-//! [`Verify`]), with which strategy ([`StrategyKind`]), over which path ([`TopologyKind`]) and
+//! [`Verify`], [`DataTemperature`]), with which strategy ([`StrategyKind`]), over which path ([`TopologyKind`]) and
 //! placement ([`Placement`]), on which side ([`Role`]), and the findings' data ([`findings`]).
 //!
 //! The bottom of the crate: these are plain values that `result` (the JSON contract), `engine`,
@@ -13,4 +13,4 @@ mod traffic;
 
 pub use strategy::{StrategyInfo, StrategyKind, UnknownStrategy, STRATEGIES};
 pub use topology::{Placement, Role, TopologyKind};
-pub use traffic::{Mode, Protocol, Verify};
+pub use traffic::{DataTemperature, Mode, Protocol, Verify};

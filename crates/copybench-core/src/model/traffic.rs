@@ -174,3 +174,54 @@ impl FromStr for Verify {
             })
     }
 }
+
+/// Which buffers the senders send from (`--data`): the temperature of the payload in the cache.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum DataTemperature {
+    /// Each strategy uses the fewest buffers its semantics allow: a released buffer is the
+    /// next one used (last in, first out), so a copying strategy sends from one buffer per
+    /// connection (as netperf and iperf3 do) and zero-copy from what is really in flight. The
+    /// pool is only the upper bound.
+    #[default]
+    Hot,
+    /// Every strategy cycles through the whole pool in order (first in, first out), and the
+    /// pool is larger than the last-level cache ([`PointParams::cold_pool`]): every strategy
+    /// reads its payload from memory, as a server sending from a large in-memory store.
+    Cold,
+}
+
+impl DataTemperature {
+    /// Both, in the order they are documented.
+    pub const ALL: [DataTemperature; 2] = [DataTemperature::Hot, DataTemperature::Cold];
+
+    /// The name used in results and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            DataTemperature::Hot => "hot",
+            DataTemperature::Cold => "cold",
+        }
+    }
+}
+
+impl fmt::Display for DataTemperature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for DataTemperature {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "hot" => Ok(DataTemperature::Hot),
+            "cold" => Ok(DataTemperature::Cold),
+            other => Err(ParseError(format!(
+                "unknown data temperature '{other}': expected hot or cold"
+            ))),
+        }
+    }
+}

@@ -132,6 +132,13 @@ pub trait SendStrategy: Send {
         released: &mut Vec<Slot>,
     ) -> Result<(), StrategyError>;
 
+    /// Whether [`reap`](Self::reap) costs no system call because slots come back as `send`
+    /// returns (the copying strategies): the engine then reaps after every message, so that
+    /// with hot data the buffer just sent is the next one used.
+    fn reap_is_free(&self) -> bool {
+        false
+    }
+
     /// Waits up to `timeout` until every slot is released (appending them to `released`);
     /// missing completions after that are an error.
     fn drain(

@@ -57,6 +57,10 @@ impl<T: CopyingSend> SendStrategy for T {
         Ok(())
     }
 
+    fn reap_is_free(&self) -> bool {
+        true
+    }
+
     fn drain(
         &mut self,
         _: BorrowedFd<'_>,

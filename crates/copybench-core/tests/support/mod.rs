@@ -1,4 +1,5 @@
-//! Synthetic points and runs for the findings, compare and crossover tests.
+//! Synthetic points and runs for the findings, compare and crossover tests, and the skip
+//! helper.
 #![allow(dead_code)]
 
 use copybench_core::engine::Mode;
@@ -7,6 +8,9 @@ use copybench_core::result::{
     ThreadResult, ToolInfo, TopologyKind, TopologyRecord, ZeroCopyStats, SCHEMA_VERSION,
 };
 use copybench_core::StrategyKind;
+
+/// Skips the calling test, counted as skipped by `cargo xtask test`; fails under `CI=true`.
+pub use copybench_core::skip::skip;
 
 /// A verified stream point with a receiver, `gbps` throughput and `cpu` sender ns/byte
 /// (`None`: counters unsupported). Zero-copy points carry fully copied zero-copy statistics.
@@ -45,6 +49,10 @@ pub fn point(
         pool_bytes: 0,
         read_size: None,
         pool_wait_s: None,
+        longest_send_s: None,
+        data: None,
+        buffers_touched: None,
+        working_set_bytes: None,
         pages_per_message: None,
         fixed_buffers: false,
         uring_depth: None,
@@ -95,6 +103,7 @@ pub fn point(
         system_cpu: None,
         receiver_system_cpu: None,
         service_demand_ns_per_byte: None,
+        service_demand_per: None,
         verification: Default::default(),
         placement: None,
         cycles_per_byte: None,
@@ -107,7 +116,7 @@ pub fn point(
             duration_s,
             throughput_gbps: gbps,
             verified: true,
-            received_bytes: bytes,
+            received_bytes: Some(bytes),
             ..Default::default()
         }],
         error: None,

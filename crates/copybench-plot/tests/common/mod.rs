@@ -10,6 +10,8 @@ use copybench_core::result::{
     Counters, HostInfo, Metric, Point, RunConfigRecord, RunResults, ToolInfo, TopologyKind,
     TopologyRecord, SCHEMA_VERSION,
 };
+/// Skips the calling test, counted as skipped by `cargo xtask test`; fails under `CI=true`.
+pub use copybench_core::skip::skip;
 use copybench_core::StrategyKind;
 
 /// What to measure.
