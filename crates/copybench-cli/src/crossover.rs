@@ -110,8 +110,13 @@ pub struct CrossoverArgs {
     #[arg(long, value_parser = parse_align, default_value = "offset:96")]
     pub align: Align,
 
-    /// Pin threads on separate CPUs, chosen automatically.
-    #[arg(long)]
+    /// CPU placement, as `copybench run` (and with the same default, so that a crossover and
+    /// a run measure alike), recorded with every point: apart, same, none (unpinned).
+    #[arg(long, value_enum, default_value = "apart")]
+    pub placement: PlacementArg,
+
+    /// The same as --placement apart (kept for older scripts).
+    #[arg(long, conflicts_with = "placement")]
     pub pin: bool,
 
     /// CPUs for sender threads, comma-separated. Implies --pin.
@@ -169,13 +174,7 @@ impl CrossoverArgs {
             expect_zerocopy: false,
             auth_key_file: None,
             fixed_buffers: false,
-            // Unpinned unless --pin (or CPUs) are given, as crossover always ran; `run`'s own
-            // default (apart) would make --pin a no-op.
-            placement: if self.pin {
-                PlacementArg::Apart
-            } else {
-                PlacementArg::Unpinned
-            },
+            placement: self.placement,
             verify: Verify::Full,
             read_size: None,
             fields: self.fields,
@@ -253,7 +252,11 @@ pub fn run(args: &CrossoverArgs, cancel: &AtomicBool) -> Result<ExitCode> {
     let run_args = args.run_args();
     let plan = RunPlan::new(&run_args)?;
     let target = Target::open(&plan.target)?;
-    let hooks = CliHooks::new(target.topology(), plan.pin.clone(), plan.counters);
+    if let Some(note) = &plan.placement_note {
+        eprintln!("note: {note}");
+    }
+    let mut hooks = CliHooks::new(target.topology(), plan.pin.clone(), plan.counters);
+    hooks.placement = Some(plan.placement);
     let mut session = Session {
         results: run::new_results(&plan, &run_args, &target),
         plan: &plan,
