@@ -183,6 +183,8 @@ impl CrossoverArgs {
             pin: self.pin,
             sender_cpus: self.sender_cpus.clone(),
             receiver_cpus: self.receiver_cpus.clone(),
+            refine: false,
+            refine_budget: 4,
             outputs: self.out.iter().cloned().collect(),
             json: false,
             no_counters: self.no_counters,

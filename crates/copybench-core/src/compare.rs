@@ -527,9 +527,12 @@ fn correct(cells: &mut [CellComparison], threshold_pct: f64) {
             (_, Separation::SingleRepetition | Separation::TooFewRepetitions { .. }) => {
                 ChangeVerdict::CannotTell
             }
-            (_, Separation::Overlap { .. } | Separation::NotSignificant { .. }) => {
-                ChangeVerdict::WithinNoise
-            }
+            (
+                _,
+                Separation::Overlap { .. }
+                | Separation::NotSignificant { .. }
+                | Separation::NotAfterCorrection { .. },
+            ) => ChangeVerdict::WithinNoise,
             (Some(r), Separation::Apart { .. }) => {
                 let g = gain(x.metric, r);
                 let confirmed = x

@@ -31,8 +31,12 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
+use crate::bracket::{bracket, Bracket, SizeSamples};
 use crate::result::{Point, RunResults};
-use crate::stats::{advantage, median, separate, Better, Separation, ALPHA};
+use crate::stats::{
+    advantage, median, separate, significant_at, Better, Multiplicity, Separation, ALPHA,
+    CORRECTION,
+};
 use crate::strategy::StrategyKind;
 use crate::sweep::{Spread, NOISY_CV};
 
@@ -165,13 +169,21 @@ pub struct Rules {
     pub winner: String,
     /// The break-even rule in words.
     pub break_even: String,
+    /// How the winners of a group's sizes are corrected for testing many sizes (absent in
+    /// files written before the correction).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multiplicity: Option<Multiplicity>,
 }
 
+/// The family of the winner tests, in words.
+pub const WINNER_FAMILY: &str =
+    "the sizes of one group (topology, protocol, mode, threads): one winner test per size";
+
 /// The winner rule, in words.
-pub const WINNER_RULE: &str = "best and runner-up by median; a winner only when their repetitions' min..max ranges do not overlap and a two-sided Mann-Whitney U test over the repetitions gives p <= 0.10 (impossible with 1 or 2 repetitions; with 3 every repetition of the best must beat every one of the runner-up); only verified cells (or cells without a receiver) compete";
+pub const WINNER_RULE: &str = "best and runner-up by median; a winner only when their repetitions' min..max ranges do not overlap and a two-sided Mann-Whitney U test over the repetitions gives p <= 0.10 (impossible with 1 or 2 repetitions; with 3 every repetition of the best must beat every one of the runner-up), and that p-value, adjusted by Benjamini-Hochberg over the group's sizes, is still <= 0.10; only verified cells (or cells without a receiver) compete";
 
 /// The break-even rule, in words.
-pub const BREAK_EVEN_RULE: &str = "relative advantage of the zero-copy strategy's median over the best copying strategy's median at each size; the break-even is where it changes sign (strictly better counts as beating), interpolated linearly in log2(size) between the two measured sizes around the change; with several changes the last one is reported and the result flagged non-monotonic; losing everywhere is reported as above the largest size when the advantage rose at each of the last two steps by 5 points or more in all, else as never in the range";
+pub const BREAK_EVEN_RULE: &str = "relative advantage of the zero-copy strategy's median over the best copying strategy's median at each size; the break-even is bracketed by the two measured sizes where it changes sign (strictly better counts as beating), each end said told apart or not by the winner rule, with a 90% percentile-bootstrap interval over the repetitions and, beside them, a point estimate interpolated linearly in log2(size); with several changes the last one is reported and the result flagged non-monotonic; losing everywhere is reported as above the largest size when the advantage rose at each of the last two steps by 5 points or more in all, else as never in the range";
 
 impl Default for Rules {
     fn default() -> Self {
@@ -181,6 +193,7 @@ impl Default for Rules {
             baseline: BASELINE,
             winner: WINNER_RULE.into(),
             break_even: BREAK_EVEN_RULE.into(),
+            multiplicity: Some(Multiplicity::new(WINNER_FAMILY)),
         }
     }
 }
@@ -254,6 +267,9 @@ pub enum Verdict {
         margin: Option<f64>,
         /// Mann-Whitney p-value of winner against runner-up.
         p_value: Option<f64>,
+        /// The p-value adjusted over the group's sizes ([`Rules::multiplicity`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        adjusted_p_value: Option<f64>,
     },
     /// The best and the runner-up cannot be told apart.
     NoClearWinner {
@@ -292,6 +308,10 @@ pub struct BreakEven {
     pub crossings: Vec<CrossingPoint>,
     /// The advantage at every size of the group.
     pub relative: Vec<RelativePoint>,
+    /// The sizes around the last sign change, whether each end is told apart, the point
+    /// estimate and a bootstrap interval (`null` without a sign change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bracket: Option<Bracket>,
 }
 
 /// The break-even answer.
@@ -553,11 +573,12 @@ fn group(
         })
         .collect();
 
-    let size_findings = cells
+    let mut size_findings: Vec<SizeFinding> = cells
         .iter()
         .zip(&sizes)
         .map(|(at, &msg_size)| size_finding(at, msg_size, metric, zero_copy))
         .collect();
+    correct_winners(&mut size_findings);
 
     let mut break_even = Vec::new();
     for &z in zero_copy.iter().filter(|z| strategies.contains(z)) {
@@ -638,6 +659,8 @@ fn verdict(cells: &[Cell], metric: Figure) -> Verdict {
                     runner_up: second.strategy,
                     margin,
                     p_value: why.p_value(),
+                    // Set by `correct_winners`.
+                    adjusted_p_value: None,
                 }
             } else {
                 Verdict::NoClearWinner {
@@ -646,6 +669,49 @@ fn verdict(cells: &[Cell], metric: Figure) -> Verdict {
                     margin,
                     why,
                 }
+            }
+        }
+    }
+}
+
+/// Benjamini-Hochberg over the sizes of a group: every size whose leader and runner-up were
+/// tested is one test of the family; a winner stays one only when its adjusted p-value is at
+/// most [`ALPHA`].
+fn correct_winners(sizes: &mut [SizeFinding]) {
+    let family: Vec<Option<f64>> = sizes
+        .iter()
+        .map(|s| match &s.verdict {
+            Verdict::Winner { p_value, .. } => *p_value,
+            Verdict::NoClearWinner { why, .. } => why.p_value(),
+            _ => None,
+        })
+        .collect();
+    let family_size = family.iter().flatten().count();
+    let adjusted = CORRECTION.adjust(&family);
+    for (s, q) in sizes.iter_mut().zip(adjusted) {
+        let Verdict::Winner {
+            strategy,
+            runner_up,
+            margin,
+            p_value,
+            adjusted_p_value,
+        } = &mut s.verdict
+        else {
+            continue;
+        };
+        *adjusted_p_value = q;
+        if let (Some(p), Some(q)) = (*p_value, q) {
+            if !significant_at(q, ALPHA) {
+                s.verdict = Verdict::NoClearWinner {
+                    leader: *strategy,
+                    runner_up: *runner_up,
+                    margin: *margin,
+                    why: Separation::NotAfterCorrection {
+                        p_value: p,
+                        adjusted_p_value: q,
+                        family_size,
+                    },
+                };
             }
         }
     }
@@ -713,6 +779,22 @@ fn break_even_of(
             format!("no size has verified {label} figures for both {z} and a copying strategy")
         }
     });
+    let samples: Vec<SizeSamples<StrategyKind>> = cells
+        .iter()
+        .zip(sizes)
+        .map(|(at, &msg_size)| SizeSamples {
+            msg_size,
+            candidate: at
+                .iter()
+                .find(|c| c.strategy == z && c.trusted())
+                .map_or_else(Vec::new, |c| c.values(figure)),
+            others: at
+                .iter()
+                .filter(|c| !zero_copy.contains(&c.strategy) && c.trusted())
+                .map(|c| (c.strategy, c.values(figure)))
+                .collect(),
+        })
+        .collect();
     BreakEven {
         strategy: z,
         metric: figure,
@@ -721,6 +803,7 @@ fn break_even_of(
         non_monotonic: crossings.len() > 1,
         crossings,
         relative,
+        bracket: bracket(&samples, better),
     }
 }
 
@@ -1001,6 +1084,49 @@ fn crossing_text(c: &Crossing) -> String {
     }
 }
 
+/// "between 16 KiB and 64 KiB (16 KiB: no clear difference); ~23 KiB by interpolation, 90%
+/// bootstrap interval 16 KiB..41 KiB": the evidence first, the point estimate beside it.
+pub fn bracket_text(b: &Bracket) -> String {
+    let [lo, hi] = b.bracket_bytes;
+    let mut t = format!(
+        "{} between {} and {}",
+        if b.starts_winning {
+            "starts winning"
+        } else {
+            "stops winning"
+        },
+        size_text(lo as f64),
+        size_text(hi as f64)
+    );
+    let unclear: Vec<String> = [lo, hi]
+        .iter()
+        .zip(b.told_apart)
+        .filter(|(_, apart)| !apart)
+        .map(|(s, _)| size_text(*s as f64))
+        .collect();
+    if !unclear.is_empty() {
+        let _ = write!(t, " ({}: no clear difference)", unclear.join(" and "));
+    }
+    let _ = write!(t, "; ~{} by interpolation", size_text(b.estimate_bytes));
+    if let Some(i) = &b.interval {
+        let end = |x: f64, open: bool, below: bool| {
+            if open {
+                format!("{} {}", if below { "below" } else { "above" }, size_text(x))
+            } else {
+                size_text(x)
+            }
+        };
+        let _ = write!(
+            t,
+            ", {:.0}% bootstrap interval {}..{}",
+            i.level * 100.0,
+            end(i.low_bytes, i.open_below, true),
+            end(i.high_bytes, i.open_above, false)
+        );
+    }
+    t
+}
+
 fn figure_text(s: &Option<Spread>, f: Figure) -> String {
     match s {
         Some(s) => format!("{:.*} {}", f.digits(), s.median, f.unit()),
@@ -1092,7 +1218,17 @@ pub fn render_text(f: &Findings) -> String {
                 .iter()
                 .filter(|b| b.strategy == z)
                 .map(|b| {
-                    let mut t = format!("in {}: {}", b.metric.label(), crossing_text(&b.result));
+                    let mut t = format!(
+                        "in {}: {}",
+                        b.metric.label(),
+                        b.bracket
+                            .as_ref()
+                            .filter(|_| matches!(
+                                b.result,
+                                Crossing::WinsFrom { .. } | Crossing::LosesFrom { .. }
+                            ))
+                            .map_or_else(|| crossing_text(&b.result), bracket_text)
+                    );
                     if b.non_monotonic {
                         let each: Vec<String> = b
                             .crossings

@@ -287,6 +287,16 @@ pub enum Separation {
         /// The smallest p-value these sample sizes allow.
         min_p_value: f64,
     },
+    /// Told apart on their own (disjoint ranges, `p <= ALPHA`), but not after the correction
+    /// over the family the test belongs to ([`CORRECTION`]).
+    NotAfterCorrection {
+        /// Two-sided Mann-Whitney p-value.
+        p_value: f64,
+        /// The p-value adjusted over the family.
+        adjusted_p_value: f64,
+        /// Tests in the family.
+        family_size: usize,
+    },
     /// A side has a single repetition: no spread, no test possible.
     SingleRepetition,
     /// A side has no finite value at all.
@@ -304,7 +314,8 @@ impl Separation {
         match *self {
             Separation::Apart { p_value }
             | Separation::Overlap { p_value }
-            | Separation::NotSignificant { p_value } => Some(p_value),
+            | Separation::NotSignificant { p_value }
+            | Separation::NotAfterCorrection { p_value, .. } => Some(p_value),
             _ => None,
         }
     }
@@ -316,6 +327,14 @@ impl Separation {
             Separation::Overlap { .. } => Some("repetition ranges overlap".into()),
             Separation::NotSignificant { p_value } => Some(format!(
                 "Mann-Whitney p = {p_value:.2} > {ALPHA:.2}"
+            )),
+            Separation::NotAfterCorrection {
+                p_value,
+                adjusted_p_value,
+                family_size,
+            } => Some(format!(
+                "told apart alone (p = {p_value:.3}) but not after the {} correction over {family_size} sizes (adjusted p = {adjusted_p_value:.3} > {ALPHA:.2})",
+                CORRECTION.name()
             )),
             Separation::TooFewRepetitions { min_p_value } => Some(format!(
                 "{n1} vs {n2} repetitions are too few for a test (p >= {min_p_value:.2} > {ALPHA:.2} at best); use 3 or more"
