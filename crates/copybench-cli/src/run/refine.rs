@@ -19,6 +19,10 @@ use super::{sweep, RunPlan, Target};
 use crate::export::Outputs;
 use crate::hooks::CliHooks;
 
+/// Refined sizes are whole KiB: sizes a program would send, and which every strategy accepts
+/// (MSG_ZEROCOPY over UDP refused 44151 bytes with EMSGSIZE on the sink here, 44 KiB not).
+const GRANULARITY: usize = 1024;
+
 /// One open bracket to narrow.
 struct Open {
     strategy: StrategyKind,
@@ -115,7 +119,8 @@ pub fn narrow(
             open.lower,
             open.upper,
         )
-        .and_then(|b| b.with_tolerance(REFINED_WIDTH))?;
+        .and_then(|b| b.with_tolerance(REFINED_WIDTH))?
+        .with_granularity(GRANULARITY);
         // The bracket's ends are measured already: fed from the sweep's points.
         for size in [open.lower, open.upper] {
             let (mine, best) = figures(results, &open, size);
@@ -315,7 +320,10 @@ mod tests {
             record.added_sizes,
             asked.iter().map(|a| a.0).collect::<Vec<_>>()
         );
-        assert!(record.added_sizes.iter().all(|&s| 4096 < s && s < 65536));
+        assert!(record
+            .added_sizes
+            .iter()
+            .all(|&s| 4096 < s && s < 65536 && s % GRANULARITY == 0));
         assert!(record.left_open.is_empty());
         // Zero-copy and the copying strategy best at the ends (two-copy), not scatter-gather.
         assert!(asked
