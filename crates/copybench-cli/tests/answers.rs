@@ -75,10 +75,7 @@ fn a_run_stores_and_prints_its_findings() {
     let f = r.findings.expect("findings in the JSON");
     assert_eq!(f.groups.len(), 1);
     let g = &f.groups[0];
-    assert_eq!(
-        (g.topology.as_str(), g.protocol.as_str()),
-        ("loopback", "tcp")
-    );
+    assert_eq!((g.topology.name(), g.protocol.name()), ("loopback", "tcp"));
     assert_eq!(g.sizes.len(), 2);
     let zc: Vec<Figure> = g
         .break_even

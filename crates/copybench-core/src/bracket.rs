@@ -13,8 +13,7 @@
 //! `open_above`) instead of pretending a bound. With 3 repetitions a resampled median takes
 //! few values: the interval is coarse, and honest about it.
 
-use serde::{Deserialize, Serialize};
-
+pub use crate::model::findings::{Bracket, CrossingInterval};
 use crate::stats::{advantage, median, separate, Better, Rng};
 
 /// Bootstrap resamples per interval.
@@ -39,46 +38,6 @@ pub struct SizeSamples<K> {
     pub candidate: Vec<f64>,
     /// Every competing strategy's repetitions.
     pub others: Vec<(K, Vec<f64>)>,
-}
-
-/// The sizes around the last sign change of the advantage, and what is known there.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Bracket {
-    /// The measured sizes between which the sign changes, ascending.
-    pub bracket_bytes: [usize; 2],
-    /// True when the candidate starts beating the others at the upper end.
-    pub starts_winning: bool,
-    /// Whether the candidate and the best other strategy are told apart (the winner rule:
-    /// disjoint ranges and Mann-Whitney p <= 0.10) at the lower and at the upper end.
-    pub told_apart: [bool; 2],
-    /// Linear interpolation in log2(size) between the ends: a point estimate only.
-    pub estimate_bytes: f64,
-    /// `bracket_bytes[1] / bracket_bytes[0]`.
-    pub width: f64,
-    /// Bootstrap interval for the crossing (`null` when too few repetitions to resample).
-    pub interval: Option<CrossingInterval>,
-}
-
-/// A bootstrap interval for a crossing size.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CrossingInterval {
-    /// How it was computed, in words.
-    pub method: String,
-    /// Coverage (0.90).
-    pub level: f64,
-    /// Resamples drawn.
-    pub resamples: usize,
-    /// Lower end in bytes (the smallest measured size when `open_below`).
-    pub low_bytes: f64,
-    /// Upper end in bytes (the largest measured size when `open_above`).
-    pub high_bytes: f64,
-    /// The interval reaches below the smallest measured size.
-    pub open_below: bool,
-    /// The interval reaches above the largest measured size.
-    pub open_above: bool,
-    /// Share of resamples in which the sign changes only the other way (neither below nor
-    /// above: left out of the quantiles).
-    pub other_direction: f64,
 }
 
 /// Interval method in words.

@@ -31,14 +31,14 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Protocol, Verify, DEFAULT_READ_SIZE};
-use crate::findings::{has_receiver, mode_of, Figure};
-use crate::result::{Placement, Point, RunResults, COPYBENCH_TOOL};
+use crate::engine::DEFAULT_READ_SIZE;
+use crate::findings::{has_receiver, Figure};
+use crate::model::{Mode, Placement, Protocol, StrategyKind, TopologyKind, Verify};
+use crate::result::{Point, RunResults, COPYBENCH_TOOL};
 use crate::stats::{
-    log_ratio_below, median, separate, significant_at, Better, Multiplicity, Separation, ALPHA,
+    log_ratio_below, median, separate, significant_at, Better, Multiplicity, Separation, Spread,
+    ALPHA,
 };
-use crate::strategy::StrategyKind;
-use crate::sweep::Spread;
 use crate::units::format_size;
 
 /// The figures compared, in table order.
@@ -49,19 +49,20 @@ pub const COMPARED: [Figure; 3] = [
 ];
 
 /// One cell of the matrix, across runs: everything that changes a figure. Two cells match
-/// only when every field is equal.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+/// only when every field is equal. Cells are listed in the order of their names (topology,
+/// then mode: `rr` before `stream`), then threads, size and strategy.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct CellKey {
     /// Who measured it: `copybench` or a peer (`iperf3`, ...).
     #[serde(default = "crate::result::copybench_tool")]
     pub tool: String,
-    /// The run's topology (`loopback`, `netns`, `remote`, `sink`).
-    pub topology: String,
+    /// The run's topology.
+    pub topology: TopologyKind,
     /// The transport.
     #[serde(default)]
     pub protocol: Protocol,
-    /// `stream` or `rr`.
-    pub mode: String,
+    /// What was measured.
+    pub mode: Mode,
     /// What the receivers checked.
     #[serde(default)]
     pub verification: Verify,
@@ -85,17 +86,40 @@ pub struct CellKey {
     pub strategy: StrategyKind,
 }
 
+impl Ord for CellKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let key = |k: &CellKey| {
+            (
+                k.topology.name(),
+                k.mode.name(),
+                (k.tool.clone(), k.protocol.name(), k.verification.name()),
+                (k.placement.name(), k.data.clone(), k.read_size, k.fields),
+                k.threads,
+                k.msg_size,
+                k.strategy,
+            )
+        };
+        key(self).cmp(&key(other))
+    }
+}
+
+impl PartialOrd for CellKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 impl CellKey {
     /// The key of `p` in `run`: the point's own fields, completed from the run's
     /// configuration where a file written before they were recorded lacks them.
     pub fn of(p: &Point, run: &RunResults) -> CellKey {
         let copybench = p.tool == COPYBENCH_TOOL;
-        let stream_tcp = p.protocol == Protocol::Tcp && mode_of(p) == "stream";
+        let stream_tcp = p.protocol == Protocol::Tcp && p.mode == Mode::Stream;
         CellKey {
             tool: p.tool.clone(),
-            topology: run.config.topology.kind.to_string(),
+            topology: run.config.topology.kind,
             protocol: p.protocol,
-            mode: mode_of(p),
+            mode: p.mode,
             verification: p.verification,
             placement: p.placement.or(run.config.placement).unwrap_or(
                 if run.config.pin.is_some() {
@@ -213,7 +237,7 @@ impl Varying {
         }
         Varying {
             tool: many(&keys, |k| k.tool.clone()),
-            topology: many(&keys, |k| k.topology.clone()),
+            topology: many(&keys, |k| k.topology),
             protocol: many(&keys, |k| k.protocol),
             verification: many(&keys, |k| k.verification),
             placement: many(&keys, |k| k.placement),
@@ -737,7 +761,7 @@ fn table_rows(c: &Comparison) -> (Vec<String>, Vec<Vec<String>>) {
             let k = &cell.key;
             let mut row = Vec::new();
             if topo {
-                row.push(k.topology.clone());
+                row.push(k.topology.to_string());
             }
             let mark = if cell.unverified { " (unverified)" } else { "" };
             // Key fields that vary and have no column go with the strategy, so that no two
@@ -748,7 +772,7 @@ fn table_rows(c: &Comparison) -> (Vec<String>, Vec<Vec<String>>) {
             if extra.protocol {
                 row.push(k.protocol.name().into());
             }
-            row.push(k.mode.clone());
+            row.push(k.mode.to_string());
             row.extend(cell.changes.iter().map(change_cell));
             row
         })

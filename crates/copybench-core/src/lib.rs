@@ -1,6 +1,8 @@
 //! copybench-core: what each copy on the TCP send path costs.
 //!
 //! This crate owns the experiment itself and nothing around it:
+//! - the vocabulary every module shares ([`model`]): modes, protocols, strategies, topologies,
+//!   the findings' data; it imports none of the modules below;
 //! - the message model ([`message`]): N separately allocated fields carrying a verifiable
 //!   pattern ([`pattern`]);
 //! - the send strategies ([`strategy`]): two-copy, scatter-gather, MSG_ZEROCOPY and io_uring
@@ -21,6 +23,7 @@ pub mod crossover;
 pub mod engine;
 pub mod findings;
 pub mod message;
+pub mod model;
 pub mod pattern;
 pub mod result;
 pub mod stats;

@@ -5,9 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Mode, Protocol, Verify};
 use crate::message::Align;
-use crate::strategy::StrategyKind;
+use crate::model::findings::{Figure, Findings};
+use crate::model::{Mode, Protocol, StrategyKind, Verify};
+pub use crate::model::{Placement, TopologyKind};
 
 /// Version of the JSON layout below; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -40,11 +41,11 @@ pub struct RunResults {
     /// Points that could not be measured at all (setup failures, lost connections).
     #[serde(default)]
     pub failures: Vec<FailureRecord>,
-    /// What the points say, with their uncertainty ([`crate::findings::findings_for_run`]):
+    /// What the points say, with their uncertainty (computed by `findings::findings_for_run`):
     /// winners, ratios to two-copy, break-even sizes, caveats. Absent in files written before
     /// findings existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub findings: Option<crate::findings::Findings>,
+    pub findings: Option<Findings>,
 }
 
 /// The `tool` of copybench's own points, failures and unsupported records.
@@ -207,96 +208,6 @@ pub struct RefineRecord {
     pub added_sizes: Vec<usize>,
     /// Brackets still wider than `width` when the budget ran out, in words.
     pub left_open: Vec<String>,
-}
-
-/// How sender and receiver threads are placed on CPUs (`--placement`).
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Placement {
-    /// Senders and receivers pinned to disjoint CPUs.
-    #[default]
-    Apart,
-    /// Each sender pinned to the same CPU as its receiver.
-    Same,
-    /// Not pinned: the scheduler decides, and may decide differently from run to run.
-    #[serde(rename = "none")]
-    Unpinned,
-    /// Pinned to the CPUs given with `--sender-cpus` / `--receiver-cpus`.
-    Custom,
-}
-
-impl Placement {
-    /// The name used in results and on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Placement::Apart => "apart",
-            Placement::Same => "same",
-            Placement::Unpinned => "none",
-            Placement::Custom => "custom",
-        }
-    }
-}
-
-impl std::fmt::Display for Placement {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// The kinds of path traffic can take.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum TopologyKind {
-    /// 127.0.0.1 in one network namespace.
-    #[default]
-    Loopback,
-    /// A veth pair between two network namespaces.
-    Netns,
-    /// A `copybench server` on another host (or process).
-    Remote,
-    /// Senders only, in a namespace whose veth leads to a device that is down: datagrams are
-    /// dropped at the device, so nothing is delivered and the copy really can be avoided.
-    Sink,
-}
-
-impl TopologyKind {
-    /// The name used in results and on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            TopologyKind::Loopback => "loopback",
-            TopologyKind::Netns => "netns",
-            TopologyKind::Remote => "remote",
-            TopologyKind::Sink => "sink",
-        }
-    }
-
-    /// The kind a [`TopologyKind::name`] names.
-    pub fn from_name(name: &str) -> Option<TopologyKind> {
-        [
-            TopologyKind::Loopback,
-            TopologyKind::Netns,
-            TopologyKind::Remote,
-            TopologyKind::Sink,
-        ]
-        .into_iter()
-        .find(|k| k.name() == name)
-    }
-
-    /// Whether a zero-copy send on this path is delivered locally, where the kernel always
-    /// copies (so a copied ratio of 1.0 is expected, not a fault).
-    pub fn is_local_delivery(self) -> bool {
-        matches!(self, TopologyKind::Loopback | TopologyKind::Netns)
-    }
-}
-
-impl std::fmt::Display for TopologyKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
 }
 
 /// Where the traffic ran.
@@ -773,4 +684,17 @@ pub struct ZeroCopyStats {
     /// Notifications read: error-queue messages (one may cover many sends) or io_uring
     /// notification CQEs (one per send).
     pub notifications: u64,
+}
+
+impl Figure {
+    /// The figure of one point, `None` where it was not measured (or is not finite).
+    pub fn value(self, p: &Point) -> Option<f64> {
+        let v = match self {
+            Figure::ThroughputGbps => (p.duration_s > 0.0).then_some(p.throughput_gbps),
+            Figure::LatencyP50Us => p.latency_us.as_ref().map(|l| l.p50),
+            Figure::LatencyP99Us => p.latency_us.as_ref().map(|l| l.p99),
+            Figure::SenderCpuNsPerByte => p.sender.cpu_ns_per_byte,
+        }?;
+        v.is_finite().then_some(v)
+    }
 }

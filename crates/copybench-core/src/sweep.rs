@@ -2,9 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Mode, PointParams};
+use crate::engine::PointParams;
+use crate::model::{Mode, StrategyKind};
 use crate::result::Point;
-use crate::strategy::StrategyKind;
+pub use crate::stats::{Spread, NOISY_CV};
 
 /// Every point of the matrix strategies x sizes x threads x repetitions, in run order.
 ///
@@ -45,47 +46,6 @@ pub fn plan(
     out
 }
 
-/// Median, min and max of one figure over a point's repetitions.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Spread {
-    /// The median.
-    pub median: f64,
-    /// The smallest value.
-    pub min: f64,
-    /// The largest value.
-    pub max: f64,
-    /// Coefficient of variation (standard deviation / mean); `None` for a single value.
-    pub cv: Option<f64>,
-}
-
-impl Spread {
-    /// `None` when no value is given (never a 0 standing in for "not measured").
-    pub fn of(values: &[f64]) -> Option<Spread> {
-        let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
-        if v.is_empty() {
-            return None;
-        }
-        v.sort_by(f64::total_cmp);
-        let n = v.len();
-        let median = if n % 2 == 1 {
-            v[n / 2]
-        } else {
-            (v[n / 2 - 1] + v[n / 2]) / 2.0
-        };
-        let mean = v.iter().sum::<f64>() / n as f64;
-        let cv = (n > 1 && mean != 0.0).then(|| {
-            let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
-            var.sqrt() / mean.abs()
-        });
-        Some(Spread {
-            median,
-            min: v[0],
-            max: v[n - 1],
-            cv,
-        })
-    }
-}
-
 /// A cell of the matrix summarized over its repetitions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CellSummary {
@@ -119,9 +79,6 @@ pub struct CellSummary {
     /// Errors of any repetition.
     pub errors: Vec<String>,
 }
-
-/// A coefficient of variation above this marks a cell as noisy.
-pub const NOISY_CV: f64 = 0.10;
 
 /// Groups points by (strategy, size, threads, mode), in first-seen order.
 pub fn summarize(points: &[Point]) -> Vec<CellSummary> {

@@ -6,6 +6,7 @@ use copybench_core::findings::{
     findings, findings_for_run, render_text, CaveatKind, Crossing, Figure, Findings, Group,
     Verdict, BASELINE,
 };
+use copybench_core::model::{Protocol, TopologyKind};
 use copybench_core::result::{FailureRecord, Point, UnsupportedRecord};
 use copybench_core::stats::Separation;
 use copybench_core::StrategyKind::{self, ScatterGather as Sg, TwoCopy as Two, ZeroCopy as Zc};
@@ -90,13 +91,13 @@ fn crossing_size(c: &Crossing) -> f64 {
 fn known_crossover_gives_the_break_even_and_winners() {
     // 16 KiB itself is not measured: the break-even must come from interpolation.
     let sizes = [1 << 10, 4 << 10, 64 << 10, 256 << 10];
-    let f = findings(&known_crossover(&sizes), "netns", "tcp");
+    let f = findings(&known_crossover(&sizes), TopologyKind::Netns, Protocol::Tcp);
     let g = only_group(&f);
     assert_eq!(
-        (g.mode.as_str(), g.threads, g.metric),
+        (g.mode.name(), g.threads, g.metric),
         ("stream", 2, Figure::ThroughputGbps)
     );
-    assert_eq!((g.topology.as_str(), g.protocol.as_str()), ("netns", "tcp"));
+    assert_eq!((g.topology.name(), g.protocol.name()), ("netns", "tcp"));
 
     let winners: Vec<Option<StrategyKind>> = g
         .sizes
@@ -194,7 +195,7 @@ fn curved_advantage_is_bracketed_and_interpolated_closely() {
         },
         |_, _| Some(1.0),
     );
-    let f = findings(&pts, "loopback", "tcp");
+    let f = findings(&pts, TopologyKind::Loopback, Protocol::Tcp);
     let g = only_group(&f);
     let tp = break_even(g, Zc, Figure::ThroughputGbps);
     assert!(matches!(
@@ -219,7 +220,7 @@ fn overlapping_ranges_give_no_clear_winner() {
         pts.push(point(Two, 4096, 1, rep, two, Some(1.0)));
         pts.push(point(Sg, 4096, 1, rep, sg, Some(1.0)));
     }
-    let f = findings(&pts, "loopback", "tcp");
+    let f = findings(&pts, TopologyKind::Loopback, Protocol::Tcp);
     let s = &only_group(&f).sizes[0];
     match &s.verdict {
         Verdict::NoClearWinner {
@@ -244,7 +245,7 @@ fn single_repetition_declares_no_winner() {
         point(Two, 1024, 1, 0, 5.0, Some(1.0)),
         point(Sg, 1024, 1, 0, 3.0, Some(1.2)),
     ];
-    let f = findings(&pts, "loopback", "tcp");
+    let f = findings(&pts, TopologyKind::Loopback, Protocol::Tcp);
     let g = only_group(&f);
     assert!(matches!(
         g.sizes[0].verdict,
@@ -270,7 +271,7 @@ fn single_repetition_declares_no_winner() {
             ]
         })
         .collect();
-    let f = findings(&pts, "loopback", "tcp");
+    let f = findings(&pts, TopologyKind::Loopback, Protocol::Tcp);
     assert!(matches!(
         only_group(&f).sizes[0].verdict,
         Verdict::NoClearWinner {
@@ -288,7 +289,7 @@ fn missing_cpu_gives_null_ratios_and_a_caveat() {
         |k, _| if k == Zc { 5.0 } else { 10.0 },
         |k, _| (k != Zc).then_some(0.5),
     );
-    let f = findings(&pts, "netns", "tcp");
+    let f = findings(&pts, TopologyKind::Netns, Protocol::Tcp);
     let g = only_group(&f);
     for s in &g.sizes {
         let z = s.strategies.iter().find(|x| x.strategy == Zc).unwrap();
@@ -345,7 +346,7 @@ fn crossing_for(advantage: &[(usize, f64)]) -> (Crossing, bool) {
         },
         |_, _| Some(1.0),
     );
-    let f = findings(&pts, "loopback", "tcp");
+    let f = findings(&pts, TopologyKind::Loopback, Protocol::Tcp);
     let b = break_even(only_group(&f), Zc, Figure::ThroughputGbps).clone();
     (b.result, b.non_monotonic)
 }
@@ -430,9 +431,9 @@ fn request_response_ranks_by_lower_latency() {
         pts.push(rr_point(Sg, 64, 1, rep, 12.0 * f));
         pts.push(rr_point(Zc, 64, 1, rep, 30.0 * f));
     }
-    let f = findings(&pts, "loopback", "tcp");
+    let f = findings(&pts, TopologyKind::Loopback, Protocol::Tcp);
     let g = only_group(&f);
-    assert_eq!((g.mode.as_str(), g.metric), ("rr", Figure::LatencyP50Us));
+    assert_eq!((g.mode.name(), g.metric), ("rr", Figure::LatencyP50Us));
     assert!(matches!(
         g.sizes[0].verdict,
         Verdict::Winner {
@@ -462,11 +463,11 @@ fn groups_split_by_mode_and_threads() {
         p
     }));
     pts.push(rr_point(Two, 64, 1, 0, 10.0));
-    let f = findings(&pts, "netns", "tcp");
+    let f = findings(&pts, TopologyKind::Netns, Protocol::Tcp);
     let keys: Vec<(&str, usize)> = f
         .groups
         .iter()
-        .map(|g| (g.mode.as_str(), g.threads))
+        .map(|g| (g.mode.name(), g.threads))
         .collect();
     assert_eq!(keys, [("rr", 1), ("stream", 1), ("stream", 2)]);
 }
@@ -488,7 +489,7 @@ fn unverified_and_sink_points() {
         .filter(|p| p.strategy == Zc)
         .take(1)
         .for_each(|p| p.verified = false);
-    let f = findings(&pts, "loopback", "tcp");
+    let f = findings(&pts, TopologyKind::Loopback, Protocol::Tcp);
     let g = only_group(&f);
     assert!(matches!(
         g.sizes[0].verdict,
@@ -509,7 +510,7 @@ fn unverified_and_sink_points() {
         p.receiver = Default::default();
         p.per_thread.iter_mut().for_each(|t| t.received_bytes = 0);
     }
-    let f = findings(&pts, "remote", "tcp");
+    let f = findings(&pts, TopologyKind::Remote, Protocol::Tcp);
     let g = only_group(&f);
     assert!(matches!(
         g.sizes[0].verdict,
@@ -528,7 +529,7 @@ fn unverified_and_sink_points() {
 
 #[test]
 fn odd_input_does_not_panic() {
-    let f = findings(&[], "loopback", "tcp");
+    let f = findings(&[], TopologyKind::Loopback, Protocol::Tcp);
     assert!(f.groups.is_empty());
     assert!(render_text(&f).contains("no points"));
 
@@ -539,7 +540,7 @@ fn odd_input_does_not_panic() {
         point(Zc, 2048, 1, 0, f64::INFINITY, None),
     ];
     pts[2].duration_s = 0.0;
-    let f = findings(&pts, "loopback", "tcp");
+    let f = findings(&pts, TopologyKind::Loopback, Protocol::Tcp);
     let g = only_group(&f);
     assert!(matches!(
         g.sizes[0].verdict,
@@ -573,7 +574,7 @@ fn run_wide_caveats_and_json_shape() {
         error: "reset".into(),
     });
     r.complete = false;
-    let f = findings_for_run(&r, "tcp");
+    let f = findings_for_run(&r);
     let kinds: Vec<CaveatKind> = f.caveats.iter().map(|c| c.kind).collect();
     assert_eq!(
         kinds,
@@ -609,15 +610,15 @@ fn a_real_loopback_run() {
         "../../copybench-plot/tests/data/loopback.json"
     ))
     .unwrap();
-    let f = findings_for_run(&r, "tcp");
+    let f = findings_for_run(&r);
     let keys: Vec<(&str, usize)> = f
         .groups
         .iter()
-        .map(|g| (g.mode.as_str(), g.threads))
+        .map(|g| (g.mode.name(), g.threads))
         .collect();
     assert_eq!(keys, [("rr", 1), ("rr", 2), ("stream", 1), ("stream", 2)]);
     for g in &f.groups {
-        assert_eq!(g.topology, "loopback");
+        assert_eq!(g.topology, TopologyKind::Loopback);
         assert!(g
             .caveats
             .iter()
@@ -688,7 +689,11 @@ fn false_winner_rates(reps: usize, trials: usize) -> (f64, f64) {
     let mut rng = copybench_core::stats::Rng::new(23 + reps as u64);
     let (mut corrected, mut uncorrected) = (0, 0);
     for _ in 0..trials {
-        let f = findings(&identical_group(&mut rng, reps), "netns", "tcp");
+        let f = findings(
+            &identical_group(&mut rng, reps),
+            TopologyKind::Netns,
+            Protocol::Tcp,
+        );
         let g = only_group(&f);
         if g.sizes
             .iter()
@@ -772,7 +777,7 @@ fn bootstrap_interval_covers_a_known_crossing() {
                 ));
             }
         }
-        let f = findings(&points, "netns", "tcp");
+        let f = findings(&points, TopologyKind::Netns, Protocol::Tcp);
         let b = break_even(only_group(&f), Zc, Figure::ThroughputGbps);
         let i = b
             .bracket

@@ -13,7 +13,6 @@
 //! nothing absent is ever drawn as 0. A chart with nothing to draw becomes a note instead.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::str::FromStr;
 
 use charming::element::{LineStyleType, Symbol};
 use copybench_core::engine::Mode;
@@ -186,9 +185,7 @@ fn break_even_marks(findings: &[Findings], figure: Figure) -> Vec<BreakEvenMark>
     let mut out = Vec::new();
     for (run, f) in findings.iter().enumerate() {
         for g in &f.groups {
-            let Ok(mode) = Mode::from_str(&g.mode) else {
-                continue;
-            };
+            let mode = g.mode;
             for b in g.break_even.iter().filter(|b| b.metric == figure) {
                 let (at, words) = match &b.result {
                     Crossing::WinsFrom { size_bytes, .. } => (*size_bytes, "wins from"),
@@ -389,7 +386,7 @@ fn relative(runs: &[LabeledRun], findings: &[Findings]) -> ChartSection {
         .enumerate()
         .flat_map(|(run, f)| f.groups.iter().map(move |g| (run, g)))
         .filter(|(_, g)| !stream || g.metric == Figure::ThroughputGbps)
-        .filter_map(|(run, g)| Mode::from_str(&g.mode).ok().map(|m| (run, g, m)))
+        .map(|(run, g)| (run, g, g.mode))
         .collect();
     let panels = Panels::by_threads(groups.iter().map(|(_, g, m)| (*m, g.threads)));
     let mut series = Vec::new();

@@ -179,12 +179,10 @@ pub fn sections(runs: &[LabeledRun]) -> Result<Vec<ChartSection>, PlotError> {
 /// draw (copybench's own points without an `error`; a file written before findings existed
 /// has none stored). The protocol is the run's `config.protocol` (TCP in older files).
 pub fn findings_of(run: &LabeledRun) -> Findings {
-    // Files from before `protocol` was recorded read as TCP, which they were.
-    let protocol = run.results.config.protocol.name();
     let mut plotted = run.results.clone();
     // copybench's own strategies: a peer's point is not one of them.
     plotted
         .points
         .retain(|p| is_plotted(p) && p.tool == copybench_core::result::COPYBENCH_TOOL);
-    findings_for_run(&plotted, protocol)
+    findings_for_run(&plotted)
 }

@@ -260,7 +260,7 @@ fn a_break_even_inside_the_range_is_marked_where_the_findings_put_it() {
     let stream1 = f
         .groups
         .iter()
-        .find(|g| g.mode == "stream" && g.threads == 1)
+        .find(|g| g.mode == Mode::Stream && g.threads == 1)
         .unwrap();
     let be = stream1
         .break_even

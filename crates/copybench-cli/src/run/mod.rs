@@ -118,8 +118,7 @@ pub fn new_results(plan: &RunPlan, args: &RunArgs, target: &Target) -> RunResult
 /// points at most: cheap enough to redo at every rewrite of the files, so that an interrupted
 /// run has them too).
 pub fn refresh_findings(results: &mut RunResults) {
-    let protocol = results.config.protocol.name();
-    results.findings = Some(findings_for_run(results, protocol));
+    results.findings = Some(findings_for_run(results));
 }
 
 /// The summary table and the findings (stdout, or stderr when the JSON goes to stdout) and the

@@ -1,27 +1,9 @@
 //! Why a point could not be measured: typed, and always naming the side and thread that failed.
 
-use std::fmt;
 use std::time::Duration;
 
+use crate::model::Role;
 use crate::strategy::StrategyError;
-
-/// Which side of a connection a thread is on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// Hands messages to the kernel with the point's strategy.
-    Sender,
-    /// Reads the stream and verifies it.
-    Receiver,
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Role::Sender => "sender",
-            Role::Receiver => "receiver",
-        })
-    }
-}
 
 /// An error from the embedding program's [`Hooks`](super::Hooks) (joining a namespace,
 /// pinning a CPU): any error type, kept whole so its cause chain survives.

@@ -24,12 +24,14 @@ use std::thread::{Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant};
 
 pub use datagram::DatagramCounts;
-pub use error::{EngineError, HookError, ParamsError, ReceiveError, Role, SetupError};
+pub use error::{EngineError, HookError, ParamsError, ReceiveError, SetupError};
 pub use params::{
-    Mode, PointParams, Protocol, Verify, DEFAULT_READ_SIZE, MAX_DATAGRAM, MAX_FIELDS, MAX_MSG_SIZE,
-    MAX_POOL, MAX_POOL_BYTES, MAX_READ_SIZE, MAX_THREADS,
+    PointParams, DEFAULT_READ_SIZE, MAX_DATAGRAM, MAX_FIELDS, MAX_MSG_SIZE, MAX_POOL,
+    MAX_POOL_BYTES, MAX_READ_SIZE, MAX_THREADS,
 };
 pub use point::assemble_point;
+// The names of the model, where engine users have always found them.
+pub use crate::model::{Mode, Protocol, Role, Verify};
 pub use receiver::ReceiverReport;
 pub use sender::SenderReport;
 

@@ -7,7 +7,6 @@
 
 mod errqueue;
 mod iowork;
-mod kind;
 mod twocopy;
 #[allow(unsafe_code)] // pushing SQEs and registering buffers; each block has its SAFETY comment
 mod uring;
@@ -17,6 +16,7 @@ use std::io::IoSlice;
 use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
+pub use crate::model::{StrategyKind, UnknownStrategy};
 #[doc(hidden)]
 pub use errqueue::build_control;
 pub use errqueue::{
@@ -24,7 +24,6 @@ pub use errqueue::{
     SO_EE_CODE_ZEROCOPY_COPIED, SO_EE_ORIGIN_ZEROCOPY,
 };
 pub use iowork::IoWorkerCpu;
-pub use kind::{StrategyKind, UnknownStrategy};
 pub use twocopy::{ScatterGather, TwoCopy};
 pub use uring::{probe_uring, FixedRegions, OpcodeSupport, Uring, MAX_FIXED_BUFFERS};
 pub use zerocopy::{probe_support as probe_zerocopy, ZeroCopy};

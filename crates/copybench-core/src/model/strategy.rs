@@ -1,3 +1,5 @@
+//! The send strategies by name: what runs, what results record, what users type.
+
 use std::fmt;
 use std::str::FromStr;
 

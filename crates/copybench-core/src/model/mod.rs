@@ -1,0 +1,16 @@
+//! The vocabulary every other module speaks: what a point measures ([`Mode`], [`Protocol`],
+//! [`Verify`]), with which strategy ([`StrategyKind`]), over which path ([`TopologyKind`]) and
+//! placement ([`Placement`]), on which side ([`Role`]), and the findings' data ([`findings`]).
+//!
+//! The bottom of the crate: these are plain values that `result` (the JSON contract), `engine`,
+//! `strategy` and the analyses all import, so no two of those need each other for a name. It
+//! imports nothing of the crate but `units` (parse errors) and `stats` (the spread of a figure).
+
+pub mod findings;
+mod strategy;
+mod topology;
+mod traffic;
+
+pub use strategy::{StrategyKind, UnknownStrategy};
+pub use topology::{Placement, Role, TopologyKind};
+pub use traffic::{Mode, Protocol, Verify};

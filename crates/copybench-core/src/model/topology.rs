@@ -1,0 +1,113 @@
+//! Where traffic runs: the kind of path, the CPU placement, and the two sides of a connection.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// How sender and receiver threads are placed on CPUs (`--placement`).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Placement {
+    /// Senders and receivers pinned to disjoint CPUs.
+    #[default]
+    Apart,
+    /// Each sender pinned to the same CPU as its receiver.
+    Same,
+    /// Not pinned: the scheduler decides, and may decide differently from run to run.
+    #[serde(rename = "none")]
+    Unpinned,
+    /// Pinned to the CPUs given with `--sender-cpus` / `--receiver-cpus`.
+    Custom,
+}
+
+impl Placement {
+    /// The name used in results and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Placement::Apart => "apart",
+            Placement::Same => "same",
+            Placement::Unpinned => "none",
+            Placement::Custom => "custom",
+        }
+    }
+}
+
+impl std::fmt::Display for Placement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The kinds of path traffic can take.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum TopologyKind {
+    /// 127.0.0.1 in one network namespace.
+    #[default]
+    Loopback,
+    /// A veth pair between two network namespaces.
+    Netns,
+    /// A `copybench server` on another host (or process).
+    Remote,
+    /// Senders only, in a namespace whose veth leads to a device that is down: datagrams are
+    /// dropped at the device, so nothing is delivered and the copy really can be avoided.
+    Sink,
+}
+
+impl TopologyKind {
+    /// The name used in results and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            TopologyKind::Loopback => "loopback",
+            TopologyKind::Netns => "netns",
+            TopologyKind::Remote => "remote",
+            TopologyKind::Sink => "sink",
+        }
+    }
+
+    /// The kind a [`TopologyKind::name`] names.
+    pub fn from_name(name: &str) -> Option<TopologyKind> {
+        [
+            TopologyKind::Loopback,
+            TopologyKind::Netns,
+            TopologyKind::Remote,
+            TopologyKind::Sink,
+        ]
+        .into_iter()
+        .find(|k| k.name() == name)
+    }
+
+    /// Whether a zero-copy send on this path is delivered locally, where the kernel always
+    /// copies (so a copied ratio of 1.0 is expected, not a fault).
+    pub fn is_local_delivery(self) -> bool {
+        matches!(self, TopologyKind::Loopback | TopologyKind::Netns)
+    }
+}
+
+impl std::fmt::Display for TopologyKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Which side of a connection a thread is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Hands messages to the kernel with the point's strategy.
+    Sender,
+    /// Reads the stream and verifies it.
+    Receiver,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Sender => "sender",
+            Role::Receiver => "receiver",
+        })
+    }
+}
