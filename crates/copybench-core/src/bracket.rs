@@ -74,7 +74,7 @@ fn last_change(measured: &[(usize, f64)]) -> Option<(usize, bool)> {
         .enumerate()
         .filter(|(_, w)| (w[0].1 > 0.0) != (w[1].1 > 0.0))
         .map(|(i, w)| (i, w[1].1 > 0.0))
-        .last()
+        .next_back()
 }
 
 fn interpolate(measured: &[(usize, f64)], i: usize) -> f64 {
@@ -138,7 +138,7 @@ pub fn interval<K>(
             .enumerate()
             .filter(|(_, w)| (w[0].1 > 0.0) != (w[1].1 > 0.0) && (w[1].1 > 0.0) == starts_winning)
             .map(|(i, _)| i)
-            .last();
+            .next_back();
         match change {
             Some(i) => crossings.push(interpolate(&measured, i).log2()),
             None => {
