@@ -23,6 +23,8 @@ fi
 apt_packages=()
 command -v chromium >/dev/null 2>&1 || apt_packages+=(chromium)
 command -v npm >/dev/null 2>&1 || apt_packages+=(npm)
+# scripts/pmu-check.sh reads the results JSON with jq.
+command -v jq >/dev/null 2>&1 || apt_packages+=(jq)
 # Chart labels need a font; a minimal image may have none.
 dpkg -s fonts-dejavu-core >/dev/null 2>&1 || apt_packages+=(fonts-dejavu-core)
 # Peers for `copybench peers` (package name = command name for all four).

@@ -9,6 +9,7 @@ use copybench_core::engine::{
     Mode, Protocol, Verify, MAX_FIELDS, MAX_MSG_SIZE, MAX_POOL, MAX_READ_SIZE, MAX_THREADS,
 };
 use copybench_core::message::Align;
+use copybench_core::strategy::MAX_URING_DEPTH;
 use copybench_core::units::{format_size, parse_duration, parse_size, ParseError};
 use copybench_core::StrategyKind;
 
@@ -261,9 +262,15 @@ pub struct RunArgs {
     pub align: Align,
 
     /// uringzc only: register the pool's buffers with the ring and send with fixed buffers
-    /// (needs --fields 1).
+    /// (any --fields with the packed placement; --fields 1 with the others).
     #[arg(long)]
     pub fixed_buffers: bool,
+
+    /// io_uring strategies: sends in flight per socket, 1 to 256 (default 8, chosen by
+    /// measurement: see README). UDP sends are unlinked; TCP batches are linked chains
+    /// (IOSQE_IO_LINK with MSG_WAITALL) so the stream keeps its order. rr always uses 1.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=MAX_URING_DEPTH as i64))]
+    pub uring_depth: Option<u16>,
 
     /// CPU placement, recorded with every point: apart (senders and receivers on disjoint
     /// CPUs), same (each sender on its receiver's CPU), none (unpinned: the scheduler decides).

@@ -174,6 +174,7 @@ impl CrossoverArgs {
             expect_zerocopy: false,
             auth_key_file: None,
             fixed_buffers: false,
+            uring_depth: None,
             placement: self.placement,
             verify: Verify::Full,
             read_size: None,

@@ -71,6 +71,33 @@ fn every_invalid_input_exits_2_naming_the_flag_without_panicking() {
             vec!["--fixed-buffers", "--strategy", "zerocopy"],
             "--fixed-buffers",
         ),
+        (
+            vec![
+                "--fixed-buffers",
+                "--strategy",
+                "uringzc",
+                "--align",
+                "page",
+            ],
+            "--fixed-buffers",
+        ),
+        (vec!["--uring-depth", "0"], "--uring-depth"),
+        (vec!["--uring-depth", "257"], "--uring-depth"),
+        (
+            vec!["--uring-depth", "4", "--strategy", "zerocopy"],
+            "--uring-depth",
+        ),
+        (
+            vec![
+                "--uring-depth",
+                "4",
+                "--strategy",
+                "uringsend",
+                "--mode",
+                "rr",
+            ],
+            "--uring-depth",
+        ),
     ];
     for (args, flag) in cases {
         let started = Instant::now();

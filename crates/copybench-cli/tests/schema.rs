@@ -105,3 +105,39 @@ fn every_schema_1_key_is_still_written_with_its_type() {
         );
     }
 }
+
+#[test]
+fn io_uring_points_write_their_depth_and_ring_setup() {
+    // The keys docs/results.md names for the io_uring strategies, with their types; the other
+    // strategies write them as null.
+    let r = common::run_value(&[
+        "--topology",
+        "loopback",
+        "--sizes",
+        "4k",
+        "--strategy",
+        "uringsend,uringzc,scattergather",
+        "--uring-depth",
+        "4",
+    ]);
+    let mut now = BTreeSet::new();
+    keys(&r, "$".into(), &mut now);
+    for (path, kind) in [
+        ("$.points[].uring_depth", "number"),
+        ("$.points[].uring_depth", "null"),
+        ("$.points[].uring", "object"),
+        ("$.points[].uring", "null"),
+        ("$.points[].uring.depth", "number"),
+        ("$.points[].uring.linked", "bool"),
+        ("$.points[].uring.setup_flags", "array"),
+        ("$.points[].uring.setup_flags[]", "string"),
+        ("$.points[].uring.registered_file", "bool"),
+        ("$.points[].uring.registered_ring_fd", "bool"),
+        ("$.points[].uring.broken_links", "number"),
+    ] {
+        assert!(
+            now.contains(&(path.to_string(), kind)),
+            "{path} ({kind}) is not written"
+        );
+    }
+}

@@ -289,6 +289,16 @@ pub struct Point {
     /// Whether the pool was registered with io_uring as fixed buffers (`uringzc` only).
     #[serde(default)]
     pub fixed_buffers: bool,
+    /// io_uring strategies: sends in flight per socket (`--uring-depth`; 1 in rr mode).
+    /// `null` for the other strategies, and in files written before it was recorded (those
+    /// kept one send in flight).
+    #[serde(default)]
+    pub uring_depth: Option<usize>,
+    /// io_uring strategies: how the ring was set up (setup flags, registered file and ring fd,
+    /// what the kernel refused). `null` for the other strategies and where the sender did not
+    /// report (a remote sender, older files).
+    #[serde(default)]
+    pub uring: Option<UringSetup>,
     /// Payload throughput in Gbps, where 1 Gbps = 10^9 bit/s (bytes x 8 / duration / 10^9).
     pub throughput_gbps: f64,
     /// Payload bytes the senders handed to the kernel in the measured interval.
@@ -662,6 +672,34 @@ pub struct UdpStats {
     pub delivered_gbps: Option<f64>,
     /// Payload the senders handed to the kernel over their measured interval, Gbps.
     pub sent_gbps: f64,
+}
+
+/// How the io_uring strategies' rings were set up for one point (every sender's ring is set up
+/// alike; the first sender's is recorded). What the kernel refused is named in `refused`, so a
+/// figure from a kernel without, say, `DEFER_TASKRUN` is not read as one with it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UringSetup {
+    /// Sends in flight per socket (`--uring-depth`, 1 for rr).
+    pub depth: usize,
+    /// Whether the sends of one batch were linked (`IOSQE_IO_LINK`): on TCP, to keep the
+    /// stream's byte order with several sends in flight; never on UDP (datagrams stand alone).
+    pub linked: bool,
+    /// `io_uring_setup` flags the ring was created with, e.g. `SINGLE_ISSUER`,
+    /// `DEFER_TASKRUN` (or `COOP_TASKRUN` where that was refused); empty: none.
+    pub setup_flags: Vec<String>,
+    /// The socket was registered (`io_uring_register_files`) and sends name it as a fixed file.
+    pub registered_file: bool,
+    /// The ring's own fd was registered (`IORING_REGISTER_RING_FDS`), so `io_uring_enter`
+    /// skips the fd lookup.
+    pub registered_ring_fd: bool,
+    /// What was asked for and refused by this kernel, with the error (the ring then ran
+    /// without it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<String>,
+    /// Chains whose order had to be restored: a send of a linked batch ended short or failed,
+    /// the kernel cancelled the rest, and they were resubmitted in order.
+    #[serde(default)]
+    pub broken_links: u64,
 }
 
 /// Zero-copy bookkeeping for one point (summed over connections), for MSG_ZEROCOPY and io_uring

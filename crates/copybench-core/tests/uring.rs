@@ -5,7 +5,10 @@
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use copybench_core::engine::{run_point, Endpoints, EngineError, NoHooks, PointParams};
+use copybench_core::engine::{
+    run_point, Endpoints, EngineError, Mode, NoHooks, PointParams, Protocol,
+};
+use copybench_core::message::Align;
 use copybench_core::result::Point;
 use copybench_core::StrategyKind;
 
@@ -39,6 +42,24 @@ fn check(p: &PointParams, point: &Point) {
     assert_eq!(point.bytes, point.messages * p.msg_size as u64, "{what}");
     assert!(point.send_calls >= point.messages, "{what}");
     assert_eq!(point.fixed_buffers, p.fixed_buffers, "{what}");
+    assert_eq!(point.uring_depth, Some(p.uring_depth()), "{what}");
+    let setup = point.uring.as_ref().expect("the ring's setup is recorded");
+    assert_eq!(setup.depth, p.uring_depth(), "{what}");
+    assert_eq!(
+        setup.linked,
+        p.protocol == Protocol::Tcp && p.uring_depth() > 1,
+        "{what}"
+    );
+    // This kernel (6.18) takes every setup flag and registration: nothing fell back.
+    assert_eq!(
+        setup.setup_flags,
+        ["SINGLE_ISSUER", "DEFER_TASKRUN"],
+        "{what}"
+    );
+    assert!(
+        setup.registered_file && setup.registered_ring_fd,
+        "{what}: {setup:?}"
+    );
     // The workers were looked for (a measured value, possibly 0), never left unmeasured.
     assert!(point.sender_io_worker_ns.is_some(), "{what}");
     match p.strategy {
@@ -106,6 +127,54 @@ fn a_tiny_pool_never_reuses_a_buffer_before_its_notification() {
 }
 
 #[test]
+fn sends_in_flight_stay_verified_on_tcp_and_udp() {
+    // TCP: linked chains of `depth` sends, the receiver checks every byte in order; UDP:
+    // unlinked, every datagram checked. A pool smaller than the depth must not stall.
+    for protocol in [Protocol::Tcp, Protocol::Udp] {
+        for strategy in URING {
+            for (depth, size, pool) in [
+                (1, 4096, None),
+                (4, 1000, None),
+                (32, 4096, None),
+                (8, 16000, None),
+                (8, 4096, Some(3)),
+            ] {
+                let size = if protocol == Protocol::Tcp && size == 16000 {
+                    1 << 20
+                } else {
+                    size
+                };
+                let mut p = quick(strategy, size, 1);
+                p.protocol = protocol;
+                p.uring_depth = Some(depth);
+                p.pool = pool;
+                let point = run(&p);
+                check(&p, &point);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_default_depth_is_recorded_and_rr_keeps_one_send_in_flight() {
+    let p = quick(StrategyKind::UringSend, 4096, 1);
+    let point = run(&p);
+    check(&p, &point);
+    assert_eq!(
+        point.uring_depth,
+        Some(copybench_core::strategy::DEFAULT_URING_DEPTH)
+    );
+    let mut p = quick(StrategyKind::UringZc, 4096, 1);
+    p.mode = Mode::Rr;
+    let point = run(&p);
+    check(&p, &point);
+    assert_eq!(point.uring_depth, Some(1));
+    // Strategies without a ring record none.
+    let point = run(&quick(StrategyKind::ScatterGather, 4096, 1));
+    assert_eq!((point.uring_depth, point.uring), (None, None));
+}
+
+#[test]
 fn fixed_buffers_on_and_off() {
     for fixed in [false, true] {
         for size in [1, 4096, 65536, 1 << 20] {
@@ -117,6 +186,15 @@ fn fixed_buffers_on_and_off() {
                 check(&p, &run(&p));
             }
         }
+    }
+    // Packed messages of several fields are one registered region each (SENDMSG_ZC with
+    // buf_index), at depth 1 and in flight.
+    for (fields, depth) in [(8, 1), (8, 16), (100, 4)] {
+        let mut p = quick(StrategyKind::UringZc, 65536, 1);
+        p.fields = fields;
+        p.fixed_buffers = true;
+        p.uring_depth = Some(depth);
+        check(&p, &run(&p));
     }
     let mut p = quick(StrategyKind::UringZc, 4096, 2);
     p.fields = 1;
@@ -137,10 +215,24 @@ fn fixed_buffers_are_refused_where_they_cannot_apply() {
         assert!(matches!(err, EngineError::InvalidParams(_)), "{err}");
         assert!(err.to_string().contains(words), "{err}");
     };
-    // Several fields: separate allocations cannot be one registered buffer.
+    // Several fields placed apart: separate allocations cannot be one registered buffer.
+    for align in [Align::Page, Align::Offset(96)] {
+        let mut p = quick(StrategyKind::UringZc, 4096, 1);
+        p.fixed_buffers = true;
+        p.align = align;
+        refused(p, "--fixed-buffers");
+    }
+    // Packed (the default), any field count: accepted.
     let mut p = quick(StrategyKind::UringZc, 4096, 1);
     p.fixed_buffers = true;
-    refused(p, "--fields 1");
+    assert!(p.validate().is_ok());
+    // Depth: within bounds, and not above 1 for rr.
+    for (depth, mode) in [(0, Mode::Stream), (257, Mode::Stream), (2, Mode::Rr)] {
+        let mut p = quick(StrategyKind::UringSend, 4096, 1);
+        p.uring_depth = Some(depth);
+        p.mode = mode;
+        refused(p, "--uring-depth");
+    }
     // Other strategies have no ring to register with.
     for strategy in [StrategyKind::ZeroCopy, StrategyKind::UringSend] {
         let mut p = quick(strategy, 4096, 1);

@@ -374,6 +374,8 @@ fn peer_point(
         pool_wait_s: None,
         pages_per_message: None,
         fixed_buffers: false,
+        uring_depth: None,
+        uring: None,
         sender_io_worker_ns: None,
         receiver_system_cpu: None,
         service_demand_ns_per_byte: None,

@@ -51,6 +51,13 @@ impl RunPlan {
             &args.threads,
             usize::from(args.repetitions),
         );
+        if args.uring_depth.is_some() && !args.strategies.iter().any(|s| s.uses_io_uring()) {
+            return Err(UsageError(
+                "--uring-depth applies to the io_uring strategies (uringsend, uringzc), which \
+                 --strategy leaves out"
+                    .into(),
+            ));
+        }
         for p in &mut points {
             // Only io_uring zero-copy sends from registered buffers; the others run as usual
             // beside it, and each point records whether it did.
@@ -116,6 +123,7 @@ fn template(args: &RunArgs) -> PointParams {
     template.duration = args.duration;
     template.verify = args.verify;
     template.read_size = args.read_size;
+    template.uring_depth = args.uring_depth.map(usize::from);
     template.corrupt_message = args.corrupt_message;
     template
 }

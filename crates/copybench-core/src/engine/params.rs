@@ -6,7 +6,7 @@ use super::ParamsError;
 use crate::message::{message_footprint, socket_send_budget, Align, Layout};
 use crate::model::{Mode, Protocol, Verify};
 use crate::pattern::STAMP_LEN;
-use crate::strategy::{StrategyKind, MAX_FIXED_BUFFERS};
+use crate::strategy::{StrategyKind, DEFAULT_URING_DEPTH, MAX_FIXED_BUFFERS, MAX_URING_DEPTH};
 use crate::units::format_size;
 
 /// Largest message: 64 MiB (a message and its pool must fit in memory many times over).
@@ -56,10 +56,14 @@ pub struct PointParams {
     /// How long to wait at the end for outstanding zero-copy completions.
     pub drain_timeout: Duration,
     /// io_uring zero-copy only: register the pool's buffers with the ring
-    /// (`io_uring_register_buffers`) and send with `buf_index`. Needs one field per message
-    /// for now (see [`PointParams::validate`]).
+    /// (`io_uring_register_buffers`) and send with `buf_index`. Needs every message in one
+    /// allocation: the packed placement, or one field (see [`PointParams::validate`]).
     #[serde(default)]
     pub fixed_buffers: bool,
+    /// io_uring strategies: sends in flight per socket; `None` takes
+    /// [`DEFAULT_URING_DEPTH`] (see [`PointParams::uring_depth`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uring_depth: Option<usize>,
     /// How much the receivers check (`full` unless asked otherwise).
     #[serde(default)]
     pub verify: Verify,
@@ -95,6 +99,7 @@ impl PointParams {
             duration: Duration::from_secs(5),
             drain_timeout: Duration::from_secs(10),
             fixed_buffers: false,
+            uring_depth: None,
             verify: Verify::Full,
             read_size: None,
             corrupt_message: None,
@@ -104,6 +109,17 @@ impl PointParams {
     /// Bytes per read call of a TCP stream receiver, as used.
     pub fn read_size(&self) -> usize {
         self.read_size.unwrap_or(DEFAULT_READ_SIZE)
+    }
+
+    /// io_uring sends in flight per socket, as used: `uring_depth`, or
+    /// [`DEFAULT_URING_DEPTH`]; always 1 in rr mode, where each message waits for its reply
+    /// (a second send could only be queued behind it).
+    pub fn uring_depth(&self) -> usize {
+        if self.mode == Mode::Rr {
+            1
+        } else {
+            self.uring_depth.unwrap_or(DEFAULT_URING_DEPTH)
+        }
     }
 
     /// Message buffers per connection, as used: `pool`, or [`PointParams::default_pool`].
@@ -240,6 +256,21 @@ impl PointParams {
                 "the measured duration must be positive",
             ));
         }
+        if let Some(depth) = self.uring_depth {
+            if !(1..=MAX_URING_DEPTH).contains(&depth) {
+                return Err(ParamsError::new(
+                    "uring_depth",
+                    format!("--uring-depth {depth} is outside 1..={MAX_URING_DEPTH}"),
+                ));
+            }
+            if depth > 1 && self.mode == Mode::Rr {
+                return Err(ParamsError::new(
+                    "uring_depth",
+                    "--uring-depth above 1 does not apply to --mode rr: each message waits for \
+                     its reply, so one send is in flight at a time; leave --uring-depth out",
+                ));
+            }
+        }
         if self.fixed_buffers {
             if self.strategy != StrategyKind::UringZc {
                 return Err(ParamsError::new(
@@ -250,16 +281,17 @@ impl PointParams {
                     ),
                 ));
             }
-            // Every iovec of one send must lie inside one registered buffer, and each field is
-            // its own allocation: only one-field messages qualify until fields can be packed
-            // into one arena.
+            // Every iovec of one send must lie inside one registered buffer: a packed message
+            // is one allocation whatever its field count, fields placed apart are not.
             let fields = self.fields.min(self.msg_size);
-            if fields != 1 {
+            if fields != 1 && self.align != Align::Packed {
                 return Err(ParamsError::new(
                     "fixed_buffers",
                     format!(
-                        "fixed buffers need --fields 1 for now (got {fields}): every iovec of a \
-                         send must lie in one registered buffer, and each field is allocated apart"
+                        "--fixed-buffers needs every iovec of a send inside one registered \
+                         buffer, but --align {} gives each of the {fields} fields its own \
+                         allocation: use --align packed (the default) or --fields 1",
+                        self.align
                     ),
                 ));
             }

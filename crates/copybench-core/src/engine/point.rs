@@ -3,7 +3,7 @@ use hdrhistogram::Histogram;
 use super::{Mode, PointParams, Protocol, ReceiverReport, SenderReport, Verify};
 use crate::result::{
     Counters, LatencyKind, LatencySummary, Point, SideMetrics, SystemCpu, ThreadResult, UdpStats,
-    ZeroCopyStats,
+    UringSetup, ZeroCopyStats,
 };
 
 fn gbps(bytes: u64, seconds: f64) -> f64 {
@@ -151,6 +151,20 @@ pub fn assemble_point(
             z
         });
 
+    // Every sender's ring is set up alike: the first one's setup stands for all, with the
+    // broken links of all of them.
+    let uring = senders
+        .iter()
+        .find_map(|s| s.uring.clone())
+        .map(|first| UringSetup {
+            broken_links: senders
+                .iter()
+                .filter_map(|s| s.uring.as_ref())
+                .map(|u| u.broken_links)
+                .sum(),
+            ..first
+        });
+
     // All senders run the same strategy: worker time is known for all of them or for none.
     let sender_io_worker_ns = senders
         .iter()
@@ -193,6 +207,11 @@ pub fn assemble_point(
             senders.iter().map(|s| s.pages_per_message).sum::<f64>() / senders.len() as f64
         }),
         fixed_buffers: params.fixed_buffers,
+        uring_depth: params
+            .strategy
+            .uses_io_uring()
+            .then(|| params.uring_depth()),
+        uring,
         throughput_gbps,
         bytes,
         messages,

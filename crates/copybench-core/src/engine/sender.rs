@@ -10,7 +10,7 @@ use super::{
     EngineError, Mode, Phase, ReceiveError, Role, SetupError, Shared, LATENCY_SAMPLE_EVERY,
 };
 use crate::message::{Layout, Message};
-use crate::result::{Counters, ZeroCopyStats};
+use crate::result::{Counters, UringSetup, ZeroCopyStats};
 use crate::strategy::{new_strategy, SendReport, SendStrategy, Slot, StrategyError};
 
 /// What one sender thread did.
@@ -36,6 +36,8 @@ pub struct SenderReport {
     pub counters: Option<Counters>,
     /// Whole connection (completions of measured sends may arrive after the interval).
     pub zerocopy: Option<ZeroCopyStats>,
+    /// How the strategy's io_uring was set up (`None`: no ring).
+    pub uring: Option<UringSetup>,
     /// CPU time of the strategy's io_uring worker threads over the measured interval
     /// (`None`: the strategy has no ring).
     pub io_worker_ns: Option<u64>,
@@ -179,6 +181,7 @@ pub(crate) fn run_sender(
         params.msg_size,
         params.align,
         params.fixed_buffers,
+        params.uring_depth(),
     );
     strategy.prepare(fd).map_err(&send_err)?;
 
@@ -302,6 +305,7 @@ pub(crate) fn run_sender(
         interval,
         counters,
         zerocopy: strategy.zerocopy_stats(),
+        uring: strategy.uring_setup(),
         io_worker_ns,
         pool_wait_s,
         pages_per_message,

@@ -25,11 +25,14 @@ pub use errqueue::{
 };
 pub use iowork::IoWorkerCpu;
 pub use twocopy::{ScatterGather, TwoCopy};
-pub use uring::{probe_uring, FixedRegions, OpcodeSupport, Uring, MAX_FIXED_BUFFERS};
+pub use uring::{
+    probe_uring, FixedRegions, OpcodeSupport, Uring, DEFAULT_URING_DEPTH, MAX_FIXED_BUFFERS,
+    MAX_URING_DEPTH,
+};
 pub use zerocopy::{probe_support as probe_zerocopy, ZeroCopy};
 
 use crate::message::{Align, Message};
-use crate::result::ZeroCopyStats;
+use crate::result::{UringSetup, ZeroCopyStats};
 
 /// Index of a message buffer in the sender's pool.
 pub type Slot = usize;
@@ -143,6 +146,12 @@ pub trait SendStrategy: Send {
         None
     }
 
+    /// How the strategy's io_uring was set up (depth, setup flags, registrations), for
+    /// strategies with a ring; `None` for the others. Call it after `prepare`.
+    fn uring_setup(&self) -> Option<UringSetup> {
+        None
+    }
+
     /// CPU time so far of the kernel worker threads serving this strategy's ring (io_uring's
     /// `iou-wrk-*`), which the sending thread's own clock does not include; `None` for
     /// strategies without a ring. Two samples give the time in between
@@ -154,19 +163,21 @@ pub trait SendStrategy: Send {
 
 /// Creates the strategy of a kind for messages of `msg_size` bytes. `fixed_buffers` (io_uring
 /// zero-copy only, see [`crate::engine::PointParams::validate`]) registers the pool with the
-/// ring; the other strategies ignore it.
+/// ring, and `uring_depth` is the io_uring strategies' sends in flight per socket; the other
+/// strategies ignore both.
 pub fn new_strategy(
     kind: StrategyKind,
     msg_size: usize,
     align: Align,
     fixed_buffers: bool,
+    uring_depth: usize,
 ) -> Box<dyn SendStrategy> {
     match kind {
         StrategyKind::TwoCopy => Box::new(TwoCopy::new(msg_size, align)),
         StrategyKind::ScatterGather => Box::new(ScatterGather::new()),
         StrategyKind::ZeroCopy => Box::new(ZeroCopy::new()),
-        StrategyKind::UringSend => Box::new(Uring::copying()),
-        StrategyKind::UringZc => Box::new(Uring::zero_copy(fixed_buffers)),
+        StrategyKind::UringSend => Box::new(Uring::copying(uring_depth)),
+        StrategyKind::UringZc => Box::new(Uring::zero_copy(fixed_buffers, uring_depth)),
     }
 }
 

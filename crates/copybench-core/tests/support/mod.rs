@@ -48,6 +48,8 @@ pub fn point(
         pool_wait_s: None,
         pages_per_message: None,
         fixed_buffers: false,
+        uring_depth: None,
+        uring: None,
         sender_io_worker_ns: None,
         strategy,
         msg_size,
