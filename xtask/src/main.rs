@@ -51,7 +51,8 @@ fn run(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
-/// Whether this process runs as root (the sink and netns need CAP_NET_ADMIN).
+/// Whether this process runs as root (the sink and netns need CAP_NET_ADMIN; the screenshot's
+/// `unshare --net` too).
 fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
@@ -165,7 +166,7 @@ fn screenshot(args: &[String]) -> Result<()> {
         std::fs::canonicalize(report).with_context(|| format!("report {report} not found"))?;
     let png = std::env::current_dir()?.join(png);
     let profile = std::env::temp_dir().join(format!("copybench-shot-{}", std::process::id()));
-    let mut cmd = if rustix_is_root() {
+    let mut cmd = if is_root() {
         let mut c = Command::new("unshare");
         c.args(["--net", "/usr/bin/chromium"]);
         c
@@ -193,14 +194,6 @@ fn screenshot(args: &[String]) -> Result<()> {
     result?;
     eprintln!("wrote {}", png.display());
     Ok(())
-}
-
-/// Root (for `unshare --net`), from `id -u`.
-fn rustix_is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
 }
 
 /// Median of `values` (NaN when there are none, which prints as such, never as 0).

@@ -9,6 +9,7 @@ use copybench_core::engine::{
     Mode, Protocol, Verify, MAX_FIELDS, MAX_MSG_SIZE, MAX_POOL, MAX_READ_SIZE, MAX_THREADS,
 };
 use copybench_core::message::Align;
+use copybench_core::model::Placement;
 use copybench_core::strategy::MAX_URING_DEPTH;
 use copybench_core::units::{format_size, parse_duration, parse_size, ParseError};
 use copybench_core::StrategyKind;
@@ -74,19 +75,6 @@ pub enum TopologyArg {
     /// CAP_NET_ADMIN and --protocol udp): datagrams are dropped at the device, so zero-copy
     /// really avoids the copy, as in front of a NIC. Nothing is received or verified.
     Sink,
-}
-
-/// How threads are placed on CPUs (`--placement`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum PlacementArg {
-    /// Senders and receivers pinned to disjoint CPUs (on one CPU: impossible, `same` is used
-    /// and the results say so).
-    Apart,
-    /// Each sender pinned to the same CPU as its receiver.
-    Same,
-    /// Not pinned: the scheduler decides, differently from run to run.
-    #[value(name = "none")]
-    Unpinned,
 }
 
 #[derive(Debug, Args)]
@@ -274,8 +262,8 @@ pub struct RunArgs {
 
     /// CPU placement, recorded with every point: apart (senders and receivers on disjoint
     /// CPUs), same (each sender on its receiver's CPU), none (unpinned: the scheduler decides).
-    #[arg(long, value_enum, default_value = "apart")]
-    pub placement: PlacementArg,
+    #[arg(long, value_parser = parse_placement, default_value = "apart")]
+    pub placement: Placement,
 
     /// The same as --placement apart (kept for older scripts).
     #[arg(long, conflicts_with = "placement")]
@@ -351,24 +339,6 @@ pub fn parse_pct(s: &str) -> Result<f64, String> {
     Ok(v)
 }
 
-/// Where the two sides of every tool run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Placement {
-    /// Sender on CPU 0, receiver on CPU 1.
-    Apart,
-    /// Sender and receiver both on CPU 0.
-    Same,
-}
-
-impl Placement {
-    pub fn name(self) -> &'static str {
-        match self {
-            Placement::Apart => "apart",
-            Placement::Same => "same",
-        }
-    }
-}
-
 #[derive(Debug, Args)]
 pub struct PeersArgs {
     /// Write sizes, comma-separated: bytes or k/m suffixes (powers of 1024), 1 byte to 64m.
@@ -398,7 +368,7 @@ pub struct PeersArgs {
     pub topology: TopologyArg,
 
     /// CPU placement of every tool: apart = sender on CPU 0, receiver on CPU 1; same = both on CPU 0.
-    #[arg(long, value_enum, default_value = "apart")]
+    #[arg(long, value_parser = parse_peers_placement, default_value = "apart")]
     pub placement: Placement,
 
     /// Peers to run, comma-separated (missing ones are reported and skipped).
@@ -555,6 +525,19 @@ fn parse_mode(s: &str) -> Result<Mode, ParseError> {
 
 pub(crate) fn parse_verify(s: &str) -> Result<Verify, ParseError> {
     s.parse()
+}
+
+pub(crate) fn parse_placement(s: &str) -> Result<Placement, ParseError> {
+    s.parse()
+}
+
+fn parse_peers_placement(s: &str) -> Result<Placement, String> {
+    match parse_placement(s).map_err(|e| e.to_string())? {
+        Placement::Unpinned => {
+            Err("none: the peers are pinned like copybench; use apart or same".into())
+        }
+        p => Ok(p),
+    }
 }
 
 pub(crate) fn parse_align(s: &str) -> Result<Align, ParseError> {

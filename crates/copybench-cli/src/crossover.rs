@@ -18,6 +18,7 @@ use copybench_core::crossover::{Bisection, CrossoverRecord, Step};
 use copybench_core::engine::{EngineError, Mode, PointParams, Protocol, Verify};
 use copybench_core::findings::{size_text, Figure};
 use copybench_core::message::Align;
+use copybench_core::model::Placement;
 use copybench_core::result::RunResults;
 use copybench_core::units::format_size;
 use copybench_core::StrategyKind;
@@ -25,7 +26,7 @@ use serde::Serialize;
 
 use crate::args::{
     parse_align, parse_msg_size, parse_positive_duration, parse_strategy, parse_threads,
-    parse_warmup, PlacementArg, RunArgs, TopologyArg,
+    parse_warmup, RunArgs, TopologyArg,
 };
 use crate::export::write_atomically;
 use crate::hooks::CliHooks;
@@ -112,8 +113,8 @@ pub struct CrossoverArgs {
 
     /// CPU placement, as `copybench run` (and with the same default, so that a crossover and
     /// a run measure alike), recorded with every point: apart, same, none (unpinned).
-    #[arg(long, value_enum, default_value = "apart")]
-    pub placement: PlacementArg,
+    #[arg(long, value_parser = crate::args::parse_placement, default_value = "apart")]
+    pub placement: Placement,
 
     /// The same as --placement apart (kept for older scripts).
     #[arg(long, conflicts_with = "placement")]

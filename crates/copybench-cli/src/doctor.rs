@@ -155,7 +155,7 @@ pub fn run() -> usize {
     for a in copybench_perf::availability() {
         checks.push(check(
             &format!("counter {}", a.event),
-            a.result.map(|()| "opens".into()),
+            a.result.map(|()| "opens".into()).map_err(|e| e.to_string()),
             "reported as unsupported in results (never as 0); hardware counters need a PMU: bare metal, or a VM with PMU passthrough",
         ));
     }

@@ -4,7 +4,7 @@ use std::cell::RefCell;
 
 use copybench_core::engine::{HookError, Hooks, IntervalProbe, Role, ThreadProbe};
 use copybench_core::result::{Counters, Metric, PinRecord, Placement, SystemCpu};
-use copybench_net::{Side, Sink, Topology};
+use copybench_net::{Sink, Topology};
 use copybench_perf::{CounterValues, CpuTimes, Reading, ThreadCounters};
 
 /// CPUs for sender and receiver threads; thread i takes entry i modulo the list's length.
@@ -78,12 +78,8 @@ impl<'a> CliHooks<'a> {
 
 impl Hooks for CliHooks<'_> {
     fn enter_thread(&self, role: Role, index: usize) -> Result<Option<usize>, HookError> {
-        let side = match role {
-            Role::Sender => Side::Sender,
-            Role::Receiver => Side::Receiver,
-        };
         if let Some(topology) = self.topology {
-            topology.enter(side)?;
+            topology.enter(role)?;
         }
         if let (Some(sink), Role::Sender) = (self.sink, role) {
             sink.enter()?;
@@ -97,7 +93,7 @@ impl Hooks for CliHooks<'_> {
                 let cpu = list[index % list.len()];
                 if !core_affinity::set_for_current(core_affinity::CoreId { id: cpu }) {
                     return Err(
-                        format!("could not pin the {side} thread {index} to CPU {cpu}").into(),
+                        format!("could not pin the {role} thread {index} to CPU {cpu}").into(),
                     );
                 }
                 Some(cpu)

@@ -85,7 +85,7 @@ fn counters(
         for a in copybench_perf::availability() {
             let v = match a.result {
                 Ok(()) => serde_json::json!("supported"),
-                Err(reason) => serde_json::json!({ "unsupported": reason }),
+                Err(reason) => serde_json::json!({ "unsupported": reason.to_string() }),
             };
             available.insert(a.event.to_string(), v);
             sources.insert(a.event.to_string(), a.source.into());

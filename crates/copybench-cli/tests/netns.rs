@@ -6,12 +6,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common;
-use common::copybench;
+use common::{copybench, is_root};
 use copybench_core::StrategyKind;
-
-fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
 
 /// veth links visible in this (the root) namespace, and named namespaces.
 fn leftovers() -> String {

@@ -11,11 +11,7 @@ use std::time::{Duration, Instant};
 use copybench_core::result::RunResults;
 
 use crate::common;
-use common::copybench;
-
-fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
+use common::{copybench, is_root};
 
 fn have(program: &str) -> bool {
     Command::new("sh")

@@ -1,9 +1,8 @@
 //! What the veth pair looks like: MTU and the two IPv4 addresses.
 
-use std::fmt;
 use std::net::Ipv4Addr;
 
-use crate::NetError;
+use crate::{NetError, Role};
 
 /// The smallest MTU IPv4 allows (RFC 791) and the kernel's minimum for veth.
 pub const MIN_MTU: u32 = 68;
@@ -44,35 +43,12 @@ impl SinkConfig {
     }
 }
 
-/// Which end of the veth pair, and so which namespace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Side {
-    /// Where the sending (measured) threads run and connect from.
-    Sender,
-    /// Where the receiving threads listen.
-    Receiver,
-}
-
-impl Side {
-    /// Both sides, receiver first.
-    pub const BOTH: [Side; 2] = [Side::Receiver, Side::Sender];
-
-    /// The name of this side's veth end inside its namespace (every topology uses the same
-    /// names: each lives in its own fresh namespaces, so they never clash).
-    pub fn ifname(self) -> &'static str {
-        match self {
-            Side::Sender => "cb-send",
-            Side::Receiver => "cb-recv",
-        }
-    }
-}
-
-impl fmt::Display for Side {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Side::Sender => "sender",
-            Side::Receiver => "receiver",
-        })
+/// The name of a side's veth end inside its namespace (every topology uses the same names:
+/// each lives in its own fresh namespaces, so they never clash).
+pub fn ifname(side: Role) -> &'static str {
+    match side {
+        Role::Sender => "cb-send",
+        Role::Receiver => "cb-recv",
     }
 }
 
@@ -114,8 +90,8 @@ impl VethConfig {
             ));
         }
         for (side, addr) in [
-            (Side::Receiver, self.receiver_addr),
-            (Side::Sender, self.sender_addr),
+            (Role::Receiver, self.receiver_addr),
+            (Role::Sender, self.sender_addr),
         ] {
             if addr.is_unspecified()
                 || addr.is_loopback()
@@ -153,10 +129,10 @@ impl VethConfig {
     }
 
     /// The address of `side`'s end.
-    pub fn addr(&self, side: Side) -> Ipv4Addr {
+    pub fn addr(&self, side: Role) -> Ipv4Addr {
         match side {
-            Side::Sender => self.sender_addr,
-            Side::Receiver => self.receiver_addr,
+            Role::Sender => self.sender_addr,
+            Role::Receiver => self.receiver_addr,
         }
     }
 
@@ -194,8 +170,8 @@ mod tests {
         assert_eq!(c.mtu, 1500);
         assert_eq!(c.prefix_len, 30);
         assert_eq!(c.broadcast(), Some(Ipv4Addr::new(198, 18, 0, 3)));
-        assert_eq!(c.addr(Side::Receiver), Ipv4Addr::new(198, 18, 0, 1));
-        assert_eq!(c.addr(Side::Sender), Ipv4Addr::new(198, 18, 0, 2));
+        assert_eq!(c.addr(Role::Receiver), Ipv4Addr::new(198, 18, 0, 1));
+        assert_eq!(c.addr(Role::Sender), Ipv4Addr::new(198, 18, 0, 2));
     }
 
     #[test]

@@ -15,11 +15,11 @@
 //! where `MSG_ZEROCOPY` and io_uring zero-copy sends are not copied after all.
 //!
 //! ```no_run
-//! use copybench_net::{Side, Topology, VethConfig};
+//! use copybench_net::{Role, Topology, VethConfig};
 //! let topology = Topology::create(&VethConfig::default())?;
 //! std::thread::scope(|s| {
 //!     s.spawn(|| {
-//!         topology.enter(Side::Receiver)?;
+//!         topology.enter(Role::Receiver)?;
 //!         // bind to topology.receiver_addr() ...
 //!         Ok::<_, copybench_net::NetError>(())
 //!     });
@@ -34,7 +34,10 @@ mod ns;
 mod sink;
 mod topology;
 
-pub use config::{Side, SinkConfig, VethConfig, MAX_MTU, MIN_MTU};
+pub use config::{ifname, SinkConfig, VethConfig, MAX_MTU, MIN_MTU};
+/// The side of a connection, also the end of a veth pair: the engine's own type, so that the
+/// binary hands a thread's role to [`Topology::enter`] as it is.
+pub use copybench_core::model::Role;
 pub use error::NetError;
 pub use ns::has_net_admin;
 pub use sink::Sink;

@@ -6,7 +6,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use crate::netlink::Rtnl;
-use crate::{ns, NetError, Side, VethConfig};
+use crate::{ifname, ns, NetError, Role, VethConfig};
 
 /// The experiment's topology: a receiver namespace and a sender namespace, each holding one
 /// end of a veth pair, with addresses, MTU, the links and `lo` up.
@@ -38,13 +38,13 @@ impl Topology {
     /// Moves the **calling thread** into `side`'s namespace (`setns`). The rest of the process
     /// stays where it is. Sockets the thread opens afterwards belong to that namespace for
     /// their whole life, whichever thread later uses them.
-    pub fn enter(&self, side: Side) -> Result<(), NetError> {
+    pub fn enter(&self, side: Role) -> Result<(), NetError> {
         ns::enter(self.namespace_fd(side), &side.to_string())
     }
 
     /// Runs `f` on a new thread inside `side`'s namespace and returns its result; the calling
     /// thread does not move. A panic in `f` is passed on to the caller.
-    pub fn run_in<T: Send>(&self, side: Side, f: impl FnOnce() -> T + Send) -> Result<T, NetError> {
+    pub fn run_in<T: Send>(&self, side: Role, f: impl FnOnce() -> T + Send) -> Result<T, NetError> {
         ns::run_in(self.namespace_fd(side), &side.to_string(), f)
     }
 
@@ -69,19 +69,19 @@ impl Topology {
     }
 
     /// The handle of `side`'s namespace (e.g. for `setns` by other code).
-    pub fn namespace_fd(&self, side: Side) -> BorrowedFd<'_> {
+    pub fn namespace_fd(&self, side: Role) -> BorrowedFd<'_> {
         match side {
-            Side::Receiver => self.receiver.as_fd(),
-            Side::Sender => self.sender.as_fd(),
+            Role::Receiver => self.receiver.as_fd(),
+            Role::Sender => self.sender.as_fd(),
         }
     }
 
     /// The inode number identifying `side`'s namespace, as in `/proc/<pid>/ns/net`
     /// (`net:[<inode>]`) and `lsns`.
-    pub fn namespace_inode(&self, side: Side) -> u64 {
+    pub fn namespace_inode(&self, side: Role) -> u64 {
         match side {
-            Side::Receiver => self.inodes[0],
-            Side::Sender => self.inodes[1],
+            Role::Receiver => self.inodes[0],
+            Role::Sender => self.inodes[1],
         }
     }
 
@@ -120,24 +120,24 @@ fn build(config: VethConfig) -> Result<Topology, NetError> {
     // The peer end is created directly in the sender namespace (IFLA_NET_NS_FD): no veth
     // ever appears in the namespace the process started in.
     receiver_nl.create_veth(
-        (Side::Receiver.ifname(), receiver_index),
-        (Side::Sender.ifname(), sender_index),
+        (ifname(Role::Receiver), receiver_index),
+        (ifname(Role::Sender), sender_index),
         config.mtu,
         Some(sender.as_fd()),
     )?;
-    configure(&mut receiver_nl, Side::Receiver, &config)?;
-    configure(&mut sender_nl, Side::Sender, &config)?;
-    wait_operational(&mut receiver_nl, Side::Receiver)?;
-    wait_operational(&mut sender_nl, Side::Sender)?;
+    configure(&mut receiver_nl, Role::Receiver, &config)?;
+    configure(&mut sender_nl, Role::Sender, &config)?;
+    wait_operational(&mut receiver_nl, Role::Receiver)?;
+    wait_operational(&mut sender_nl, Role::Sender)?;
 
-    let inode = |fd: &OwnedFd, side: Side| {
+    let inode = |fd: &OwnedFd, side: Role| {
         ns::inode(fd).map_err(|e| {
             NetError::namespace(format!("reading the {side} namespace's inode (fstat)"), e)
         })
     };
     let inodes = [
-        inode(&receiver, Side::Receiver)?,
-        inode(&sender, Side::Sender)?,
+        inode(&receiver, Role::Receiver)?,
+        inode(&sender, Role::Sender)?,
     ];
     Ok(Topology {
         receiver,
@@ -148,10 +148,10 @@ fn build(config: VethConfig) -> Result<Topology, NetError> {
 }
 
 /// Brings `lo` up, gives `side`'s veth end its address, brings it up, and checks the result.
-fn configure(nl: &mut Rtnl, side: Side, config: &VethConfig) -> Result<(), NetError> {
+fn configure(nl: &mut Rtnl, side: Role, config: &VethConfig) -> Result<(), NetError> {
     let lo = nl.link("lo")?;
     nl.set_up("lo", lo.index)?;
-    let name = side.ifname();
+    let name = ifname(side);
     let veth = nl.link(name)?;
     nl.add_ipv4(
         name,
@@ -178,9 +178,9 @@ fn configure(nl: &mut Rtnl, side: Side, config: &VethConfig) -> Result<(), NetEr
 }
 
 /// Waits until `side`'s veth end is operationally up with a real qdisc, i.e. passes packets.
-fn wait_operational(nl: &mut Rtnl, side: Side) -> Result<(), NetError> {
+fn wait_operational(nl: &mut Rtnl, side: Role) -> Result<(), NetError> {
     const LIMIT: Duration = Duration::from_secs(3);
-    let name = side.ifname();
+    let name = ifname(side);
     let started = Instant::now();
     loop {
         let link = nl.link(name)?;
@@ -207,7 +207,7 @@ pub fn check_namespaces() -> Result<(), NetError> {
         NetError::Verify(format!("TCP over the veth pair: {what}: {e}"))
     };
     let listener = topology
-        .run_in(Side::Receiver, || {
+        .run_in(Role::Receiver, || {
             TcpListener::bind((topology.receiver_addr(), 0))
         })?
         .map_err(|e| tcp("listening in the receiver namespace", e))?;
@@ -217,7 +217,7 @@ pub fn check_namespaces() -> Result<(), NetError> {
         .port();
     let to = SocketAddr::from((topology.receiver_addr(), port));
     let mut client = topology
-        .run_in(Side::Sender, || TcpStream::connect_timeout(&to, TIMEOUT))?
+        .run_in(Role::Sender, || TcpStream::connect_timeout(&to, TIMEOUT))?
         .map_err(|e| tcp(&format!("connecting to {to} from the sender namespace"), e))?;
     client
         .write_all(b"copybench")

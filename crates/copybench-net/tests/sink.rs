@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
-use copybench_net::{NetError, Side, Sink, SinkConfig, Topology, VethConfig};
+use copybench_net::{NetError, Role, Sink, SinkConfig, Topology, VethConfig};
 
 use crate::common::*;
 
@@ -477,7 +477,7 @@ fn zerocopy_sends_to_a_receiver_over_veth_are_copied() {
         .unwrap()
     };
     let receiver = topology
-        .run_in(Side::Receiver, || {
+        .run_in(Role::Receiver, || {
             UdpSocket::bind((topology.receiver_addr(), 0))
         })
         .unwrap()
@@ -496,7 +496,7 @@ fn zerocopy_sends_to_a_receiver_over_veth_are_copied() {
             while receiver.recv(&mut buf).is_ok() {}
         });
         topology
-            .run_in(Side::Sender, || zerocopy_sends_to(to, 8000, COUNT))
+            .run_in(Role::Sender, || zerocopy_sends_to(to, 8000, COUNT))
             .unwrap()
     });
     eprintln!("veth with a receiver, 8000 B: {done:?}");

@@ -8,7 +8,9 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use copybench_net::{check_namespaces, has_net_admin, NetError, Side, Topology, VethConfig};
+use copybench_net::{
+    check_namespaces, has_net_admin, ifname, NetError, Role, Topology, VethConfig,
+};
 
 use crate::common::*;
 
@@ -18,17 +20,17 @@ fn create(config: &VethConfig) -> Topology {
 }
 
 /// `ip` run inside one side of the topology.
-fn ip_in(topology: &Topology, side: Side, args: &[&str]) -> String {
+fn ip_in(topology: &Topology, side: Role, args: &[&str]) -> String {
     topology.run_in(side, || run("ip", args)).unwrap()
 }
 
 fn assert_no_copybench_veth_in_root() {
     let veths = root_veths();
-    for side in Side::BOTH {
+    for side in Role::BOTH {
         assert!(
-            !veths.contains(side.ifname()),
+            !veths.contains(ifname(side)),
             "{} is in the root namespace:\n{veths}",
-            side.ifname()
+            ifname(side)
         );
     }
 }
@@ -40,10 +42,10 @@ fn exchange(topology: &Topology, size: usize) {
     let (port_tx, port_rx) = mpsc::channel::<u16>();
     std::thread::scope(|s| {
         let server = s.spawn(move || {
-            topology.enter(Side::Receiver).unwrap();
+            topology.enter(Role::Receiver).unwrap();
             assert_eq!(
                 thread_netns_inode(),
-                topology.namespace_inode(Side::Receiver)
+                topology.namespace_inode(Role::Receiver)
             );
             let listener = TcpListener::bind((topology.receiver_addr(), 0)).unwrap();
             port_tx.send(listener.local_addr().unwrap().port()).unwrap();
@@ -57,8 +59,8 @@ fn exchange(topology: &Topology, size: usize) {
         });
         let payload = &payload;
         let client = s.spawn(move || {
-            topology.enter(Side::Sender).unwrap();
-            assert_eq!(thread_netns_inode(), topology.namespace_inode(Side::Sender));
+            topology.enter(Role::Sender).unwrap();
+            assert_eq!(thread_netns_inode(), topology.namespace_inode(Role::Sender));
             let port = port_rx.recv_timeout(TIMEOUT).unwrap();
             let to = SocketAddr::from((topology.receiver_addr(), port));
             let mut conn = TcpStream::connect_timeout(&to, TIMEOUT).unwrap();
@@ -95,8 +97,8 @@ fn tcp_both_ways_and_nothing_left_after_drop() {
     );
 
     let inodes = [
-        topology.namespace_inode(Side::Receiver),
-        topology.namespace_inode(Side::Sender),
+        topology.namespace_inode(Role::Receiver),
+        topology.namespace_inode(Role::Sender),
     ];
     let root = ns_inode_of("/proc/self/ns/net");
     assert!(inodes[0] != inodes[1] && !inodes.contains(&root));
@@ -110,14 +112,14 @@ fn tcp_both_ways_and_nothing_left_after_drop() {
 
     exchange(&topology, 256 * 1024);
     // Each side sees exactly lo and its own veth end.
-    for side in Side::BOTH {
+    for side in Role::BOTH {
         let links = ip_in(&topology, side, &["-o", "link", "show"]);
         let names: Vec<&str> = links
             .lines()
             .filter_map(|l| l.split(": ").nth(1))
             .map(|n| n.split('@').next().unwrap_or(n))
             .collect();
-        assert_eq!(names, ["lo", side.ifname()], "{side}:\n{links}");
+        assert_eq!(names, ["lo", ifname(side)], "{side}:\n{links}");
     }
     assert_no_copybench_veth_in_root();
     assert_eq!(thread_netns_inode(), here);
@@ -143,11 +145,11 @@ fn mtu_is_applied() {
         };
         let topology = create(&config);
         assert_eq!(topology.mtu(), mtu);
-        for side in Side::BOTH {
+        for side in Role::BOTH {
             let link = ip_in(
                 &topology,
                 side,
-                &["-o", "link", "show", "dev", side.ifname()],
+                &["-o", "link", "show", "dev", ifname(side)],
             );
             assert!(link.contains(&format!(" mtu {mtu} ")), "{side}: {link}");
             let flags = link.split('<').nth(1).and_then(|f| f.split('>').next());
@@ -158,7 +160,7 @@ fn mtu_is_applied() {
             let addr = ip_in(
                 &topology,
                 side,
-                &["-o", "-4", "addr", "show", "dev", side.ifname()],
+                &["-o", "-4", "addr", "show", "dev", ifname(side)],
             );
             let want = format!(" {}/30 ", config.addr(side));
             assert!(addr.contains(&want), "{side}: {addr}");
@@ -206,7 +208,7 @@ fn child_hold_topology() {
     }
     let topology = Topology::create(&VethConfig::default()).unwrap();
     let listener = topology
-        .run_in(Side::Receiver, || {
+        .run_in(Role::Receiver, || {
             TcpListener::bind((topology.receiver_addr(), 0))
         })
         .unwrap()
@@ -217,17 +219,17 @@ fn child_hold_topology() {
     ));
     std::thread::scope(|s| {
         s.spawn(|| {
-            topology.enter(Side::Sender).unwrap();
+            topology.enter(Role::Sender).unwrap();
             let _conn = TcpStream::connect_timeout(&to, TIMEOUT).unwrap();
             std::thread::sleep(Duration::from_secs(60));
         });
         s.spawn(|| {
-            topology.enter(Side::Receiver).unwrap();
+            topology.enter(Role::Receiver).unwrap();
             let _conn = listener.accept().unwrap();
             println!(
                 "ready {} {}",
-                topology.namespace_inode(Side::Receiver),
-                topology.namespace_inode(Side::Sender)
+                topology.namespace_inode(Role::Receiver),
+                topology.namespace_inode(Role::Sender)
             );
             std::thread::sleep(Duration::from_secs(60));
         });
@@ -353,7 +355,7 @@ fn two_topologies_at_once_do_not_interfere() {
     });
     let all: BTreeSet<u64> = [&a, &b]
         .iter()
-        .flat_map(|t| Side::BOTH.map(|side| t.namespace_inode(side)))
+        .flat_map(|t| Role::BOTH.map(|side| t.namespace_inode(side)))
         .collect();
     assert_eq!(all.len(), 4, "namespaces shared between topologies");
 
@@ -364,12 +366,12 @@ fn two_topologies_at_once_do_not_interfere() {
 
     // A listener in a's receiver namespace is not reachable from b's sender namespace.
     let listener = a
-        .run_in(Side::Receiver, || TcpListener::bind((a.receiver_addr(), 0)))
+        .run_in(Role::Receiver, || TcpListener::bind((a.receiver_addr(), 0)))
         .unwrap()
         .unwrap();
     let to = SocketAddr::from((a.receiver_addr(), listener.local_addr().unwrap().port()));
     let from_b = b
-        .run_in(Side::Sender, || TcpStream::connect_timeout(&to, TIMEOUT))
+        .run_in(Role::Sender, || TcpStream::connect_timeout(&to, TIMEOUT))
         .unwrap();
     assert_eq!(
         from_b.map(|_| ()).unwrap_err().kind(),
@@ -377,7 +379,7 @@ fn two_topologies_at_once_do_not_interfere() {
         "b reached a's listener"
     );
     let from_a = a
-        .run_in(Side::Sender, || TcpStream::connect_timeout(&to, TIMEOUT))
+        .run_in(Role::Sender, || TcpStream::connect_timeout(&to, TIMEOUT))
         .unwrap();
     assert!(from_a.is_ok(), "{from_a:?}");
     assert_no_copybench_veth_in_root();
@@ -413,7 +415,7 @@ fn first_connection_is_immediate() {
     for round in 0..4 {
         let topology = create(&VethConfig::default());
         let listener = topology
-            .run_in(Side::Receiver, || {
+            .run_in(Role::Receiver, || {
                 TcpListener::bind((topology.receiver_addr(), 0))
             })
             .unwrap()
@@ -424,7 +426,7 @@ fn first_connection_is_immediate() {
         ));
         let started = Instant::now();
         topology
-            .run_in(Side::Sender, || TcpStream::connect_timeout(&to, TIMEOUT))
+            .run_in(Role::Sender, || TcpStream::connect_timeout(&to, TIMEOUT))
             .unwrap()
             .unwrap();
         let took = started.elapsed();

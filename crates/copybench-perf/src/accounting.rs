@@ -10,58 +10,73 @@
 use std::time::Instant;
 
 use crate::reading::Reading;
+use crate::AccountingError;
+
+const STATUS: &str = "/proc/thread-self/status";
+const STAT: &str = "/proc/thread-self/stat";
+const SCHED: &str = "/proc/thread-self/sched";
 
 /// One reading of the calling thread's accounting.
 #[derive(Debug, Clone)]
 pub(crate) struct Snapshot {
     pub wall: Instant,
-    pub cpu_ns: Result<u64, String>,
-    pub context_switches: Result<u64, String>,
-    pub page_faults: Result<u64, String>,
-    pub cpu_migrations: Result<u64, String>,
+    pub cpu_ns: Result<u64, AccountingError>,
+    pub context_switches: Result<u64, AccountingError>,
+    pub page_faults: Result<u64, AccountingError>,
+    pub cpu_migrations: Result<u64, AccountingError>,
 }
 
-fn read(path: &str) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))
+fn read(path: &'static str, hint: &'static str) -> Result<String, AccountingError> {
+    std::fs::read_to_string(path).map_err(|e| AccountingError::Read {
+        path,
+        reason: e.to_string(),
+        hint,
+    })
 }
 
 /// `voluntary_ctxt_switches` + `nonvoluntary_ctxt_switches` from a `status` file.
-pub(crate) fn parse_switches(status: &str) -> Result<u64, String> {
-    let field = |name: &str| {
+pub(crate) fn parse_switches(status: &str) -> Result<u64, AccountingError> {
+    let field = |name: &'static str| {
         status
             .lines()
             .find_map(|l| l.strip_prefix(name))
             .and_then(|v| v.trim_start_matches(':').trim().parse::<u64>().ok())
-            .ok_or_else(|| format!("no {name} in /proc/thread-self/status"))
+            .ok_or(AccountingError::MissingField {
+                field: name,
+                path: STATUS,
+            })
     };
     Ok(field("voluntary_ctxt_switches")? + field("nonvoluntary_ctxt_switches")?)
 }
 
 /// `minflt` + `majflt` (fields 10 and 12) from a `stat` file; the command name in parentheses
 /// may hold spaces, so fields are counted after the last `)`.
-pub(crate) fn parse_faults(stat: &str) -> Result<u64, String> {
+pub(crate) fn parse_faults(stat: &str) -> Result<u64, AccountingError> {
     let after = stat
         .rsplit_once(')')
         .map(|(_, rest)| rest)
-        .ok_or("malformed /proc/thread-self/stat")?;
+        .ok_or(AccountingError::Malformed { path: STAT })?;
     let fields: Vec<&str> = after.split_whitespace().collect();
     // fields[0] is field 3 (state): minflt is field 10, majflt field 12.
     let num = |i: usize| {
         fields
             .get(i)
             .and_then(|v| v.parse::<u64>().ok())
-            .ok_or_else(|| "malformed /proc/thread-self/stat".to_string())
+            .ok_or(AccountingError::Malformed { path: STAT })
     };
     Ok(num(7)? + num(9)?)
 }
 
 /// `se.nr_migrations` from a `sched` file (present when the kernel has CONFIG_SCHED_DEBUG).
-pub(crate) fn parse_migrations(sched: &str) -> Result<u64, String> {
+pub(crate) fn parse_migrations(sched: &str) -> Result<u64, AccountingError> {
     sched
         .lines()
         .find_map(|l| l.strip_prefix("se.nr_migrations"))
         .and_then(|v| v.trim().trim_start_matches(':').trim().parse::<u64>().ok())
-        .ok_or_else(|| "no se.nr_migrations in /proc/thread-self/sched".to_string())
+        .ok_or(AccountingError::MissingField {
+            field: "se.nr_migrations",
+            path: SCHED,
+        })
 }
 
 impl Snapshot {
@@ -70,20 +85,22 @@ impl Snapshot {
         Snapshot {
             wall: Instant::now(),
             cpu_ns: Ok(cpu.tv_sec as u64 * 1_000_000_000 + cpu.tv_nsec as u64),
-            context_switches: read("/proc/thread-self/status").and_then(|s| parse_switches(&s)),
-            page_faults: read("/proc/thread-self/stat").and_then(|s| parse_faults(&s)),
-            cpu_migrations: read("/proc/thread-self/sched")
-                .map_err(|e| format!("{e} (kernel without CONFIG_SCHED_DEBUG)"))
+            context_switches: read(STATUS, "").and_then(|s| parse_switches(&s)),
+            page_faults: read(STAT, "").and_then(|s| parse_faults(&s)),
+            cpu_migrations: read(SCHED, " (kernel without CONFIG_SCHED_DEBUG)")
                 .and_then(|s| parse_migrations(&s)),
         }
     }
 }
 
 /// The change between two readings of one figure.
-pub(crate) fn delta(start: &Result<u64, String>, end: &Result<u64, String>) -> Reading {
+pub(crate) fn delta(
+    start: &Result<u64, AccountingError>,
+    end: &Result<u64, AccountingError>,
+) -> Reading {
     match (start, end) {
         (Ok(a), Ok(b)) => Reading::Value(b.saturating_sub(*a)),
-        (Err(e), _) | (_, Err(e)) => Reading::Unsupported(e.clone()),
+        (Err(e), _) | (_, Err(e)) => Reading::Unsupported(e.to_string()),
     }
 }
 

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::reading::{scale_for_multiplexing, Reading};
 use crate::reason::{self, OpenContext};
+use crate::Unavailable;
 
 /// The events this crate counts. `LlcMisses` is the last-level cache read-miss event;
 /// `CacheMisses` is the generic hardware cache-miss event, used only where `LlcMisses` does
@@ -596,7 +597,7 @@ pub struct Availability {
     pub event: &'static str,
     /// Where the figure comes from ([`EventKind::source`]).
     pub source: &'static str,
-    pub result: Result<(), String>,
+    pub result: Result<(), Unavailable>,
 }
 
 /// Whether each figure [`ThreadCounters::open`] reports can be measured here, tried on the
@@ -611,16 +612,24 @@ pub fn availability() -> Vec<Availability> {
         .map(|&kind| {
             let b = builder_for(kind);
             let result = match kind {
-                EventKind::TaskClock => snapshot.cpu_ns.clone().map(drop),
-                EventKind::ContextSwitches => snapshot.context_switches.clone().map(drop),
-                EventKind::CpuMigrations => snapshot.cpu_migrations.clone().map(drop),
-                EventKind::PageFaults => snapshot.page_faults.clone().map(drop),
+                EventKind::TaskClock => snapshot.cpu_ns.clone().map(drop).map_err(Into::into),
+                EventKind::ContextSwitches => snapshot
+                    .context_switches
+                    .clone()
+                    .map(drop)
+                    .map_err(Into::into),
+                EventKind::CpuMigrations => snapshot
+                    .cpu_migrations
+                    .clone()
+                    .map(drop)
+                    .map_err(Into::into),
+                EventKind::PageFaults => snapshot.page_faults.clone().map(drop).map_err(Into::into),
                 _ => match b.build() {
                     Ok(_) => Ok(()),
-                    Err(e) => Err(reason::open_failure(
+                    Err(e) => Err(Unavailable::Open(reason::open_failure(
                         &e,
                         context(&b, pmu && kind.is_hardware()),
-                    )),
+                    ))),
                 },
             };
             if kind == EventKind::Cycles {

@@ -21,3 +21,36 @@ pub enum PerfError {
     )]
     ClockTicks(u64),
 }
+
+/// Why one figure from the kernel's per-thread accounting cannot be read here (its reading is
+/// then unsupported, with this as the reason).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountingError {
+    /// A file of `/proc/thread-self` could not be read; `hint` says what the kernel lacks.
+    #[error("cannot read {path}: {reason}{hint}")]
+    Read {
+        path: &'static str,
+        reason: String,
+        hint: &'static str,
+    },
+    /// The file has no such field.
+    #[error("no {field} in {path}")]
+    MissingField {
+        field: &'static str,
+        path: &'static str,
+    },
+    /// The file is not laid out as this kernel's documentation says.
+    #[error("malformed {path}")]
+    Malformed { path: &'static str },
+}
+
+/// Why a figure cannot be measured on this machine ([`crate::availability`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unavailable {
+    /// The kernel's per-thread accounting it comes from cannot be read.
+    #[error(transparent)]
+    Accounting(#[from] AccountingError),
+    /// The perf event cannot be opened: the reason, with what to do about it.
+    #[error("{0}")]
+    Open(String),
+}

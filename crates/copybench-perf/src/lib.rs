@@ -39,7 +39,7 @@ pub use counters::{
     CACHE_MISSES, LLC_NONE, LLC_READ_MISSES, NEVER_STARTED, NOT_REQUESTED,
 };
 pub use cputimes::{ns_per_tick, CpuTimes};
-pub use error::PerfError;
+pub use error::{AccountingError, PerfError, Unavailable};
 pub use reading::{scale_for_multiplexing, Reading, NEVER_SCHEDULED};
 
 #[cfg(test)]

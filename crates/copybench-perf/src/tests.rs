@@ -245,7 +245,7 @@ fn availability_lists_every_event_with_reasons() {
     if pmu_present() {
         assert_eq!(cycles.result, Ok(()));
     } else {
-        let why = cycles.result.as_ref().unwrap_err();
+        let why = cycles.result.as_ref().unwrap_err().to_string();
         assert!(why.contains("PMU") && why.contains("[E"), "{why}");
     }
 }

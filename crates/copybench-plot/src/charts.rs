@@ -67,15 +67,9 @@ impl ChartSection {
     }
 }
 
-/// The one colour of each strategy, in every chart.
+/// The one colour of each strategy, in every chart (core's strategy table).
 pub fn strategy_color(strategy: StrategyKind) -> &'static str {
-    match strategy {
-        StrategyKind::TwoCopy => "#2b5c9e",
-        StrategyKind::ScatterGather => "#e07b1a",
-        StrategyKind::ZeroCopy => "#2e8540",
-        StrategyKind::UringSend => "#7b4fb3",
-        StrategyKind::UringZc => "#c0343c",
-    }
+    strategy.color()
 }
 
 /// Runs are told apart by line type and marker.
@@ -97,15 +91,9 @@ fn run_symbol(run: usize) -> Symbol {
     }
 }
 
-/// The strategy as people say it.
+/// The strategy as people say it (core's strategy table).
 pub fn strategy_label(s: StrategyKind) -> &'static str {
-    match s {
-        StrategyKind::TwoCopy => "two-copy",
-        StrategyKind::ScatterGather => "scatter-gather",
-        StrategyKind::ZeroCopy => "zero-copy",
-        StrategyKind::UringSend => "io_uring send",
-        StrategyKind::UringZc => "io_uring zero-copy",
-    }
+    s.label()
 }
 
 pub use copybench_core::units::format_bytes;

@@ -30,6 +30,7 @@ use anyhow::Result;
 use copybench_core::engine::{
     run_point, Endpoints, EngineError, Hooks, IntervalProbe, PointParams, Role, ThreadProbe,
 };
+use copybench_core::model::Placement;
 use copybench_core::result::{
     copybench_tool, FailureRecord, PeerFigures, PinRecord, Point, RunConfigRecord, RunResults,
     SideMetrics, SystemCpu, ToolInfo, TopologyRecord, UnsupportedRecord, COPYBENCH_TOOL,
@@ -38,10 +39,10 @@ use copybench_core::result::{
 use copybench_core::sweep::Spread;
 use copybench_core::units::format_size;
 use copybench_core::StrategyKind;
-use copybench_net::{Side, Topology, VethConfig};
+use copybench_net::{Topology, VethConfig};
 use copybench_perf::CpuTimes;
 
-use crate::args::{PeersArgs, Placement, TopologyArg};
+use crate::args::{PeersArgs, TopologyArg};
 use crate::export::{Format, Outputs};
 use crate::hooks::{CliHooks, PinPlan};
 use crate::{host, run::EXIT_INTERRUPTED, UsageError};
@@ -121,11 +122,12 @@ pub fn peer_names() -> Vec<&'static str> {
 fn cpus(placement: Placement) -> Result<(usize, usize), UsageError> {
     let available = core_affinity::get_core_ids().map_or(0, |ids| ids.len());
     match placement {
-        Placement::Same => Ok((0, 0)),
         Placement::Apart if available >= 2 => Ok((0, 1)),
         Placement::Apart => Err(UsageError(format!(
             "--placement apart needs 2 CPUs, this process may use {available}; use --placement same"
         ))),
+        // Same (`parse_peers_placement` refuses none, and custom is never typed).
+        _ => Ok((0, 0)),
     }
 }
 
@@ -243,7 +245,7 @@ struct Place<'a> {
 }
 
 impl Place<'_> {
-    fn netns(&self, side: Side) -> Option<std::os::fd::BorrowedFd<'_>> {
+    fn netns(&self, side: Role) -> Option<std::os::fd::BorrowedFd<'_>> {
         self.topology.map(|t| t.namespace_fd(side))
     }
 }
@@ -264,7 +266,7 @@ fn run_peer(
     let count = peer.ports(threads);
     let port = match place.topology {
         Some(t) => t
-            .run_in(Side::Receiver, || free_ports(place.addr, count))
+            .run_in(Role::Receiver, || free_ports(place.addr, count))
             .map_err(|e| failed(e.to_string()))?,
         None => free_ports(place.addr, count),
     }
@@ -287,7 +289,7 @@ fn run_peer(
     let mut server = process::spawn(
         &format!("{name} server"),
         &peer.server(&setting),
-        place.netns(Side::Receiver),
+        place.netns(Role::Receiver),
     )
     .map_err(failed)?;
     process::wait_listening(&mut server, port, Duration::from_secs(10), cancel)
@@ -298,7 +300,7 @@ fn run_peer(
     let mut client = process::spawn(
         &format!("{name} client"),
         &peer.client(&setting),
-        place.netns(Side::Sender),
+        place.netns(Role::Sender),
     )
     .map_err(failed)?;
     // The test's own length plus generous room for start-up and the final exchange.
@@ -572,10 +574,7 @@ pub fn run(args: PeersArgs, cancel: &AtomicBool) -> Result<ExitCode> {
             }),
             counters,
             verification: args.verify,
-            placement: Some(match args.placement {
-                Placement::Apart => copybench_core::result::Placement::Apart,
-                Placement::Same => copybench_core::result::Placement::Same,
-            }),
+            placement: Some(args.placement),
             ..Default::default()
         },
         points: Vec::new(),

@@ -8,7 +8,7 @@ use copybench_core::units::format_size;
 use copybench_core::StrategyKind;
 
 use super::target::TargetChoice;
-use crate::args::{PlacementArg, RunArgs, TopologyArg};
+use crate::args::{RunArgs, TopologyArg};
 use crate::export::Format;
 use crate::hooks::PinPlan;
 use crate::UsageError;
@@ -226,7 +226,7 @@ pub fn placing(args: &RunArgs, cpus: &[usize], remote: bool) -> Result<Placing, 
         return custom(args, cpus);
     }
     let asked = if args.pin {
-        PlacementArg::Apart
+        Placement::Apart
     } else {
         args.placement
     };
@@ -235,14 +235,14 @@ pub fn placing(args: &RunArgs, cpus: &[usize], remote: bool) -> Result<Placing, 
         placement,
         note,
     };
-    if asked == PlacementArg::Unpinned {
+    if asked == Placement::Unpinned {
         return Ok(placed(None, Placement::Unpinned, None));
     }
     if cpus.is_empty() {
         let note = "this process's CPU affinity could not be read: threads are not pinned";
         return Ok(placed(None, Placement::Unpinned, Some(note.into())));
     }
-    if asked == PlacementArg::Same && remote {
+    if asked == Placement::Same && remote {
         return Err(UsageError(
             "--placement same: with --topology remote the receivers run on another host, so a \
              sender cannot share a CPU with its receiver; use apart or none"
@@ -250,8 +250,8 @@ pub fn placing(args: &RunArgs, cpus: &[usize], remote: bool) -> Result<Placing, 
         ));
     }
     match (asked, PinPlan::apart(cpus)) {
-        (PlacementArg::Apart, Some(plan)) => Ok(placed(Some(plan), Placement::Apart, None)),
-        (PlacementArg::Apart, None) => {
+        (Placement::Apart, Some(plan)) => Ok(placed(Some(plan), Placement::Apart, None)),
+        (Placement::Apart, None) => {
             let note = format!(
                 "--placement apart is impossible with one usable CPU (CPU {}): each sender \
                  shares it with its receiver (placement same)",

@@ -11,6 +11,6 @@ mod strategy;
 mod topology;
 mod traffic;
 
-pub use strategy::{StrategyKind, UnknownStrategy};
+pub use strategy::{StrategyInfo, StrategyKind, UnknownStrategy, STRATEGIES};
 pub use topology::{Placement, Role, TopologyKind};
 pub use traffic::{Mode, Protocol, Verify};

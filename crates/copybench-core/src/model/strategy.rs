@@ -32,33 +32,98 @@ impl StrategyKind {
         StrategyKind::UringZc,
     ];
 
+    /// Everything copybench says about this strategy ([`STRATEGIES`]).
+    pub fn info(self) -> &'static StrategyInfo {
+        // STRATEGIES lists the variants in declaration order (checked by a test).
+        &STRATEGIES[self as usize]
+    }
+
     /// True for the strategies that hand messages to the kernel through an io_uring.
     pub fn uses_io_uring(self) -> bool {
-        matches!(self, StrategyKind::UringSend | StrategyKind::UringZc)
+        self.info().io_uring
     }
 
     /// The canonical name used in results and on the command line.
     pub fn name(self) -> &'static str {
-        match self {
-            StrategyKind::TwoCopy => "twocopy",
-            StrategyKind::ScatterGather => "scattergather",
-            StrategyKind::ZeroCopy => "zerocopy",
-            StrategyKind::UringSend => "uringsend",
-            StrategyKind::UringZc => "uringzc",
-        }
+        self.info().name
     }
 
     /// Every spelling accepted on the command line, canonical name first.
     pub fn aliases(self) -> &'static [&'static str] {
-        match self {
-            StrategyKind::TwoCopy => &["twocopy", "two-copy", "a1"],
-            StrategyKind::ScatterGather => &["scattergather", "scatter-gather", "sg", "a2"],
-            StrategyKind::ZeroCopy => &["zerocopy", "zero-copy", "zc", "a3"],
-            StrategyKind::UringSend => &["uringsend", "uring-send", "us", "io-uring-send"],
-            StrategyKind::UringZc => &["uringzc", "uring-zc", "uz", "io-uring-zc"],
-        }
+        self.info().aliases
+    }
+
+    /// The strategy as people say it (reports, chart legends).
+    pub fn label(self) -> &'static str {
+        self.info().label
+    }
+
+    /// Its one colour in every chart.
+    pub fn color(self) -> &'static str {
+        self.info().color
     }
 }
+
+/// One strategy's names, words, colour and flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StrategyInfo {
+    /// The strategy.
+    pub kind: StrategyKind,
+    /// The canonical name in results and on the command line.
+    pub name: &'static str,
+    /// Every spelling the command line accepts, canonical name first.
+    pub aliases: &'static [&'static str],
+    /// As people say it.
+    pub label: &'static str,
+    /// Its colour in every chart (CSS).
+    pub color: &'static str,
+    /// Whether it sends through an io_uring.
+    pub io_uring: bool,
+}
+
+/// Every strategy, in declaration order: the one table a new strategy is added to.
+pub const STRATEGIES: [StrategyInfo; 5] = [
+    StrategyInfo {
+        kind: StrategyKind::TwoCopy,
+        name: "twocopy",
+        aliases: &["twocopy", "two-copy", "a1"],
+        label: "two-copy",
+        color: "#2b5c9e",
+        io_uring: false,
+    },
+    StrategyInfo {
+        kind: StrategyKind::ScatterGather,
+        name: "scattergather",
+        aliases: &["scattergather", "scatter-gather", "sg", "a2"],
+        label: "scatter-gather",
+        color: "#e07b1a",
+        io_uring: false,
+    },
+    StrategyInfo {
+        kind: StrategyKind::ZeroCopy,
+        name: "zerocopy",
+        aliases: &["zerocopy", "zero-copy", "zc", "a3"],
+        label: "zero-copy",
+        color: "#2e8540",
+        io_uring: false,
+    },
+    StrategyInfo {
+        kind: StrategyKind::UringSend,
+        name: "uringsend",
+        aliases: &["uringsend", "uring-send", "us", "io-uring-send"],
+        label: "io_uring send",
+        color: "#7b4fb3",
+        io_uring: true,
+    },
+    StrategyInfo {
+        kind: StrategyKind::UringZc,
+        name: "uringzc",
+        aliases: &["uringzc", "uring-zc", "uz", "io-uring-zc"],
+        label: "io_uring zero-copy",
+        color: "#c0343c",
+        io_uring: true,
+    },
+];
 
 impl fmt::Display for StrategyKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -109,6 +174,15 @@ mod tests {
         }
         assert!("copy".parse::<StrategyKind>().is_err());
         assert!("".parse::<StrategyKind>().is_err());
+    }
+
+    #[test]
+    fn the_table_lists_every_strategy_in_order_under_its_own_name() {
+        for (i, kind) in StrategyKind::ALL.into_iter().enumerate() {
+            assert_eq!(STRATEGIES[i].kind, kind);
+            assert_eq!(kind.info().kind, kind);
+            assert_eq!(kind.aliases()[0], kind.name());
+        }
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! Where traffic runs: the kind of path, the CPU placement, and the two sides of a connection.
 
 use std::fmt;
+use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+
+use crate::units::ParseError;
 
 /// How sender and receiver threads are placed on CPUs (`--placement`).
 #[derive(
@@ -31,6 +34,26 @@ impl Placement {
             Placement::Unpinned => "none",
             Placement::Custom => "custom",
         }
+    }
+
+    /// The placements a user names (`custom` follows from naming the CPUs instead).
+    pub const NAMED: [Placement; 3] = [Placement::Apart, Placement::Same, Placement::Unpinned];
+}
+
+impl FromStr for Placement {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim().to_ascii_lowercase();
+        Placement::NAMED
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| {
+                ParseError(format!(
+                    "unknown placement '{s}': expected apart, same or none (a custom placement \
+                     is made by naming the CPUs)"
+                ))
+            })
     }
 }
 
@@ -94,7 +117,8 @@ impl std::fmt::Display for TopologyKind {
     }
 }
 
-/// Which side of a connection a thread is on.
+/// Which side of a connection a thread is on (and, for `copybench-net`, which end of a veth
+/// pair and so which namespace).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
     /// Hands messages to the kernel with the point's strategy.
@@ -103,11 +127,31 @@ pub enum Role {
     Receiver,
 }
 
+impl Role {
+    /// Both sides, receiver first.
+    pub const BOTH: [Role; 2] = [Role::Receiver, Role::Sender];
+}
+
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Role::Sender => "sender",
             Role::Receiver => "receiver",
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_named_placement_parses_back_from_its_name_and_custom_is_not_typed() {
+        for p in Placement::NAMED {
+            assert_eq!(p.name().parse::<Placement>().unwrap(), p);
+            assert_eq!(p.name().to_uppercase().parse::<Placement>().unwrap(), p);
+        }
+        assert!("custom".parse::<Placement>().is_err());
+        assert!("unpinned".parse::<Placement>().is_err());
     }
 }
