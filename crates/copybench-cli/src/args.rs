@@ -298,6 +298,20 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse_read_size)]
     pub read_size: Option<usize>,
 
+    /// After the sweep, measure further sizes inside every open break-even bracket (the sizes
+    /// between which a zero-copy strategy starts or stops beating the best copying one, wider
+    /// than 1.5x), bisecting as `copybench crossover` does, with this run's settings and
+    /// placement, until each is at most 1.5x wide or --refine-budget sizes were added. Refined
+    /// points are marked `refined: true`.
+    #[arg(long)]
+    pub refine: bool,
+
+    /// With --refine: most sizes added over the whole run (1 to 64). Each costs the zero-copy
+    /// strategy and the best copying ones x --repetitions points.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64), default_value = "4",
+          requires = "refine")]
+    pub refine_budget: u16,
+
     /// Write results here; the format follows the extension: .json (the full results), .csv, .md.
     /// Repeatable. JSON is rewritten after every point, so an interrupted sweep keeps what finished.
     #[arg(short, long = "out")]

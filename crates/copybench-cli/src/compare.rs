@@ -2,14 +2,14 @@
 //! (the rules and the table are `copybench_core::compare`'s; this is the command around them).
 //!
 //! Exit codes: 0, or 1 with `--fail-on-regression PCT` when a cell got worse by more than PCT
-//! percent and the change is beyond the noise; 2 for a file that is not a results file (the
+//! percent, beyond the noise and confirmed by the test corrected for the number of figures; 2 for a file that is not a results file (the
 //! message names it) or a bad option.
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use copybench_core::compare::{compare, render_markdown, render_text, Comparison};
+use copybench_core::compare::{compare, render_markdown, render_text, Comparison, Varying};
 use copybench_core::result::RunResults;
 
 use crate::args::{CompareArgs, CompareFormat};
@@ -46,12 +46,16 @@ pub fn run(args: &CompareArgs) -> Result<ExitCode> {
 /// words: cell, figure and change.
 fn failing_regressions(old: &RunResults, new: &RunResults, pct: f64) -> Vec<String> {
     let strict: Comparison = compare(old, new, pct);
+    let named = Varying {
+        topology: true,
+        ..Varying::of(&strict)
+    };
     strict
         .regressions()
         .map(|(key, change)| {
             format!(
                 "{} {} {}",
-                key.describe(true),
+                key.describe(&named),
                 change.metric.label(),
                 change
                     .change_pct

@@ -116,8 +116,13 @@ pub struct CrossoverArgs {
     #[arg(long, value_parser = parse_align, default_value = "offset:96")]
     pub align: Align,
 
-    /// Pin threads on separate CPUs, chosen automatically.
-    #[arg(long)]
+    /// CPU placement, as `copybench run` (and with the same default, so that a crossover and
+    /// a run measure alike), recorded with every point: apart, same, none (unpinned).
+    #[arg(long, value_parser = crate::args::parse_placement, default_value = "apart")]
+    pub placement: Placement,
+
+    /// The same as --placement apart (kept for older scripts).
+    #[arg(long, conflicts_with = "placement")]
     pub pin: bool,
 
     /// CPUs for sender threads, comma-separated. Implies --pin.
@@ -176,13 +181,7 @@ impl CrossoverArgs {
             auth_key_file: None,
             fixed_buffers: false,
             uring_depth: None,
-            // Unpinned unless --pin (or CPUs) are given, as crossover always ran; `run`'s own
-            // default (apart) would make --pin a no-op.
-            placement: if self.pin {
-                Placement::Apart
-            } else {
-                Placement::Unpinned
-            },
+            placement: self.placement,
             verify: Verify::Full,
             read_size: None,
             fields: self.fields,
@@ -192,6 +191,8 @@ impl CrossoverArgs {
             pin: self.pin,
             sender_cpus: self.sender_cpus.clone(),
             receiver_cpus: self.receiver_cpus.clone(),
+            refine: false,
+            refine_budget: 4,
             outputs: self.out.iter().cloned().collect(),
             json: false,
             no_counters: self.no_counters,
@@ -261,7 +262,11 @@ pub fn run(args: &CrossoverArgs, cancel: &AtomicBool) -> Result<ExitCode> {
     let run_args = args.run_args();
     let plan = RunPlan::new(&run_args)?;
     let target = Target::open(&plan.target)?;
-    let hooks = CliHooks::new(target.topology(), plan.pin.clone(), plan.counters);
+    if let Some(note) = &plan.placement_note {
+        eprintln!("note: {note}");
+    }
+    let mut hooks = CliHooks::new(target.topology(), plan.pin.clone(), plan.counters);
+    hooks.placement = Some(plan.placement);
     let mut session = Session {
         results: run::new_results(&plan, &run_args, &target),
         plan: &plan,

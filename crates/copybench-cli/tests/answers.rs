@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Output;
 
 use copybench_core::findings::{CaveatKind, Crossing, Figure};
-use copybench_core::result::RunResults;
+use copybench_core::result::{Placement, RunResults};
 use copybench_core::StrategyKind;
 
 use crate::common::copybench;
@@ -318,6 +318,20 @@ fn crossover_over_loopback_finds_no_sign_change_for_copied_zero_copy() {
     assert!(results.points.iter().all(|p| p.verified));
     assert_eq!(results.config.sizes, [1024, 8192]);
     assert!(results.findings.is_some());
+    // Pinned like `copybench run`: apart by default (same on a one-CPU machine, which the
+    // results say), recorded in the run and in every point.
+    let placement = results.config.placement.expect("placement recorded");
+    let expected = if results.config.placement_note.is_some() {
+        Placement::Same
+    } else {
+        Placement::Apart
+    };
+    assert_eq!(placement, expected);
+    assert!(results.config.pin.is_some());
+    assert!(results
+        .points
+        .iter()
+        .all(|p| p.placement == Some(placement)));
 }
 
 #[test]

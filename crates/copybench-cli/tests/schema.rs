@@ -91,6 +91,19 @@ fn every_schema_1_key_is_still_written_with_its_type() {
         "keys of schema 1 lost or retyped:\n{}",
         missing.join("\n")
     );
+    // Added since, and written by every run (docs/results.md, docs/findings.md).
+    for (path, kind) in [
+        ("$.points[].refined", "bool"),
+        ("$.findings.rules.multiplicity.method", "string"),
+        ("$.findings.rules.multiplicity.level", "number"),
+        ("$.findings.rules.multiplicity.family", "string"),
+    ] {
+        assert!(
+            types.get(path).is_some_and(|t| t.contains(kind)),
+            "{path} ({kind}) not written: {:?}",
+            types.get(path)
+        );
+    }
 }
 
 /// Keys added within schema 1 since the fixture, each with the type it is written with: a

@@ -213,6 +213,8 @@ pub struct Bisection {
     lower: usize,
     upper: usize,
     tolerance: f64,
+    /// Probed sizes are multiples of this (1: any byte count).
+    granularity: usize,
     probes: Vec<Probe>,
     state: State,
 }
@@ -241,6 +243,7 @@ impl Bisection {
             lower,
             upper,
             tolerance: DEFAULT_TOLERANCE,
+            granularity: 1,
             probes: Vec::new(),
             state: State::NeedLower,
         })
@@ -255,12 +258,23 @@ impl Bisection {
         Ok(self)
     }
 
+    /// Probes only multiples of `granularity` bytes between the bounds (e.g. 1024: whole KiB,
+    /// sizes a program would send, and which every strategy accepts: MSG_ZEROCOPY over UDP
+    /// refuses some odd sizes with EMSGSIZE); the search ends when no multiple lies inside the
+    /// bracket. 0 counts as 1.
+    pub fn with_granularity(mut self, granularity: usize) -> Bisection {
+        self.granularity = granularity.max(1);
+        self
+    }
+
     /// The next size to measure, or the outcome.
     pub fn next(&self) -> Step {
         match &self.state {
             State::NeedLower => Step::Probe(self.lower),
             State::NeedUpper(_) => Step::Probe(self.upper),
-            State::Bisecting { lo, hi } => Step::Probe(midpoint(lo.msg_size, hi.msg_size)),
+            State::Bisecting { lo, hi } => {
+                Step::Probe(midpoint(lo.msg_size, hi.msg_size, self.granularity))
+            }
             State::Done(o) => Step::Done(o.clone()),
         }
     }
@@ -339,7 +353,7 @@ impl Bisection {
             return;
         };
         let narrow = hi.msg_size as f64 / lo.msg_size as f64 <= self.tolerance;
-        let adjacent = hi.msg_size - lo.msg_size <= 1;
+        let adjacent = first_multiple_above(lo.msg_size, self.granularity) >= hi.msg_size;
         if narrow || adjacent || self.probes.len() >= MAX_PROBES {
             self.state = State::Done(Outcome::Bracketed {
                 lower: lo.msg_size,
@@ -386,16 +400,21 @@ impl Bisection {
     }
 }
 
-/// The geometric mean of `lo` and `hi`, rounded to whole bytes, strictly between them
-/// (callers guarantee `hi - lo >= 2`).
-fn midpoint(lo: usize, hi: usize) -> usize {
-    let mid = ((lo as f64).log2() / 2.0 + (hi as f64).log2() / 2.0)
-        .exp2()
-        .round();
+/// The smallest multiple of `g` above `x`.
+fn first_multiple_above(x: usize, g: usize) -> usize {
+    (x / g + 1).saturating_mul(g)
+}
+
+/// The geometric mean of `lo` and `hi`, rounded to a multiple of `g`, strictly between them
+/// (callers guarantee that a multiple of `g` lies strictly between).
+fn midpoint(lo: usize, hi: usize, g: usize) -> usize {
+    let mid = ((lo as f64).log2() / 2.0 + (hi as f64).log2() / 2.0).exp2() / g as f64;
     let mid = if mid.is_finite() {
-        mid as usize
+        (mid.round() as usize).saturating_mul(g)
     } else {
         lo + (hi - lo) / 2
     };
-    mid.clamp(lo + 1, hi.saturating_sub(1).max(lo + 1))
+    let first = first_multiple_above(lo, g);
+    let last = (hi - 1) / g * g;
+    mid.clamp(first, last.max(first))
 }

@@ -17,6 +17,7 @@
 
 #![deny(missing_docs)]
 
+pub mod bracket;
 pub mod compare;
 pub mod crossover;
 pub mod engine;

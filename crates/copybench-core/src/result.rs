@@ -197,6 +197,22 @@ pub struct RunConfigRecord {
     /// Why the placement differs from the one asked for (e.g. `apart` on one CPU).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placement_note: Option<String>,
+    /// `--refine`: what was refined (absent without it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refine: Option<RefineRecord>,
+}
+
+/// What `copybench run --refine` did: sizes added inside open break-even brackets.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RefineRecord {
+    /// Most sizes it could add over the whole run (`--refine-budget`).
+    pub budget_sizes: usize,
+    /// A bracket at most this wide (upper / lower size) is narrow enough.
+    pub width: f64,
+    /// The sizes it measured, in order (their points have `refined: true`).
+    pub added_sizes: Vec<usize>,
+    /// Brackets still wider than `width` when the budget ran out, in words.
+    pub left_open: Vec<String>,
 }
 
 /// Where the traffic ran.
@@ -389,6 +405,10 @@ pub struct Point {
     /// Figures of a side-by-side run (`copybench peers`); absent from `copybench run` points.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer: Option<PeerFigures>,
+    /// Measured by `copybench run --refine` at a size inside an open break-even bracket, not
+    /// one of the sizes asked for (false in files written before refining existed).
+    #[serde(default)]
+    pub refined: bool,
 }
 
 /// What `copybench peers` records beside the common figures of a point, for copybench and for

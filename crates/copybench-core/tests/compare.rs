@@ -234,3 +234,211 @@ fn odd_input_and_json_shape() {
     let back: Comparison = serde_json::from_value(json).unwrap();
     assert_eq!(back, c);
 }
+
+/// A run drawn from one noise model: 4 strategies x 3 sizes x 2 thread counts (24 cells),
+/// `reps` repetitions, every figure (throughput, CPU/byte, p99) multiplied by an independent
+/// normal factor of mean 1 and standard deviation `noise`. `quiet` cells get `quiet_reps`
+/// repetitions at `quiet_noise` instead, and their throughput times `quiet_factor`.
+struct NoiseModel {
+    reps: usize,
+    noise: f64,
+    quiet: Option<(StrategyKind, usize, usize)>,
+    quiet_reps: usize,
+    quiet_noise: f64,
+    quiet_factor: f64,
+}
+
+const MODEL: NoiseModel = NoiseModel {
+    reps: 3,
+    noise: 0.10,
+    quiet: None,
+    quiet_reps: 5,
+    quiet_noise: 0.02,
+    quiet_factor: 1.0,
+};
+
+fn drawn_run(model: &NoiseModel, seed: u64) -> RunResults {
+    let mut rng = copybench_core::stats::Rng::new(seed);
+    let mut points = Vec::new();
+    for threads in [1, 2] {
+        for &s in &SIZES {
+            for (i, k) in [Two, Sg, Zc, StrategyKind::UringZc].into_iter().enumerate() {
+                let quiet = model.quiet == Some((k, s, threads));
+                let (reps, noise) = if quiet {
+                    (model.quiet_reps, model.quiet_noise)
+                } else {
+                    (model.reps, model.noise)
+                };
+                let mut draw = || (1.0 + noise * rng.normal()).max(0.05);
+                for rep in 0..reps {
+                    let base = (s as f64).log2() * (i + 1) as f64;
+                    let factor = if quiet { model.quiet_factor } else { 1.0 };
+                    let mut p = point(
+                        k,
+                        s,
+                        threads,
+                        rep,
+                        base * draw() * factor,
+                        Some(0.5 * draw()),
+                    );
+                    if let Some(l) = p.latency_us.as_mut() {
+                        l.p99 = 20.0 * draw();
+                    }
+                    points.push(p);
+                }
+            }
+        }
+    }
+    run("netns", points)
+}
+
+/// The old rule, for contrast: beyond the noise (disjoint ranges, Mann-Whitney p <= 0.10) and
+/// the median worse by more than the threshold, with no correction.
+fn uncorrected_regression(c: &Comparison) -> bool {
+    c.cells.iter().flat_map(|x| &x.changes).any(|x| {
+        let worse = match (x.metric, x.ratio) {
+            (Figure::ThroughputGbps, Some(r)) => r < 0.9,
+            (_, Some(r)) => r > 1.1,
+            _ => false,
+        };
+        worse && x.separation.is_apart()
+    })
+}
+
+#[test]
+fn identical_code_rarely_fails_on_regression_and_a_real_drop_still_does() {
+    let mut failing = 0;
+    let mut failing_uncorrected = 0;
+    for pair in 0..20u64 {
+        let old = drawn_run(&MODEL, 2 * pair + 1);
+        let new = drawn_run(&MODEL, 2 * pair + 2);
+        let c = compare(&old, &new, 10.0);
+        assert_eq!(c.cells.len(), 24);
+        if c.has_regression() {
+            failing += 1;
+        }
+        if uncorrected_regression(&c) {
+            failing_uncorrected += 1;
+        }
+    }
+    // The noise model is hard: without the correction most pairs would fail.
+    assert!(failing_uncorrected >= 10, "{failing_uncorrected} of 20");
+    eprintln!(
+        "identical runs: {failing} of 20 pairs fail (uncorrected rule: {failing_uncorrected})"
+    );
+    assert!(failing <= 2, "{failing} of 20 pairs of identical runs fail");
+
+    // One quiet cell (5 repetitions, 2% noise) among the noisy ones loses 30%: caught in
+    // every pair, and nothing else is.
+    let quiet = (Zc, 16 << 10, 2);
+    for pair in 0..20u64 {
+        let model = NoiseModel {
+            quiet: Some(quiet),
+            ..MODEL
+        };
+        let old = drawn_run(&model, 100 + 2 * pair);
+        let new = drawn_run(
+            &NoiseModel {
+                quiet_factor: 0.7,
+                ..model
+            },
+            101 + 2 * pair,
+        );
+        let c = compare(&old, &new, 10.0);
+        let found: Vec<(StrategyKind, usize, usize, Figure)> = c
+            .regressions()
+            .map(|(k, x)| (k.strategy, k.msg_size, k.threads, x.metric))
+            .collect();
+        assert!(
+            found.contains(&(quiet.0, quiet.1, quiet.2, Figure::ThroughputGbps)),
+            "pair {pair}: {found:?}\n{}",
+            render_text(&c)
+        );
+        assert!(found.len() <= 2, "pair {pair}: {found:?}");
+        let multiplicity = c.multiplicity.as_ref().unwrap();
+        assert_eq!(multiplicity.level, 0.1);
+    }
+}
+
+#[test]
+fn cells_differing_in_any_key_field_never_match() {
+    let old = noisy_run(1, |_| {});
+    type Change = fn(&mut Point);
+    let changes: [(&str, Change); 7] = [
+        ("tool", |p| p.tool = "iperf3".into()),
+        ("protocol", |p| {
+            p.protocol = copybench_core::engine::Protocol::Udp
+        }),
+        ("verify", |p| {
+            p.verification = copybench_core::engine::Verify::Discard
+        }),
+        ("placement", |p| {
+            p.placement = Some(copybench_core::result::Placement::Same)
+        }),
+        ("read size", |p| p.read_size = Some(4096)),
+        ("fields", |p| p.fields = 1),
+        ("data", |p| {
+            p.data = Some(copybench_core::engine::DataTemperature::Cold)
+        }),
+    ];
+    for (what, f) in changes {
+        let new = noisy_run(2, |p| {
+            if p.strategy == Sg {
+                f(p)
+            }
+        });
+        let c = compare(&old, &new, 5.0);
+        assert_eq!(c.cells.len(), 12, "{what}");
+        assert!(c.cells.iter().all(|x| x.key.strategy != Sg), "{what}");
+        assert_eq!((c.only_in_old.len(), c.only_in_new.len()), (6, 6), "{what}");
+        let text = render_text(&c);
+        assert!(text.contains("only in new:"), "{what}: {text}");
+    }
+    // A peer's point is named by its tool.
+    let new = noisy_run(2, |p| {
+        if p.strategy == Sg {
+            p.tool = "iperf3".into()
+        }
+    });
+    let text = render_text(&compare(&old, &new, 5.0));
+    assert!(text.contains("iperf3 scattergather 1k x1 stream"), "{text}");
+    // A file written before read sizes were recorded read 256 KiB at a time: it matches.
+    let mut older = noisy_run(1, |p| p.read_size = None);
+    older.config.fields = 8;
+    let newer = noisy_run(2, |p| p.read_size = Some(256 << 10));
+    assert_eq!(compare(&older, &newer, 5.0).cells.len(), 18);
+}
+
+#[test]
+fn run_level_differences_are_named() {
+    let old = noisy_run(1, |_| {});
+    let mut new = noisy_run(2, |_| {});
+    new.config.align = "page".parse().unwrap();
+    new.config.placement = Some(copybench_core::result::Placement::Same);
+    new.config.duration_s = 3.0;
+    new.config.topology.mtu = Some(9000);
+    new.host.kernel = Some("6.19".into());
+    let c = compare(&old, &new, 5.0);
+    let has = |s: &str| c.caveats.iter().any(|x| x.starts_with(s));
+    assert!(has("align differs"), "{:?}", c.caveats);
+    assert!(
+        has("placement differs: not recorded (old) vs same (new)"),
+        "{:?}",
+        c.caveats
+    );
+    assert!(
+        has("duration differs: 0 s (old) vs 3 s (new)"),
+        "{:?}",
+        c.caveats
+    );
+    assert!(
+        has("MTU differs: none (old) vs 9000 (new)"),
+        "{:?}",
+        c.caveats
+    );
+    assert!(has("kernel differs"), "{:?}", c.caveats);
+    assert!(!c
+        .caveats
+        .iter()
+        .any(|x| x.starts_with("placement") && x.contains("offset")));
+}

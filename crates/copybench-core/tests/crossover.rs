@@ -248,3 +248,38 @@ fn huge_bounds_terminate() {
     );
     assert!(probes < 20);
 }
+
+#[test]
+fn a_granularity_probes_only_its_multiples() {
+    // Crossing at 2^14.5 = 23170.5 bytes; whole KiB only.
+    let c = 2f64.powf(14.5);
+    let mut b = Bisection::new(Zc, Two, Figure::ThroughputGbps, 1024, 65536)
+        .unwrap()
+        .with_tolerance(1.01)
+        .unwrap()
+        .with_granularity(1024);
+    let mut probes = Vec::new();
+    let outcome = loop {
+        match b.next() {
+            Step::Probe(size) => {
+                probes.push(size);
+                b.observe(size, (size as f64).ln() - c.ln()).unwrap();
+            }
+            Step::Done(o) => break o,
+        }
+    };
+    assert!(probes.iter().all(|s| s % 1024 == 0), "{probes:?}");
+    match outcome {
+        Outcome::Bracketed {
+            lower,
+            upper,
+            within_tolerance,
+            ..
+        } => {
+            // Adjacent KiB around the crossing, narrower than 1% impossible in whole KiB.
+            assert_eq!((lower, upper), (22 << 10, 23 << 10), "{probes:?}");
+            assert!(!within_tolerance);
+        }
+        o => panic!("{o:?}"),
+    }
+}

@@ -367,9 +367,11 @@ fn findings_block(runs: &[LabeledRun], findings: &[Findings]) -> String {
         out,
         "<p class=\"caption\">A winner is named only when its repetitions' min..max range \
          clears the runner-up's and a Mann-Whitney U test over the repetitions gives p &le; \
-         0.10 (with 3 repetitions: every one beats every one); else \"no clear winner\". \
-         Ratios are medians against two-copy at the same size and thread count; break-even \
-         sizes are interpolated on log size between the measured sizes around the change.</p>"
+         0.10 (with 3 repetitions: every one beats every one), still &le; 0.10 after the \
+         Benjamini-Hochberg correction over the group's sizes; else \"no clear winner\". \
+         Ratios are medians against two-copy at the same size and thread count; a break-even \
+         is the bracket of measured sizes where the sign changes, with a bootstrap interval; \
+         the size marked is interpolated on log size between them.</p>"
     );
     for (run, f) in runs.iter().zip(findings) {
         if runs.len() > 1 {

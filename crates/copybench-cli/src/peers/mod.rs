@@ -359,6 +359,7 @@ fn peer_point(
     let name = peer.name();
     let messages = m.bytes / s.size as u64;
     Point {
+        refined: false,
         tool: name.to_string(),
         strategy: StrategyKind::ScatterGather,
         msg_size: s.size,

@@ -3,6 +3,7 @@
 //! ([`sweep`]), and the exit code from the results.
 
 mod plan;
+mod refine;
 pub(crate) mod sweep;
 mod target;
 
@@ -38,7 +39,7 @@ pub fn run(args: RunArgs, cancel: &AtomicBool) -> Result<ExitCode> {
     let mut hooks =
         CliHooks::new(target.topology(), plan.pin.clone(), plan.counters).with_sink(target.sink());
     hooks.placement = Some(plan.placement);
-    let ended = sweep::sweep(
+    let mut ended = sweep::sweep(
         &plan,
         &target,
         &hooks,
@@ -47,6 +48,19 @@ pub fn run(args: RunArgs, cancel: &AtomicBool) -> Result<ExitCode> {
         &args,
         cancel,
     )?;
+    if args.refine && ended.is_none() && !cancel.load(Ordering::Relaxed) {
+        refine::refine(
+            &plan,
+            &target,
+            &hooks,
+            &outputs,
+            &mut results,
+            usize::from(args.refine_budget),
+            usize::from(args.repetitions),
+            cancel,
+        )?;
+        ended = target.ended();
+    }
 
     let interrupted = cancel.load(Ordering::Relaxed);
     if interrupted {

@@ -105,6 +105,8 @@ impl RunPlan {
             verification: args.verify,
             placement: Some(self.placement),
             placement_note: self.placement_note.clone(),
+            // Filled in by the refinement, once it ran.
+            refine: None,
         }
     }
 }

@@ -199,6 +199,7 @@ pub fn assemble_point(
     };
 
     Point {
+        refined: false,
         not_verifiable: receivers
             .is_empty()
             .then(|| "sink: no receiver, nothing to verify".to_string()),

@@ -3,10 +3,14 @@
 use std::collections::BTreeSet;
 
 use super::size_text;
+use crate::bracket::{bracket, SizeSamples};
 use crate::model::findings::*;
 use crate::model::{Mode, Protocol, StrategyKind, TopologyKind};
 use crate::result::{Point, RunResults, STALL_SHARE};
-use crate::stats::{advantage, median, separate, Better, Spread, NOISY_CV};
+use crate::stats::{
+    advantage, median, separate, significant_at, Better, Separation, Spread, ALPHA, CORRECTION,
+    NOISY_CV,
+};
 
 /// True when a receiver took part in the point (a sink topology has none: nothing verified,
 /// no receiver figures).
@@ -184,11 +188,12 @@ fn group(
         })
         .collect();
 
-    let size_findings = cells
+    let mut size_findings: Vec<SizeFinding> = cells
         .iter()
         .zip(&sizes)
         .map(|(at, &msg_size)| size_finding(at, msg_size, metric, zero_copy))
         .collect();
+    correct_winners(&mut size_findings);
 
     let mut break_even = Vec::new();
     for &z in zero_copy.iter().filter(|z| strategies.contains(z)) {
@@ -269,6 +274,8 @@ fn verdict(cells: &[Cell], metric: Figure) -> Verdict {
                     runner_up: second.strategy,
                     margin,
                     p_value: why.p_value(),
+                    // Set by `correct_winners`.
+                    adjusted_p_value: None,
                 }
             } else {
                 Verdict::NoClearWinner {
@@ -277,6 +284,49 @@ fn verdict(cells: &[Cell], metric: Figure) -> Verdict {
                     margin,
                     why,
                 }
+            }
+        }
+    }
+}
+
+/// Benjamini-Hochberg over the sizes of a group: every size whose leader and runner-up were
+/// tested is one test of the family; a winner stays one only when its adjusted p-value is at
+/// most [`ALPHA`].
+fn correct_winners(sizes: &mut [SizeFinding]) {
+    let family: Vec<Option<f64>> = sizes
+        .iter()
+        .map(|s| match &s.verdict {
+            Verdict::Winner { p_value, .. } => *p_value,
+            Verdict::NoClearWinner { why, .. } => why.p_value(),
+            _ => None,
+        })
+        .collect();
+    let family_size = family.iter().flatten().count();
+    let adjusted = CORRECTION.adjust(&family);
+    for (s, q) in sizes.iter_mut().zip(adjusted) {
+        let Verdict::Winner {
+            strategy,
+            runner_up,
+            margin,
+            p_value,
+            adjusted_p_value,
+        } = &mut s.verdict
+        else {
+            continue;
+        };
+        *adjusted_p_value = q;
+        if let (Some(p), Some(q)) = (*p_value, q) {
+            if !significant_at(q, ALPHA) {
+                s.verdict = Verdict::NoClearWinner {
+                    leader: *strategy,
+                    runner_up: *runner_up,
+                    margin: *margin,
+                    why: Separation::NotAfterCorrection {
+                        p_value: p,
+                        adjusted_p_value: q,
+                        family_size,
+                    },
+                };
             }
         }
     }
@@ -344,6 +394,22 @@ fn break_even_of(
             format!("no size has verified {label} figures for both {z} and a copying strategy")
         }
     });
+    let samples: Vec<SizeSamples<StrategyKind>> = cells
+        .iter()
+        .zip(sizes)
+        .map(|(at, &msg_size)| SizeSamples {
+            msg_size,
+            candidate: at
+                .iter()
+                .find(|c| c.strategy == z && c.trusted())
+                .map_or_else(Vec::new, |c| c.values(figure)),
+            others: at
+                .iter()
+                .filter(|c| !zero_copy.contains(&c.strategy) && c.trusted())
+                .map(|c| (c.strategy, c.values(figure)))
+                .collect(),
+        })
+        .collect();
     BreakEven {
         strategy: z,
         metric: figure,
@@ -352,6 +418,7 @@ fn break_even_of(
         non_monotonic: crossings.len() > 1,
         crossings,
         relative,
+        bracket: bracket(&samples, better),
     }
 }
 

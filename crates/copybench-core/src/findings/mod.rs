@@ -35,4 +35,4 @@ mod text;
 pub use crate::model::findings::*;
 pub use compute::{findings, findings_for_run};
 pub(crate) use compute::{has_receiver, interpolate_log2};
-pub use text::{render_text, size_text};
+pub use text::{bracket_text, render_text, size_text};

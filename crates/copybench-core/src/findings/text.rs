@@ -55,6 +55,49 @@ fn crossing_text(c: &Crossing) -> String {
     }
 }
 
+/// "between 16 KiB and 64 KiB (16 KiB: no clear difference); ~23 KiB by interpolation, 90%
+/// bootstrap interval 16 KiB..41 KiB": the evidence first, the point estimate beside it.
+pub fn bracket_text(b: &Bracket) -> String {
+    let [lo, hi] = b.bracket_bytes;
+    let mut t = format!(
+        "{} between {} and {}",
+        if b.starts_winning {
+            "starts winning"
+        } else {
+            "stops winning"
+        },
+        size_text(lo as f64),
+        size_text(hi as f64)
+    );
+    let unclear: Vec<String> = [lo, hi]
+        .iter()
+        .zip(b.told_apart)
+        .filter(|(_, apart)| !apart)
+        .map(|(s, _)| size_text(*s as f64))
+        .collect();
+    if !unclear.is_empty() {
+        let _ = write!(t, " ({}: no clear difference)", unclear.join(" and "));
+    }
+    let _ = write!(t, "; ~{} by interpolation", size_text(b.estimate_bytes));
+    if let Some(i) = &b.interval {
+        let end = |x: f64, open: bool, below: bool| {
+            if open {
+                format!("{} {}", if below { "below" } else { "above" }, size_text(x))
+            } else {
+                size_text(x)
+            }
+        };
+        let _ = write!(
+            t,
+            ", {:.0}% bootstrap interval {}..{}",
+            i.level * 100.0,
+            end(i.low_bytes, i.open_below, true),
+            end(i.high_bytes, i.open_above, false)
+        );
+    }
+    t
+}
+
 fn figure_text(s: &Option<Spread>, f: Figure) -> String {
     match s {
         Some(s) => format!("{:.*} {}", f.digits(), s.median, f.unit()),
@@ -146,7 +189,17 @@ pub fn render_text(f: &Findings) -> String {
                 .iter()
                 .filter(|b| b.strategy == z)
                 .map(|b| {
-                    let mut t = format!("in {}: {}", b.metric.label(), crossing_text(&b.result));
+                    let mut t = format!(
+                        "in {}: {}",
+                        b.metric.label(),
+                        b.bracket
+                            .as_ref()
+                            .filter(|_| matches!(
+                                b.result,
+                                Crossing::WinsFrom { .. } | Crossing::LosesFrom { .. }
+                            ))
+                            .map_or_else(|| crossing_text(&b.result), bracket_text)
+                    );
                     if b.non_monotonic {
                         let each: Vec<String> = b
                             .crossings

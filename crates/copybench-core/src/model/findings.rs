@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Mode, Protocol, StrategyKind, TopologyKind};
-use crate::stats::{Better, Separation, Spread, ALPHA, NOISY_CV};
+use crate::stats::{Better, Multiplicity, Separation, Spread, ALPHA, NOISY_CV};
 
 /// The strategy every ratio is relative to.
 pub const BASELINE: StrategyKind = StrategyKind::TwoCopy;
@@ -94,13 +94,21 @@ pub struct Rules {
     pub winner: String,
     /// The break-even rule in words.
     pub break_even: String,
+    /// How the winners of a group's sizes are corrected for testing many sizes (absent in
+    /// files written before the correction).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multiplicity: Option<Multiplicity>,
 }
 
+/// The family of the winner tests, in words.
+pub const WINNER_FAMILY: &str =
+    "the sizes of one group (topology, protocol, mode, threads): one winner test per size";
+
 /// The winner rule, in words.
-pub const WINNER_RULE: &str = "best and runner-up by median; a winner only when their repetitions' min..max ranges do not overlap and a two-sided Mann-Whitney U test over the repetitions gives p <= 0.10 (impossible with 1 or 2 repetitions; with 3 every repetition of the best must beat every one of the runner-up); only verified cells (or cells without a receiver) compete";
+pub const WINNER_RULE: &str = "best and runner-up by median; a winner only when their repetitions' min..max ranges do not overlap and a two-sided Mann-Whitney U test over the repetitions gives p <= 0.10 (impossible with 1 or 2 repetitions; with 3 every repetition of the best must beat every one of the runner-up), and that p-value, adjusted by Benjamini-Hochberg over the group's sizes, is still <= 0.10; only verified cells (or cells without a receiver) compete";
 
 /// The break-even rule, in words.
-pub const BREAK_EVEN_RULE: &str = "relative advantage of the zero-copy strategy's median over the best copying strategy's median at each size; the break-even is where it changes sign (strictly better counts as beating), interpolated linearly in log2(size) between the two measured sizes around the change; with several changes the last one is reported and the result flagged non-monotonic; losing everywhere is reported as above the largest size when the advantage rose at each of the last two steps by 5 points or more in all, else as never in the range";
+pub const BREAK_EVEN_RULE: &str = "relative advantage of the zero-copy strategy's median over the best copying strategy's median at each size; the break-even is bracketed by the two measured sizes where it changes sign (strictly better counts as beating), each end said told apart or not by the winner rule, with a 90% percentile-bootstrap interval over the repetitions and, beside them, a point estimate interpolated linearly in log2(size); with several changes the last one is reported and the result flagged non-monotonic; losing everywhere is reported as above the largest size when the advantage rose at each of the last two steps by 5 points or more in all, else as never in the range";
 
 impl Default for Rules {
     fn default() -> Self {
@@ -110,6 +118,7 @@ impl Default for Rules {
             baseline: BASELINE,
             winner: WINNER_RULE.into(),
             break_even: BREAK_EVEN_RULE.into(),
+            multiplicity: Some(Multiplicity::new(WINNER_FAMILY)),
         }
     }
 }
@@ -183,6 +192,9 @@ pub enum Verdict {
         margin: Option<f64>,
         /// Mann-Whitney p-value of winner against runner-up.
         p_value: Option<f64>,
+        /// The p-value adjusted over the group's sizes ([`Rules::multiplicity`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        adjusted_p_value: Option<f64>,
     },
     /// The best and the runner-up cannot be told apart.
     NoClearWinner {
@@ -221,6 +233,50 @@ pub struct BreakEven {
     pub crossings: Vec<CrossingPoint>,
     /// The advantage at every size of the group.
     pub relative: Vec<RelativePoint>,
+    /// The sizes around the last sign change, whether each end is told apart, the point
+    /// estimate and a bootstrap interval (`null` without a sign change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bracket: Option<Bracket>,
+}
+
+/// The sizes around the last sign change of the advantage, and what is known there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bracket {
+    /// The measured sizes between which the sign changes, ascending.
+    pub bracket_bytes: [usize; 2],
+    /// True when the candidate starts beating the others at the upper end.
+    pub starts_winning: bool,
+    /// Whether the candidate and the best other strategy are told apart (the winner rule:
+    /// disjoint ranges and Mann-Whitney p <= 0.10) at the lower and at the upper end.
+    pub told_apart: [bool; 2],
+    /// Linear interpolation in log2(size) between the ends: a point estimate only.
+    pub estimate_bytes: f64,
+    /// `bracket_bytes[1] / bracket_bytes[0]`.
+    pub width: f64,
+    /// Bootstrap interval for the crossing (`null` when too few repetitions to resample).
+    pub interval: Option<CrossingInterval>,
+}
+
+/// A bootstrap interval for a crossing size.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CrossingInterval {
+    /// How it was computed, in words.
+    pub method: String,
+    /// Coverage (0.90).
+    pub level: f64,
+    /// Resamples drawn.
+    pub resamples: usize,
+    /// Lower end in bytes (the smallest measured size when `open_below`).
+    pub low_bytes: f64,
+    /// Upper end in bytes (the largest measured size when `open_above`).
+    pub high_bytes: f64,
+    /// The interval reaches below the smallest measured size.
+    pub open_below: bool,
+    /// The interval reaches above the largest measured size.
+    pub open_above: bool,
+    /// Share of resamples in which the sign changes only the other way (neither below nor
+    /// above: left out of the quantiles).
+    pub other_direction: f64,
 }
 
 /// The break-even answer.

@@ -41,6 +41,7 @@ pub fn point(
         time_running_ns: 1,
     };
     Point {
+        refined: false,
         tool: copybench_core::result::copybench_tool(),
         peer: None,
         not_verifiable: None,
