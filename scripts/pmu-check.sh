@@ -70,12 +70,20 @@ table=$(jq -r '.points[] | [
         (if .cycles_per_byte == null then "-" else (.cycles_per_byte * 1000 | round / 1000 | tostring) end),
         (if .llc_misses_per_kib == null then "-" else (.llc_misses_per_kib / 1024 * 1e6 | round / 1e6 | tostring) end),
         (.sender.counters.cycles.unsupported // ""),
-        (.sender.counters.llc_misses.unsupported // "")
-    ] | @tsv' <<<"$json")
+        (.sender.counters.llc_misses.unsupported // ""),
+        (if .sender.counters == null then "stalled" else "measured" end)
+    ] | join("|")' <<<"$json")
 
 printf '%-14s %9s %12s %16s\n' strategy size cycles/B "LLC misses/B"
-missing=0 reason=""
-while IFS=$'\t' read -r strategy size cpb llc why_cycles why_llc; do
+missing=0 stalled=0 reason=""
+# "|" (not a tab: bash folds runs of whitespace separators, losing empty fields).
+while IFS='|' read -r strategy size cpb llc why_cycles why_llc sender; do
+    if [[ "$sender" == stalled ]]; then
+        # Blocked in one send across the whole interval (docs/stalls.md): nothing measured.
+        printf '%-14s %9s %12s %16s\n' "$strategy" "$size" "stalled" "stalled"
+        stalled=$((stalled + 1))
+        continue
+    fi
     printf '%-14s %9s %12s %16s\n' "$strategy" "$size" "$cpb" "$llc"
     if [[ "$cpb" == "-" || "$llc" == "-" ]]; then
         missing=$((missing + 1))
@@ -83,6 +91,7 @@ while IFS=$'\t' read -r strategy size cpb llc why_cycles why_llc; do
     fi
 done <<<"$table"
 
+[[ $stalled -gt 0 ]] && echo "pmu-check.sh: $stalled point(s) stalled (a sender blocked for the whole interval): no counters, not counted"
 if [[ $missing -eq 0 ]]; then
     echo "pmu-check.sh: the PMU counted cycles and LLC misses for every point"
     exit 0
