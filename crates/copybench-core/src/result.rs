@@ -287,9 +287,10 @@ pub struct Point {
     /// come back as the call returns; `null` in results written before it was measured.
     #[serde(default)]
     pub pool_wait_s: Option<f64>,
-    /// The longest one message took at any sender (from ready to send it until ready to
-    /// send the next; rr: its reply included) among messages that overlapped the measured
-    /// interval, in seconds. A sender blocked in one call across the whole interval reports 0
+    /// The longest stretch between two clock reads of any sender (the loop reads the clock
+    /// once per 16 messages, where latency is sampled, once per rr message with its reply,
+    /// and at phase changes) that overlapped the measured interval, in seconds: an upper bound
+    /// on the longest single send. A sender blocked in one call across the whole interval reports 0
     /// messages and that call here: see [`Point::stall_warning`]. `null` in older files.
     #[serde(default)]
     pub longest_send_s: Option<f64>,

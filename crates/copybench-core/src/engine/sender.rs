@@ -46,9 +46,10 @@ pub struct SenderReport {
     /// Seconds this thread waited for a free buffer in the measured interval (every slot with
     /// the kernel): 0 when it never had to.
     pub pool_wait_s: f64,
-    /// The longest a message took (from ready to send it to ready to send the next, rr's
-    /// reply included) among those that overlapped the measured interval; for a sender
-    /// blocked across the whole interval, that one call.
+    /// The longest stretch between two of the loop's clock reads (one per
+    /// `LATENCY_SAMPLE_EVERY` messages, one per rr message, one at each phase change) that
+    /// overlapped the measured interval: an upper bound on the longest single send, rr's reply
+    /// included; for a sender blocked across the whole interval, that one call.
     pub longest_send: Duration,
     /// Distinct pool buffers sent from in the measured interval.
     pub buffers_touched: usize,
@@ -263,18 +264,23 @@ pub(crate) fn run_sender(
     // Sampled outside the counters' and the clock's interval: reading /proc costs the thread.
     let mut workers_at_start = None;
     let mut io_worker_ns = None;
-    // The longest message step (from ready to send a message to ready to send the next) that
-    // overlapped the measured interval: one clock read per message, no more.
+    // The longest stretch between two clock reads that overlapped the measured interval. The
+    // clock is read only where latency is sampled anyway (every LATENCY_SAMPLE_EVERY-th
+    // message, every rr message) and at phase changes, never once per message: a stretch is at
+    // most LATENCY_SAMPLE_EVERY messages, an upper bound on the longest single send that is
+    // microseconds wide unless one send blocked.
     let mut longest_send = Duration::ZERO;
     let mut step: Option<(Instant, bool)> = None;
     let mut stall_once = params.stall_once;
     loop {
         let now = phase.get();
-        let step_end = Instant::now();
         let phase_changed = now != seen;
-        if let Some((began, in_interval)) = step {
+        let checkpoint =
+            phase_changed || params.mode == Mode::Rr || seq % LATENCY_SAMPLE_EVERY == 0;
+        let step_end = checkpoint.then(Instant::now);
+        if let (Some(end), Some((began, in_interval))) = (step_end, step) {
             if in_interval || now >= Phase::MEASURE {
-                longest_send = longest_send.max(step_end - began);
+                longest_send = longest_send.max(end - began);
             }
         }
         if phase_changed {
@@ -312,7 +318,7 @@ pub(crate) fn run_sender(
         }
         // A phase change began probes (reading /proc, opening counters): not the message's.
         let step_start = if phase_changed {
-            Instant::now()
+            Some(Instant::now())
         } else {
             step_end
         };
@@ -322,8 +328,11 @@ pub(crate) fn run_sender(
         // counts as the copying strategies' wait for socket space (inside `send`) does.
         let timed =
             seen == Phase::MEASURE && (params.mode == Mode::Rr || seq % LATENCY_SAMPLE_EVERY == 0);
-        let t0 = timed.then_some(step_start);
-        step = Some((step_start, seen == Phase::MEASURE));
+        // A timed message is always a checkpoint, so its start was read.
+        let t0 = step_start.filter(|_| timed);
+        if let Some(began) = step_start {
+            step = Some((began, seen == Phase::MEASURE));
+        }
         if let Some(stall) = stall_once.take_if(|_| seen == Phase::WARMUP) {
             std::thread::sleep(stall);
         }
