@@ -40,17 +40,10 @@ pub struct Spread {
 impl Spread {
     /// `None` when no value is given (never a 0 standing in for "not measured").
     pub fn of(values: &[f64]) -> Option<Spread> {
-        let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
-        if v.is_empty() {
-            return None;
-        }
+        let mut v = finite(values);
+        let median = median(&v)?;
         v.sort_by(f64::total_cmp);
         let n = v.len();
-        let median = if n % 2 == 1 {
-            v[n / 2]
-        } else {
-            (v[n / 2 - 1] + v[n / 2]) / 2.0
-        };
         let mean = v.iter().sum::<f64>() / n as f64;
         let cv = (n > 1 && mean != 0.0).then(|| {
             let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
