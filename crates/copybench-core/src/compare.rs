@@ -33,7 +33,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::DEFAULT_READ_SIZE;
 use crate::findings::{has_receiver, Figure};
-use crate::model::{Mode, Placement, Protocol, StrategyKind, TopologyKind, Verify};
+use crate::model::{
+    DataTemperature, Mode, Placement, Protocol, StrategyKind, TopologyKind, Verify,
+};
 use crate::result::{Point, RunResults, COPYBENCH_TOOL};
 use crate::stats::{
     log_ratio_below, median, separate, significant_at, Better, Multiplicity, Separation, Spread,
@@ -71,7 +73,7 @@ pub struct CellKey {
     pub placement: Placement,
     /// Buffer temperature (`hot`, `cold`), where the points record it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data: Option<String>,
+    pub data: Option<DataTemperature>,
     /// Bytes per read call of a TCP stream receiver (`null` where it does not apply).
     #[serde(default)]
     pub read_size: Option<usize>,
@@ -93,7 +95,12 @@ impl Ord for CellKey {
                 k.topology.name(),
                 k.mode.name(),
                 (k.tool.clone(), k.protocol.name(), k.verification.name()),
-                (k.placement.name(), k.data.clone(), k.read_size, k.fields),
+                (
+                    k.placement.name(),
+                    k.data.map(|d| d.name()),
+                    k.read_size,
+                    k.fields,
+                ),
                 k.threads,
                 k.msg_size,
                 k.strategy,
@@ -129,7 +136,7 @@ impl CellKey {
                 },
             ),
             // Files written before `data` was recorded used the old pool, neither hot nor cold.
-            data: p.data.map(|d| d.name().to_string()),
+            data: p.data,
             // copybench's TCP stream receivers read 256 KiB at a time before it was recorded.
             read_size: match p.read_size {
                 None if copybench && stream_tcp => Some(DEFAULT_READ_SIZE),
@@ -184,7 +191,7 @@ impl CellKey {
             let _ = write!(t, " placement {}", self.placement);
         }
         if extra.data {
-            let _ = write!(t, " data {}", self.data.as_deref().unwrap_or("?"));
+            let _ = write!(t, " data {}", self.data.map_or("?", |d| d.name()));
         }
         if extra.read_size {
             match self.read_size {
@@ -242,7 +249,7 @@ impl Varying {
             protocol: many(&keys, |k| k.protocol),
             verification: many(&keys, |k| k.verification),
             placement: many(&keys, |k| k.placement),
-            data: many(&keys, |k| k.data.clone()),
+            data: many(&keys, |k| k.data),
             read_size: many(&keys, |k| k.read_size),
             fields: many(&keys, |k| k.fields),
         }
