@@ -90,7 +90,7 @@ fn uring_checks() -> Vec<Check> {
         })),
         Err(e) => checks.push(check(
             "io_uring opcodes",
-            Err(e),
+            Err(e.to_string()),
             "the io_uring strategies will be reported unsupported",
         )),
     }

@@ -26,8 +26,8 @@ pub use errqueue::{
 pub use iowork::IoWorkerCpu;
 pub use twocopy::{ScatterGather, TwoCopy};
 pub use uring::{
-    probe_uring, FixedRegions, OpcodeSupport, Uring, DEFAULT_URING_DEPTH, MAX_FIXED_BUFFERS,
-    MAX_URING_DEPTH,
+    probe_uring, FixedBuffersError, FixedRegions, OpcodeSupport, Uring, UringUnavailable,
+    DEFAULT_URING_DEPTH, MAX_FIXED_BUFFERS, MAX_URING_DEPTH,
 };
 pub use zerocopy::{probe_support as probe_zerocopy, ZeroCopy};
 

@@ -170,6 +170,51 @@ const SETUP_TRIES: [&[&str]; 3] = [
     &[],
 ];
 
+/// Why no io_uring could be used here (the reason an `uring*` strategy is unsupported, and
+/// what `copybench doctor` prints).
+#[derive(Debug, thiserror::Error)]
+pub enum UringUnavailable {
+    /// A ring was created but lacks a feature the strategies rely on.
+    #[error("the kernel lacks IORING_FEAT_NODROP, SUBMIT_STABLE or EXT_ARG (Linux 5.11+)")]
+    MissingFeatures,
+    /// No setup was accepted; `sysctl` names `kernel.io_uring_disabled` where it is readable.
+    #[error("io_uring_setup failed: {source}{sysctl}")]
+    Setup {
+        /// The last refusal.
+        #[source]
+        source: std::io::Error,
+        /// ` (kernel.io_uring_disabled = N)`, or empty.
+        sysctl: String,
+    },
+    /// The kernel has a ring but not the opcodes a strategy sends with.
+    #[error("this kernel lacks {0} (SENDMSG: Linux 5.3+, SEND_ZC: 6.0+, SENDMSG_ZC: 6.1+)")]
+    MissingOpcodes(String),
+    /// The kernel cannot say which opcodes it has.
+    #[error("IORING_REGISTER_PROBE failed: {0} (Linux 5.6+)")]
+    Probe(#[source] std::io::Error),
+}
+
+/// Why a pool cannot be registered as fixed buffers.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FixedBuffersError {
+    /// More buffers than a ring registers.
+    #[error("{count} buffers cannot be registered: a ring takes at most {MAX_FIXED_BUFFERS}")]
+    TooMany {
+        /// Buffers in the pool.
+        count: usize,
+    },
+    /// A message whose fields are separate allocations.
+    #[error(
+        "--fixed-buffers needs every iovec of a send inside one registered buffer, but a message \
+         has {fields} fields, each its own allocation: use the packed placement (--align packed, \
+         the default) or --fields 1"
+    )]
+    NotContiguous {
+        /// Fields of the message.
+        fields: usize,
+    },
+}
+
 /// A ring, the setup flags it was created with, and what the kernel refused on the way.
 struct NewRing {
     ring: IoUring,
@@ -179,7 +224,7 @@ struct NewRing {
 
 /// Creates a ring with the first of `tries` the kernel accepts, explaining a refusal of them
 /// all (io_uring disabled by sysctl, seccomp, old kernel).
-fn create_ring(sq_entries: u32, tries: &[&[&str]]) -> Result<NewRing, String> {
+fn create_ring(sq_entries: u32, tries: &[&[&str]]) -> Result<NewRing, UringUnavailable> {
     let mut refused = Vec::new();
     let mut last_error = None;
     for flags in tries {
@@ -199,11 +244,7 @@ fn create_ring(sq_entries: u32, tries: &[&[&str]]) -> Result<NewRing, String> {
                     || !ring.params().is_feature_submit_stable()
                     || !ring.params().is_feature_ext_arg()
                 {
-                    return Err(
-                        "the kernel lacks IORING_FEAT_NODROP, SUBMIT_STABLE or EXT_ARG \
-                                (Linux 5.11+)"
-                            .into(),
-                    );
+                    return Err(UringUnavailable::MissingFeatures);
                 }
                 return Ok(NewRing {
                     ring,
@@ -222,15 +263,15 @@ fn create_ring(sq_entries: u32, tries: &[&[&str]]) -> Result<NewRing, String> {
     let sysctl = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
         .map(|v| format!(" (kernel.io_uring_disabled = {})", v.trim()))
         .unwrap_or_default();
-    Err(format!(
-        "io_uring_setup failed: {}{sysctl}",
-        last_error.map_or_else(|| "no setup tried".to_string(), |e| e.to_string())
-    ))
+    Err(UringUnavailable::Setup {
+        source: last_error.unwrap_or_else(|| std::io::Error::other("no setup tried")),
+        sysctl,
+    })
 }
 
 /// Asks the kernel which of the opcodes copybench uses it supports (for `copybench doctor`).
 /// An error means no ring could be created at all.
-pub fn probe_uring() -> Result<Vec<OpcodeSupport>, String> {
+pub fn probe_uring() -> Result<Vec<OpcodeSupport>, UringUnavailable> {
     let ring = create_ring(8, &[&[]])?.ring;
     let probe = probe_ring(&ring)?;
     Ok(OPCODES
@@ -243,11 +284,11 @@ pub fn probe_uring() -> Result<Vec<OpcodeSupport>, String> {
         .collect())
 }
 
-fn probe_ring(ring: &IoUring) -> Result<Probe, String> {
+fn probe_ring(ring: &IoUring) -> Result<Probe, UringUnavailable> {
     let mut probe = Probe::new();
     ring.submitter()
         .register_probe(&mut probe)
-        .map_err(|e| format!("IORING_REGISTER_PROBE failed: {e} (Linux 5.6+)"))?;
+        .map_err(UringUnavailable::Probe)?;
     Ok(probe)
 }
 
@@ -264,22 +305,16 @@ pub struct FixedRegions {
 
 impl FixedRegions {
     /// One region per message of `pool`; every message must be one contiguous allocation.
-    pub fn per_message(pool: &[Message]) -> Result<FixedRegions, String> {
+    pub fn per_message(pool: &[Message]) -> Result<FixedRegions, FixedBuffersError> {
         if pool.len() > MAX_FIXED_BUFFERS {
-            return Err(format!(
-                "{} buffers cannot be registered: a ring takes at most {MAX_FIXED_BUFFERS}",
-                pool.len()
-            ));
+            return Err(FixedBuffersError::TooMany { count: pool.len() });
         }
         let mut out = FixedRegions::default();
         for (slot, message) in pool.iter().enumerate() {
             let Some(s) = message.region() else {
-                return Err(format!(
-                    "--fixed-buffers needs every iovec of a send inside one registered buffer, \
-                     but a message has {} fields, each its own allocation: use the packed \
-                     placement (--align packed, the default) or --fields 1",
-                    message.field_count()
-                ));
+                return Err(FixedBuffersError::NotContiguous {
+                    fields: message.field_count(),
+                });
             };
             out.regions.push((s.as_ptr() as usize, s.len()));
             out.slot_region.push(slot as u16);
@@ -987,9 +1022,9 @@ impl SendStrategy for Uring {
 
     fn prepare(&mut self, socket: BorrowedFd<'_>) -> Result<(), StrategyError> {
         let kind = self.kind();
-        let unsupported = |reason: String| StrategyError::Unsupported {
+        let unsupported = |reason: UringUnavailable| StrategyError::Unsupported {
             strategy: kind,
-            reason,
+            reason: reason.to_string(),
         };
         // Room for a whole batch and a cancellation.
         let sq_entries = (self.depth as u32 + 1).next_power_of_two().max(8);
@@ -1005,9 +1040,8 @@ impl SendStrategy for Uring {
             .map(|&(name, _, _)| name)
             .collect();
         if !missing.is_empty() {
-            return Err(unsupported(format!(
-                "this kernel lacks {} (SENDMSG: Linux 5.3+, SEND_ZC: 6.0+, SENDMSG_ZC: 6.1+)",
-                missing.join(" and ")
+            return Err(unsupported(UringUnavailable::MissingOpcodes(
+                missing.join(" and "),
             )));
         }
         self.stream = rustix::net::sockopt::socket_type(socket)
@@ -1506,7 +1540,7 @@ mod tests {
         let regions = FixedRegions::per_message(&pool).unwrap();
         assert_eq!(regions.index_for(0, &pool[0]), Some(0));
         let apart = [Message::new(&Layout::new(4096, 2), Align::Offset(96), 0)];
-        let err = FixedRegions::per_message(&apart).unwrap_err();
+        let err = FixedRegions::per_message(&apart).unwrap_err().to_string();
         assert!(
             err.contains("--fixed-buffers") && err.contains("packed"),
             "{err}"
