@@ -49,17 +49,16 @@ pub mod echarts;
 mod error;
 mod html;
 mod load;
-mod peers;
 mod render;
 
 pub use aggregate::{aggregate, is_plotted, Aggregate, Stat};
+pub use charts::peers::{placement_words, ratio, tool_color};
 pub use charts::{
     strategy_color, ChartBody, ChartSection, SectionTable, COPIED_RATIO_WORDS, LLC_NOT_MEASURED,
 };
 pub use echarts::EchartsSource;
 pub use error::PlotError;
 pub use load::{load_labeled, load_results, parse_results, LabeledRun};
-pub use peers::{placement_words, ratio, tool_color};
 
 /// How to make a report.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -175,10 +174,15 @@ pub fn sections(runs: &[LabeledRun]) -> Result<Vec<ChartSection>, PlotError> {
     Ok(charts::build_sections(runs, &aggs, &findings))
 }
 
-/// The findings of a run, computed afresh by this version's rules from the points the charts
-/// draw (copybench's own points without an `error`; a file written before findings existed
-/// has none stored). The protocol is the run's `config.protocol` (TCP in older files).
+/// The findings of a run: the ones its file stores (what `copybench run` printed when it
+/// wrote them, so the report and the terminal say the same), or, for a file written before
+/// findings existed, computed by this version's rules from the points the charts draw
+/// (copybench's own points without an `error`). The protocol is the run's `config.protocol`
+/// (TCP in older files).
 pub fn findings_of(run: &LabeledRun) -> Findings {
+    if let Some(stored) = &run.results.findings {
+        return stored.clone();
+    }
     let mut plotted = run.results.clone();
     // copybench's own strategies: a peer's point is not one of them.
     plotted

@@ -309,3 +309,24 @@ fn the_copied_ratio_chart_shows_every_zero_copy_path() {
     assert!(o.contains("\"name\": \"io_uring zero-copy\""));
     assert!(!o.contains("\"name\": \"two-copy\""));
 }
+
+#[test]
+fn the_findings_a_file_stores_are_the_ones_the_report_shows() {
+    // The fixture predates stored findings: they are computed from its points.
+    let mut run = fixture();
+    assert!(run.findings.is_none());
+    let computed = copybench_plot::findings_of(&one(run.clone())[0]);
+    assert!(!computed.groups.is_empty());
+    // A file that stores findings is shown as written (what `copybench run` printed), even
+    // where this version would compute something else from its points.
+    let mut stored = computed.clone();
+    stored.groups.truncate(1);
+    stored.caveats.push(copybench_core::findings::Caveat {
+        kind: copybench_core::findings::CaveatKind::Incomplete,
+        text: "stored by the run that wrote this file".into(),
+    });
+    run.findings = Some(stored.clone());
+    let shown = copybench_plot::findings_of(&one(run)[0]);
+    assert_eq!(shown, stored);
+    assert_ne!(shown, computed);
+}
