@@ -1,13 +1,13 @@
 //! Repetitions folded into one figure per configuration, with polars (lazy).
 //!
 //! One row per point goes into a frame; a group-by over (run, tool, strategy, size, threads, mode)
-//! takes the median, min and max of every metric. polars skips nulls in all three, so a metric
-//! that no repetition measured stays null: it is never turned into a 0.
-
-use std::str::FromStr;
+//! gives each configuration's points, and each metric is folded from them by core's one rule for
+//! a figure over repetitions (`Spread::of`, the one the findings and the terminal use): a metric
+//! that no repetition measured stays `None`, never a 0.
 
 use copybench_core::engine::Mode;
 use copybench_core::result::{LatencyKind, Point};
+use copybench_core::stats::Spread;
 use copybench_core::StrategyKind;
 use polars::prelude::*;
 
@@ -55,22 +55,25 @@ pub struct Aggregate {
     pub zerocopy_copied_ratio: Option<Stat>,
 }
 
-/// The metrics aggregated, as (column name, how to read it from a point).
+/// A metric folded over repetitions: how to read it from a point.
 type Getter = fn(&Point) -> Option<f64>;
-const METRICS: [(&str, Getter); 10] = [
-    ("throughput_gbps", |p| Some(p.throughput_gbps)),
-    ("transactions_per_s", |p| p.transactions_per_s),
-    ("latency_p50_us", |p| p.latency_us.as_ref().map(|l| l.p50)),
-    ("latency_p99_us", |p| p.latency_us.as_ref().map(|l| l.p99)),
-    ("latency_p999_us", |p| p.latency_us.as_ref().map(|l| l.p999)),
-    ("llc_misses_per_kib", |p| p.llc_misses_per_kib),
-    ("sender_cpu_ns_per_byte", |p| p.sender.cpu_ns_per_byte),
-    ("receiver_cpu_ns_per_byte", |p| p.receiver.cpu_ns_per_byte),
-    ("cycles_per_byte", |p| p.cycles_per_byte),
-    ("zerocopy_copied_ratio", |p| {
-        p.zerocopy.as_ref().and_then(|z| z.copied_ratio)
-    }),
-];
+
+/// Each metric's repetitions folded by core's one rule for a figure over repetitions
+/// ([`Spread::of`]: non-finite and missing values left out, `None` when none is left).
+fn fold(points: &[&Point], get: Getter) -> Option<Stat> {
+    let values: Vec<f64> = points.iter().filter_map(|p| get(p)).collect();
+    Spread::of(&values).map(Stat::from)
+}
+
+impl From<Spread> for Stat {
+    fn from(s: Spread) -> Stat {
+        Stat {
+            median: s.median,
+            min: s.min,
+            max: s.max,
+        }
+    }
+}
 
 /// Whether a point's numbers go into the charts: a point that reported an `error` is partial.
 /// (Which charts: `charts::build_sections` gives a peer's point to the peers' section only.)
@@ -80,6 +83,10 @@ pub fn is_plotted(point: &Point) -> bool {
 
 /// Folds the repetitions of every run into one [`Aggregate`] per configuration, ordered by
 /// run, tool, strategy, mode, threads and size.
+///
+/// polars groups the points by their typed keys (the strategy and the mode as their index in
+/// the model's tables, never as names to parse back) and hands back each group's point
+/// indices; the figures of a group are then folded from its points by core's rule.
 pub fn aggregate(runs: &[LabeledRun]) -> Result<Vec<Aggregate>, PlotError> {
     let points: Vec<(usize, &Point)> = runs
         .iter()
@@ -88,17 +95,7 @@ pub fn aggregate(runs: &[LabeledRun]) -> Result<Vec<Aggregate>, PlotError> {
         .filter(|(_, p)| is_plotted(p))
         .collect();
     let frame = points_frame(&points)?;
-
-    let mut aggs = vec![len().alias("repetitions")];
-    for (name, _) in METRICS {
-        aggs.push(col(name).median().alias(format!("{name}__median")));
-        aggs.push(col(name).min().alias(format!("{name}__min")));
-        aggs.push(col(name).max().alias(format!("{name}__max")));
-    }
-    aggs.push(col("latency_what").first_non_null().alias("latency_what"));
-    aggs.push(col("llc_event").first_non_null().alias("llc_event"));
-
-    let out = frame
+    let groups = frame
         .lazy()
         .group_by_stable([
             col("run"),
@@ -108,62 +105,55 @@ pub fn aggregate(runs: &[LabeledRun]) -> Result<Vec<Aggregate>, PlotError> {
             col("threads"),
             col("mode"),
         ])
-        .agg(aggs)
+        .agg([col("point")])
         .collect()?;
 
-    let run = u64s(&out, "run")?;
-    let tool = strings(&out, "tool")?;
-    let strategy = strings(&out, "strategy")?;
-    let msg_size = u64s(&out, "msg_size")?;
-    let threads = u64s(&out, "threads")?;
-    let mode = strings(&out, "mode")?;
-    let repetitions = u64s(&out, "repetitions")?;
-    let latency_what = strings(&out, "latency_what")?;
-    let llc_event = strings(&out, "llc_event")?;
-    let mut stats = Vec::with_capacity(METRICS.len());
-    for (name, _) in METRICS {
-        let median = f64s(&out, &format!("{name}__median"))?;
-        let min = f64s(&out, &format!("{name}__min"))?;
-        let max = f64s(&out, &format!("{name}__max"))?;
-        let column: Vec<Option<Stat>> = (0..out.height())
-            .map(|i| match (median[i], min[i], max[i]) {
-                (Some(median), Some(min), Some(max)) => Some(Stat { median, min, max }),
-                _ => None,
-            })
+    let members = groups.column("point")?.list()?;
+    let mut rows = Vec::with_capacity(groups.height());
+    for group in 0..members.len() {
+        let indices = members
+            .get_as_series(group)
+            .ok_or_else(|| polars_err!(ComputeError: "a group without points"))?;
+        let indices: Vec<usize> = indices
+            .u64()?
+            .iter()
+            .flatten()
+            .map(|i| i as usize)
             .collect();
-        stats.push(column);
-    }
-
-    let mut rows = Vec::with_capacity(out.height());
-    for i in 0..out.height() {
-        let run_index = run[i].unwrap_or_default() as usize;
-        let strategy_name = strategy[i].clone().unwrap_or_default();
-        let stat = |m: usize| stats[m][i];
+        let Some(&at) = indices.first() else {
+            continue;
+        };
+        let (run, first) = points[at];
+        let cell: Vec<&Point> = indices.iter().map(|&i| points[i].1).collect();
         rows.push(Aggregate {
-            run: run_index,
-            label: runs[run_index].label.clone(),
-            tool: tool[i].clone().unwrap_or_default(),
-            // Names come from StrategyKind::name() below, so they parse back.
-            strategy: StrategyKind::from_str(&strategy_name)
-                .map_err(|e| polars_err!(ComputeError: "{e}"))?,
-            msg_size: msg_size[i].unwrap_or_default() as usize,
-            threads: threads[i].unwrap_or_default() as usize,
-            // Written from Mode::name() and LatencyKind::name() above, so they parse back.
-            mode: Mode::from_str(mode[i].as_deref().unwrap_or_default())
-                .map_err(|e| polars_err!(ComputeError: "{e}"))?,
-            repetitions: repetitions[i].unwrap_or_default() as usize,
-            throughput_gbps: stat(0),
-            transactions_per_s: stat(1),
-            latency_p50_us: stat(2),
-            latency_p99_us: stat(3),
-            latency_p999_us: stat(4),
-            latency_what: latency_what[i].as_deref().and_then(LatencyKind::from_name),
-            llc_misses_per_kib: stat(5),
-            llc_event: llc_event[i].clone(),
-            sender_cpu_ns_per_byte: stat(6),
-            receiver_cpu_ns_per_byte: stat(7),
-            cycles_per_byte: stat(8),
-            zerocopy_copied_ratio: stat(9),
+            run,
+            label: runs[run].label.clone(),
+            tool: first.tool.clone(),
+            strategy: first.strategy,
+            msg_size: first.msg_size,
+            threads: first.threads,
+            mode: first.mode,
+            repetitions: cell.len(),
+            throughput_gbps: fold(&cell, |p| Some(p.throughput_gbps)),
+            transactions_per_s: fold(&cell, |p| p.transactions_per_s),
+            latency_p50_us: fold(&cell, |p| p.latency_us.as_ref().map(|l| l.p50)),
+            latency_p99_us: fold(&cell, |p| p.latency_us.as_ref().map(|l| l.p99)),
+            latency_p999_us: fold(&cell, |p| p.latency_us.as_ref().map(|l| l.p999)),
+            latency_what: cell
+                .iter()
+                .find_map(|p| p.latency_us.as_ref().map(|l| l.what)),
+            llc_misses_per_kib: fold(&cell, |p| p.llc_misses_per_kib),
+            // Only where the figure exists: the event of an unmeasured count says nothing.
+            llc_event: cell.iter().find_map(|p| {
+                p.llc_misses_per_kib?;
+                p.sender.counters.as_ref().map(|c| c.llc_event.clone())
+            }),
+            sender_cpu_ns_per_byte: fold(&cell, |p| p.sender.cpu_ns_per_byte),
+            receiver_cpu_ns_per_byte: fold(&cell, |p| p.receiver.cpu_ns_per_byte),
+            cycles_per_byte: fold(&cell, |p| p.cycles_per_byte),
+            zerocopy_copied_ratio: fold(&cell, |p| {
+                p.zerocopy.as_ref().and_then(|z| z.copied_ratio)
+            }),
         });
     }
     rows.sort_by(|a, b| {
@@ -173,9 +163,26 @@ pub fn aggregate(runs: &[LabeledRun]) -> Result<Vec<Aggregate>, PlotError> {
     Ok(rows)
 }
 
-/// One row per point: the group keys and every metric (null where not measured).
+/// One row per point: its index in `points` and its group keys, typed (the strategy and the
+/// mode as their index in the model's tables).
 fn points_frame(points: &[(usize, &Point)]) -> PolarsResult<DataFrame> {
-    let mut columns = vec![
+    let strategy_index = |s: StrategyKind| {
+        StrategyKind::ALL
+            .iter()
+            .position(|&k| k == s)
+            .unwrap_or(usize::MAX) as u32
+    };
+    let mode_index = |m: Mode| {
+        [Mode::Stream, Mode::Rr]
+            .iter()
+            .position(|&k| k == m)
+            .unwrap_or(usize::MAX) as u32
+    };
+    let columns = vec![
+        Column::new(
+            "point".into(),
+            (0..points.len() as u64).collect::<Vec<u64>>(),
+        ),
         Column::new(
             "run".into(),
             points.iter().map(|(r, _)| *r as u64).collect::<Vec<_>>(),
@@ -191,7 +198,7 @@ fn points_frame(points: &[(usize, &Point)]) -> PolarsResult<DataFrame> {
             "strategy".into(),
             points
                 .iter()
-                .map(|(_, p)| p.strategy.name())
+                .map(|(_, p)| strategy_index(p.strategy))
                 .collect::<Vec<_>>(),
         ),
         Column::new(
@@ -212,51 +219,9 @@ fn points_frame(points: &[(usize, &Point)]) -> PolarsResult<DataFrame> {
             "mode".into(),
             points
                 .iter()
-                .map(|(_, p)| p.mode.name())
-                .collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "latency_what".into(),
-            points
-                .iter()
-                .map(|(_, p)| p.latency_us.as_ref().map(|l| l.what.name()))
-                .collect::<Vec<_>>(),
-        ),
-        Column::new(
-            "llc_event".into(),
-            points
-                .iter()
-                .map(|(_, p)| {
-                    // Only where the figure exists: the event of an unmeasured count says nothing.
-                    p.llc_misses_per_kib?;
-                    p.sender.counters.as_ref().map(|c| c.llc_event.as_str())
-                })
+                .map(|(_, p)| mode_index(p.mode))
                 .collect::<Vec<_>>(),
         ),
     ];
-    for (name, get) in METRICS {
-        columns.push(Column::new(
-            name.into(),
-            points
-                .iter()
-                .map(|(_, p)| get(p).filter(|v| v.is_finite()))
-                .collect::<Vec<Option<f64>>>(),
-        ));
-    }
     DataFrame::new(points.len(), columns)
-}
-
-fn u64s(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<u64>>> {
-    let column = df.column(name)?.cast(&DataType::UInt64)?;
-    Ok(column.u64()?.iter().collect())
-}
-
-fn f64s(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<f64>>> {
-    let column = df.column(name)?.cast(&DataType::Float64)?;
-    Ok(column.f64()?.iter().collect())
-}
-
-fn strings(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
-    let column = df.column(name)?.cast(&DataType::String)?;
-    Ok(column.str()?.iter().map(|s| s.map(String::from)).collect())
 }

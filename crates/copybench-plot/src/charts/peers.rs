@@ -116,7 +116,8 @@ fn peer_rows(aggs: &[Aggregate]) -> BTreeMap<(usize, usize, usize, String), &Agg
 }
 
 /// The "copybench vs peers" section, or `None` when no run holds a peer's point.
-pub fn peers_section(runs: &[LabeledRun], aggs: &[Aggregate]) -> Option<ChartSection> {
+pub fn peers_section(input: &super::ChartInputs<'_>) -> Option<ChartSection> {
+    let (runs, aggs) = (input.runs, input.all);
     let rows = peer_rows(aggs);
     if rows.is_empty() {
         return None;
