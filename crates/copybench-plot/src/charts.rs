@@ -267,6 +267,9 @@ pub fn build_sections(
         cpu(runs, &own, findings),
         copied_ratio(runs, &own),
     ];
+    if let Some(receive) = crate::receive::receive_section(runs) {
+        sections.push(receive);
+    }
     if let Some(peers) = crate::peers::peers_section(runs, aggs) {
         // After the headline; first when there is no headline (a `copybench peers` run alone
         // measures no two-copy to be relative to).
