@@ -739,9 +739,10 @@ impl CpuTime {
 /// How a point's receiving sockets were set up for their receive strategy (TCP).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ReceiveSetup {
-    /// The connection's MSS as the receiving socket reports it (`TCP_MAXSEG`: payload bytes
-    /// of a full segment, TCP options excluded; the first connection's). `TCP_ZEROCOPY_RECEIVE`
-    /// maps whole pages only, so a multiple of 4096 here is what lets it map.
+    /// The MSS of the segments the (first) receiver got, as the kernel estimates it at the
+    /// end of its stream (`TCP_INFO`'s `tcpi_rcv_mss`: the largest segment or GSO size seen,
+    /// payload bytes, options excluded). `TCP_ZEROCOPY_RECEIVE` maps whole pages only, so a
+    /// multiple of 4096 here is what lets whole segments map.
     pub mss: Option<u32>,
     /// `TCP_MAXSEG` the run asked for on the listener (loopback with `--receive zerocopy`:
     /// 4108, since the host's `lo` MTU is left alone); `null`: the path's own MSS.

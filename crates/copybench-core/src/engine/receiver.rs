@@ -52,7 +52,8 @@ pub struct ReceiverReport {
     /// `zerocopy`: bytes mapped (not copied) within the receiver's measured interval.
     #[serde(default)]
     pub mapped_bytes: Option<u64>,
-    /// The connection's MSS as the receiving socket reports it (`TCP_MAXSEG`, TCP only).
+    /// The MSS of the segments received, as the kernel estimates it at the end of the stream
+    /// (`TCP_INFO`'s `tcpi_rcv_mss`; TCP only).
     #[serde(default)]
     pub mss: Option<u32>,
     /// `zerocopy`: `SO_RCVLOWAT` as set (stream mode).
@@ -106,7 +107,6 @@ pub(crate) fn run_receiver(
         index,
         verification: Some(params.verification()),
         receive: Some(kind),
-        mss: receive::mss(&stream),
         rcvlowat: facts.rcvlowat,
         map_bytes: facts.map_bytes,
         ..ReceiverReport::default()
@@ -160,6 +160,7 @@ pub(crate) fn run_receiver(
         }
     }
     interval.end(&mut report, rx.mapped_bytes());
+    report.mss = receive::received_mss(&stream);
     let verifier = &check.verifier;
     report.clean = verifier.clean_end();
     let found_in = match check.mismatch_mapped {

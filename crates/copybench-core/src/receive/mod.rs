@@ -331,12 +331,11 @@ pub(crate) fn set_maxseg(listener: &std::net::TcpListener, mss: u32) -> std::io:
     )
 }
 
-/// The connection's MSS as the kernel reports it (`TCP_MAXSEG`): the payload bytes of a full
-/// segment, TCP options (timestamps) excluded.
-pub(crate) fn mss(stream: &TcpStream) -> Option<u32> {
-    sys::int_option(stream.as_fd(), libc::IPPROTO_TCP, libc::TCP_MAXSEG)
-        .ok()
-        .map(|v| v as u32)
+/// The MSS of the segments this receiver got, as the kernel estimates it (`TCP_INFO`'s
+/// `tcpi_rcv_mss`: the largest segment or GSO size seen, bounded by the MSS it advertised);
+/// read once data has arrived (before, it is the kernel's 536-byte guess).
+pub(crate) fn received_mss(stream: &TcpStream) -> Option<u32> {
+    sys::tcp_rcv_mss(stream.as_fd()).ok()
 }
 
 #[cfg(test)]

@@ -217,26 +217,25 @@ pub fn set_int_option(
     }
 }
 
-/// `getsockopt(level, name)` of an `int` value.
-pub fn int_option(
-    socket: BorrowedFd<'_>,
-    level: libc::c_int,
-    name: libc::c_int,
-) -> io::Result<libc::c_int> {
-    let mut value: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: `value` and `len` are live and writable for the call, `len` its exact size.
+/// `getsockopt(TCP_INFO)`'s `tcpi_rcv_mss`: the kernel's estimate of the peer's segment
+/// payload (the largest segment or GSO size seen, at most the MSS this side advertised).
+pub fn tcp_rcv_mss(socket: BorrowedFd<'_>) -> io::Result<u32> {
+    // SAFETY: tcp_info is plain old data (integers only): all zeroes is a valid value.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: `info` and `len` are live and writable for the call, `len` its exact size (the
+    // kernel writes at most that many bytes, and says how many in `len`).
     let rc = unsafe {
         libc::getsockopt(
             socket.as_raw_fd(),
-            level,
-            name,
-            (&mut value as *mut libc::c_int).cast(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
             &mut len,
         )
     };
     if rc == 0 {
-        Ok(value)
+        Ok(info.tcpi_rcv_mss)
     } else {
         Err(io::Error::last_os_error())
     }
