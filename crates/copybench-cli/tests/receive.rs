@@ -30,7 +30,10 @@ fn check_matrix(r: &RunResults, mss: u32) {
         r.config.receives,
         vec![ReceiveKind::Read, ReceiveKind::Trunc, ReceiveKind::Zerocopy]
     );
-    assert_eq!(r.points.len(), StrategyKind::ALL.len() * ReceiveKind::ALL.len());
+    assert_eq!(
+        r.points.len(),
+        StrategyKind::ALL.len() * ReceiveKind::ALL.len()
+    );
     for s in StrategyKind::ALL {
         for receive in ReceiveKind::ALL {
             let what = format!("{s} <- {receive}");
@@ -54,7 +57,11 @@ fn check_matrix(r: &RunResults, mss: u32) {
                 receive == ReceiveKind::Zerocopy,
                 "{what}: mapped_bytes only for zerocopy, absent (not 0) otherwise: {mapped:?}"
             );
-            assert_eq!(p.receiver.mapped_ratio.is_some(), mapped.is_some(), "{what}");
+            assert_eq!(
+                p.receiver.mapped_ratio.is_some(),
+                mapped.is_some(),
+                "{what}"
+            );
         }
     }
 }
@@ -65,7 +72,11 @@ fn every_send_strategy_meets_every_receive_strategy_over_loopback() {
     check_matrix(&r, 4096);
     for p in &r.points {
         let setup = p.receive_setup.as_ref().unwrap();
-        assert_eq!(setup.tcp_maxseg, Some(4108), "every point of the run asks for it");
+        assert_eq!(
+            setup.tcp_maxseg,
+            Some(4108),
+            "every point of the run asks for it"
+        );
     }
 }
 
@@ -76,7 +87,11 @@ fn every_send_strategy_meets_every_receive_strategy_between_namespaces() {
         return;
     }
     let r = matrix(&["--topology", "netns", "--placement", "apart"]);
-    assert_eq!(r.config.topology.mtu, Some(61492), "zerocopy's page-aligned MTU by default");
+    assert_eq!(
+        r.config.topology.mtu,
+        Some(61492),
+        "zerocopy's page-aligned MTU by default"
+    );
     check_matrix(&r, 61440);
     // Where the work ran: per CPU, with each CPU's role from the placement.
     for p in &r.points {

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::message::Align;
 use crate::model::findings::{Figure, Findings};
-use crate::model::{DataTemperature, Mode, Protocol, ReceiveKind, StrategyKind, Verify};
 pub use crate::model::CpuRole;
+use crate::model::{DataTemperature, Mode, Protocol, ReceiveKind, StrategyKind, Verify};
 pub use crate::model::{Placement, TopologyKind};
 
 /// Version of the JSON layout below; bumped on any incompatible change.

@@ -42,7 +42,11 @@ fn every_send_strategy_meets_every_receive_strategy_verified() {
             assert_eq!(point.receive, receive, "{what}: recorded");
             let setup = point.receive_setup.as_ref().expect("TCP records its setup");
             assert_eq!(setup.tcp_maxseg, Some(PAGE_ALIGNED_MSS), "{what}");
-            assert_eq!(setup.mss, Some(4096), "{what}: 4108 less 12 bytes of timestamps");
+            assert_eq!(
+                setup.mss,
+                Some(4096),
+                "{what}: 4108 less 12 bytes of timestamps"
+            );
             let expected = match receive {
                 ReceiveKind::Trunc => Verify::Discard,
                 _ => Verify::Full,
@@ -50,11 +54,17 @@ fn every_send_strategy_meets_every_receive_strategy_verified() {
             assert_eq!(point.verification, expected, "{what}");
             match receive {
                 ReceiveKind::Zerocopy => {
-                    let mapped = point.receiver.mapped_bytes.expect("zerocopy counts mapping");
+                    let mapped = point
+                        .receiver
+                        .mapped_bytes
+                        .expect("zerocopy counts mapping");
                     let ratio = point.receiver.mapped_ratio.expect("and its share");
                     assert!((0.0..=1.0).contains(&ratio), "{what}: {ratio}");
                     assert!(mapped <= point.receiver.bytes.unwrap(), "{what}");
-                    assert!(setup.map_bytes.is_some() && setup.rcvlowat.is_some(), "{what}");
+                    assert!(
+                        setup.map_bytes.is_some() && setup.rcvlowat.is_some(),
+                        "{what}"
+                    );
                 }
                 _ => {
                     assert_eq!(point.receiver.mapped_bytes, None, "{what}: absent, not 0");
@@ -85,7 +95,10 @@ fn mapped_bytes_are_verified_and_a_corrupted_mapping_is_caught() {
     let mut p = mapping(64 << 10);
     p.corrupt_mapping = true;
     let broken = ok(&p);
-    assert!(!broken.verified, "a wrong byte in a mapping passed the check");
+    assert!(
+        !broken.verified,
+        "a wrong byte in a mapping passed the check"
+    );
     let error = broken.error.unwrap_or_default();
     assert!(error.contains("(in mapped bytes)"), "{error}");
 }
@@ -103,7 +116,11 @@ fn the_unaligned_remainder_is_read_and_verified() {
     rr.mode = Mode::Rr;
     let point = ok(&rr);
     assert!(point.verified, "{:?}", point.error);
-    assert_eq!(point.receiver.mapped_bytes, Some(0), "a sub-page queue cannot map");
+    assert_eq!(
+        point.receiver.mapped_bytes,
+        Some(0),
+        "a sub-page queue cannot map"
+    );
     assert!(point.messages > 10);
     rr.corrupt_message = Some(3);
     let broken = ok(&rr);

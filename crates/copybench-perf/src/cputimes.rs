@@ -237,7 +237,10 @@ btime 1062191376
         let agg = all.user_ns + all.nice_ns;
         // Read a moment apart: within a few ticks per CPU of each other.
         let slack = 50 * ns_per_tick().unwrap() * before.len() as u64;
-        assert!(sum.abs_diff(agg) <= slack, "per CPU {sum} vs aggregate {agg}");
+        assert!(
+            sum.abs_diff(agg) <= slack,
+            "per CPU {sum} vs aggregate {agg}"
+        );
     }
 
     #[test]

@@ -80,10 +80,15 @@ const FIGURES: [Figure; 4] = [
 ];
 
 /// (run, send strategy, threads) -> (receive, size) -> the points.
-type Cells<'a> = BTreeMap<(usize, StrategyKind, usize), BTreeMap<(ReceiveKind, usize), Vec<&'a Point>>>;
+type Cells<'a> =
+    BTreeMap<(usize, StrategyKind, usize), BTreeMap<(ReceiveKind, usize), Vec<&'a Point>>>;
 
 fn stat(points: &[&Point], of: fn(&Point) -> Option<f64>) -> Option<Stat> {
-    let v: Vec<f64> = points.iter().filter_map(|p| of(p)).filter(|x| x.is_finite()).collect();
+    let v: Vec<f64> = points
+        .iter()
+        .filter_map(|p| of(p))
+        .filter(|x| x.is_finite())
+        .collect();
     Some(Stat {
         median: median(&v)?,
         min: v.iter().copied().fold(f64::INFINITY, f64::min),

@@ -138,7 +138,10 @@ fn receives(args: &RunArgs) -> Result<Vec<ReceiveKind>, UsageError> {
         }
     }
     if args.verify == Verify::Discard {
-        if list.iter().any(|r| *r != ReceiveKind::Read && *r != ReceiveKind::Trunc) {
+        if list
+            .iter()
+            .any(|r| *r != ReceiveKind::Read && *r != ReceiveKind::Trunc)
+        {
             return Err(UsageError(
                 "--verify discard is the older spelling of --receive trunc, and cannot go with \
                  --receive zerocopy: drop --verify discard and add trunc to --receive"
@@ -199,11 +202,13 @@ fn target_choice(args: &RunArgs) -> Result<TargetChoice, UsageError> {
     // With zerocopy among the receive strategies, an MTU whose MSS is 15 whole pages, so
     // that the receive queue can be mapped (the run records it in its topology, and every
     // point the MSS it saw); an --mtu given wins.
-    let netns_mtu = args.mtu.unwrap_or(if args.receives.contains(&ReceiveKind::Zerocopy) {
-        PAGE_ALIGNED_MTU
-    } else {
-        1500
-    });
+    let netns_mtu = args
+        .mtu
+        .unwrap_or(if args.receives.contains(&ReceiveKind::Zerocopy) {
+            PAGE_ALIGNED_MTU
+        } else {
+            1500
+        });
     if args.topology == TopologyArg::Sink {
         return sink_choice(args);
     }

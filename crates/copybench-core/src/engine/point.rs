@@ -68,7 +68,10 @@ fn mapped(
         return (None, None);
     };
     let received: u64 = receivers.iter().map(|r| r.measured_bytes).sum();
-    (Some(mapped), (received > 0).then(|| mapped as f64 / received as f64))
+    (
+        Some(mapped),
+        (received > 0).then(|| mapped as f64 / received as f64),
+    )
 }
 
 /// Each CPU's role from where the point's threads ran; none where nothing was pinned.
@@ -77,14 +80,14 @@ fn assign_roles(system: &mut SystemCpu, senders: &[SenderReport], receivers: &[R
     let receiving: Vec<usize> = receivers.iter().filter_map(|r| r.cpu).collect();
     let pinned = !sending.is_empty() || !receiving.is_empty();
     for c in system.per_cpu.iter_mut().flatten() {
-        c.role = pinned.then(|| {
-            match (sending.contains(&c.cpu), receiving.contains(&c.cpu)) {
+        c.role = pinned.then(
+            || match (sending.contains(&c.cpu), receiving.contains(&c.cpu)) {
                 (true, true) => CpuRole::Both,
                 (true, false) => CpuRole::Sender,
                 (false, true) => CpuRole::Receiver,
                 (false, false) => CpuRole::Other,
-            }
-        });
+            },
+        );
     }
 }
 

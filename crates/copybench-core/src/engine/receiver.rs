@@ -84,16 +84,17 @@ pub(crate) fn run_receiver(
     }
     let kind = params.receive_kind();
     let read_size = params.read_size();
-    let mut rx = Receiver::open(kind, &stream, read_size, !rr, DATA_TIMEOUT).map_err(|e| match e {
-        ReceiveSetupError::Unsupported { reason } => EngineError::ReceiveUnsupported {
-            index,
-            receive: kind,
-            reason,
-        },
-        ReceiveSetupError::Io { what, source } => {
-            EngineError::setup(Role::Receiver, index)(SetupError::io(what, source))
-        }
-    })?;
+    let mut rx =
+        Receiver::open(kind, &stream, read_size, !rr, DATA_TIMEOUT).map_err(|e| match e {
+            ReceiveSetupError::Unsupported { reason } => EngineError::ReceiveUnsupported {
+                index,
+                receive: kind,
+                reason,
+            },
+            ReceiveSetupError::Io { what, source } => {
+                EngineError::setup(Role::Receiver, index)(SetupError::io(what, source))
+            }
+        })?;
     let mut check = Check::new(
         Verifier::new(conn, params.msg_size),
         params.verification(),
@@ -135,7 +136,12 @@ pub(crate) fn run_receiver(
             // The bytes of this step are not yet counted: the interval's edges fall between
             // steps, for the mapped count as for the byte count.
             if now >= Phase::MEASURE {
-                interval.begin(hooks, index, report.received_bytes, rx.mapped_before_last_step());
+                interval.begin(
+                    hooks,
+                    index,
+                    report.received_bytes,
+                    rx.mapped_before_last_step(),
+                );
             }
             if now == Phase::STOP {
                 interval.end(&mut report, rx.mapped_before_last_step());

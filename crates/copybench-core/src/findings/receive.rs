@@ -58,7 +58,10 @@ fn group(points: &[&Point]) -> Option<ReceiveGroup> {
             .collect()
     };
     let values = |cell: &[&Point], f: fn(&Point) -> Option<f64>| -> Vec<f64> {
-        cell.iter().filter_map(|p| f(p)).filter(|v| v.is_finite()).collect()
+        cell.iter()
+            .filter_map(|p| f(p))
+            .filter(|v| v.is_finite())
+            .collect()
     };
     let cpu = |p: &Point| p.receiver.cpu_ns_per_byte;
     let at_size: Vec<ReceiveAtSize> = sizes
@@ -76,7 +79,9 @@ fn group(points: &[&Point]) -> Option<ReceiveGroup> {
                             (p.duration_s > 0.0).then_some(p.throughput_gbps)
                         })),
                         receiver_cpu_ns_per_byte: median(&values(&cell, cpu)),
-                        sender_cpu_ns_per_byte: median(&values(&cell, |p| p.sender.cpu_ns_per_byte)),
+                        sender_cpu_ns_per_byte: median(&values(&cell, |p| {
+                            p.sender.cpu_ns_per_byte
+                        })),
                         mapped_ratio: median(&values(&cell, |p| p.receiver.mapped_ratio)),
                     })
                 })

@@ -28,7 +28,8 @@ pub enum ReceiveKind {
 
 impl ReceiveKind {
     /// Every receive strategy, in the order they are documented.
-    pub const ALL: [ReceiveKind; 3] = [ReceiveKind::Read, ReceiveKind::Trunc, ReceiveKind::Zerocopy];
+    pub const ALL: [ReceiveKind; 3] =
+        [ReceiveKind::Read, ReceiveKind::Trunc, ReceiveKind::Zerocopy];
 
     /// The name used in results and on the command line.
     pub fn name(self) -> &'static str {
@@ -162,8 +163,14 @@ mod tests {
         for r in ReceiveKind::ALL {
             assert_eq!(r.name().parse::<ReceiveKind>().unwrap(), r);
         }
-        assert_eq!("mmap".parse::<ReceiveKind>().unwrap(), ReceiveKind::Zerocopy);
-        assert_eq!("discard".parse::<ReceiveKind>().unwrap(), ReceiveKind::Trunc);
+        assert_eq!(
+            "mmap".parse::<ReceiveKind>().unwrap(),
+            ReceiveKind::Zerocopy
+        );
+        assert_eq!(
+            "discard".parse::<ReceiveKind>().unwrap(),
+            ReceiveKind::Trunc
+        );
         let e = "splice".parse::<ReceiveKind>().unwrap_err();
         assert!(e.to_string().contains("read, trunc or zerocopy"), "{e}");
     }

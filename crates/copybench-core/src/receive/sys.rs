@@ -155,7 +155,13 @@ impl SocketMapping {
         // into it is alive (`&mut self`); dropping its pages only makes a later read fault
         // (the socket mapping has no fault handler), and nothing reads it until the kernel
         // maps new pages there.
-        let rc = unsafe { libc::madvise(self.base as *mut libc::c_void, self.mapped, libc::MADV_DONTNEED) };
+        let rc = unsafe {
+            libc::madvise(
+                self.base as *mut libc::c_void,
+                self.mapped,
+                libc::MADV_DONTNEED,
+            )
+        };
         self.mapped = 0;
         if rc == 0 {
             Ok(())
@@ -178,7 +184,10 @@ impl Drop for SocketMapping {
 /// Waits until `socket` is readable (data at its low-water mark, or the end of the stream).
 /// `Ok(false)` when `timeout` passed first.
 pub fn wait_readable(socket: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> {
-    let mut fds = [rustix::event::PollFd::new(&socket, rustix::event::PollFlags::IN)];
+    let mut fds = [rustix::event::PollFd::new(
+        &socket,
+        rustix::event::PollFlags::IN,
+    )];
     let ts = rustix::event::Timespec {
         tv_sec: timeout.as_secs() as i64,
         tv_nsec: timeout.subsec_nanos() as i64,
