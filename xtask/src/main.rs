@@ -134,10 +134,43 @@ fn bench(extra: &[String]) -> Result<()> {
     } else {
         eprintln!("note: not root, so no sink sweep (it needs CAP_NET_ADMIN)");
     }
+    // Receive strategies (issue 24): TCP between two namespaces (veth MTU 61492 by default
+    // with zerocopy receive), every send strategy below with read and zerocopy receive, 2
+    // sizes x 2 x 2 x 3 repetitions of 1.3 s plus setup: about 40 s (budget 60 s).
+    if is_root() {
+        run(Command::new(&copybench)
+            .args(["run", "--topology", "netns", "--threads", "1"])
+            .args([
+                "--strategy",
+                "twocopy,zerocopy",
+                "--receive",
+                "read,zerocopy",
+            ])
+            .args(["--sizes", "16k,64k"])
+            .args([
+                "--duration",
+                "1s",
+                "--warmup",
+                "300ms",
+                "--repetitions",
+                "3",
+            ])
+            .args([
+                "--out",
+                &path("receive.json"),
+                "--out",
+                &path("receive.csv"),
+            ]))?;
+    } else {
+        eprintln!("note: not root, so no receive sweep (it runs between namespaces)");
+    }
     let swept = started.elapsed();
     let mut inputs = vec![path("results.json"), path("rr.json")];
     if std::path::Path::new(&path("sink.json")).exists() {
         inputs.push(path("sink.json"));
+    }
+    if std::path::Path::new(&path("receive.json")).exists() {
+        inputs.push(path("receive.json"));
     }
     run(Command::new(&copybench)
         .arg("plot")

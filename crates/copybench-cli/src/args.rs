@@ -11,6 +11,7 @@ use copybench_core::engine::{
 };
 use copybench_core::message::Align;
 use copybench_core::model::Placement;
+use copybench_core::model::ReceiveKind;
 use copybench_core::strategy::MAX_URING_DEPTH;
 use copybench_core::units::{format_size, parse_duration, parse_size, ParseError};
 use copybench_core::StrategyKind;
@@ -292,6 +293,15 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse_verify, default_value = "full")]
     pub verify: Verify,
 
+    /// Receive strategies, comma-separated: read (read(2), the default), trunc (recv with
+    /// MSG_TRUNC: dropped in the kernel, counted; what --verify discard means), zerocopy
+    /// (TCP_ZEROCOPY_RECEIVE: the receive queue's pages mapped, the unaligned rest read; both
+    /// verified; TCP only). They join the interleaved grid with the send strategies; with
+    /// zerocopy the veth MTU defaults to 61492 and loopback asks for an MSS of 4108, so that
+    /// segments carry whole pages.
+    #[arg(long = "receive", value_delimiter = ',', value_parser = parse_receive, default_value = "read")]
+    pub receives: Vec<ReceiveKind>,
+
     /// TCP stream receivers: bytes asked for per read call, 1 to 64m (default 256k). A large
     /// read drains the socket and the receiver sleeps until the next segment wakes it; iperf3
     /// and nuttcp read their write size.
@@ -532,6 +542,10 @@ fn parse_mode(s: &str) -> Result<Mode, ParseError> {
 }
 
 pub(crate) fn parse_verify(s: &str) -> Result<Verify, ParseError> {
+    s.parse()
+}
+
+pub(crate) fn parse_receive(s: &str) -> Result<ReceiveKind, ParseError> {
     s.parse()
 }
 

@@ -183,6 +183,7 @@ impl CrossoverArgs {
             uring_depth: None,
             placement: self.placement,
             verify: Verify::Full,
+            receives: vec![copybench_core::engine::ReceiveKind::Read],
             read_size: None,
             fields: self.fields,
             pool: self.pool,

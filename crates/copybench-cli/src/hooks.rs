@@ -3,7 +3,7 @@
 use std::cell::RefCell;
 
 use copybench_core::engine::{HookError, Hooks, IntervalProbe, Role, ThreadProbe};
-use copybench_core::result::{Counters, Metric, PinRecord, Placement, SystemCpu};
+use copybench_core::result::{Counters, CpuTime, Metric, PinRecord, Placement, SystemCpu};
 use copybench_net::{Sink, Topology};
 use copybench_perf::{CounterValues, CpuTimes, Reading, ThreadCounters};
 
@@ -118,7 +118,10 @@ impl Hooks for CliHooks<'_> {
     }
 
     fn begin_interval(&self) -> Option<Box<dyn IntervalProbe>> {
-        Some(Box::new(ProcStatProbe(CpuTimes::read().ok())))
+        Some(Box::new(ProcStatProbe(
+            CpuTimes::read().ok(),
+            CpuTimes::read_per_cpu().ok(),
+        )))
     }
 }
 
@@ -154,12 +157,46 @@ pub fn to_counters(v: CounterValues) -> Counters {
 }
 
 /// System-wide CPU time over the measured interval.
-struct ProcStatProbe(Option<CpuTimes>);
+/// System-wide and per-CPU CPU time over the measured interval.
+struct ProcStatProbe(Option<CpuTimes>, Option<Vec<(usize, CpuTimes)>>);
 
 impl IntervalProbe for ProcStatProbe {
     fn finish(self: Box<Self>) -> Option<SystemCpu> {
-        system_cpu_since(self.0)
+        let mut system = system_cpu_since(self.0)?;
+        system.per_cpu = per_cpu_since(self.1);
+        Some(system)
     }
+}
+
+/// Each CPU's time since `before` (the `cpuN` lines), in the results' terms; the engine
+/// fills in each CPU's role from where the threads ran. `None` where either reading failed,
+/// or the CPUs changed in between (one went offline).
+pub fn per_cpu_since(before: Option<Vec<(usize, CpuTimes)>>) -> Option<Vec<CpuTime>> {
+    let before = before?;
+    let after = CpuTimes::read_per_cpu().ok()?;
+    let cpus = |v: &[(usize, CpuTimes)]| v.iter().map(|(c, _)| *c).collect::<Vec<_>>();
+    if cpus(&before) != cpus(&after) {
+        return None;
+    }
+    Some(
+        before
+            .iter()
+            .zip(&after)
+            .map(|((cpu, b), (_, a))| {
+                let d = b.delta(a);
+                CpuTime {
+                    cpu: *cpu,
+                    user_ns: d.user_ns + d.nice_ns,
+                    system_ns: d.system_ns,
+                    softirq_ns: d.softirq_ns,
+                    irq_ns: d.irq_ns,
+                    idle_ns: d.idle_ns + d.iowait_ns,
+                    steal_ns: d.steal_ns,
+                    role: None,
+                }
+            })
+            .collect(),
+    )
 }
 
 /// System-wide CPU time since `before` (a `/proc/stat` reading), in the results' terms.
@@ -172,5 +209,6 @@ pub fn system_cpu_since(before: Option<CpuTimes>) -> Option<SystemCpu> {
         irq_ns: d.irq_ns,
         idle_ns: d.idle_ns + d.iowait_ns,
         steal_ns: Some(d.steal_ns),
+        per_cpu: None,
     })
 }

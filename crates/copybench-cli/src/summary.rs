@@ -105,7 +105,13 @@ pub fn summary_table(results: &RunResults) -> SummaryTable {
                 .collect::<Vec<_>>(),
         );
         rows.push(row(c, winner, rr, &demand));
-        let cell = format!("{} {} x{}", c.strategy, format_size(c.msg_size), c.threads);
+        let cell = format!(
+            "{}{} {} x{}",
+            c.strategy,
+            receive_suffix(c.receive),
+            format_size(c.msg_size),
+            c.threads
+        );
         for p in &points {
             for w in [p.rate_warning(), p.stall_warning()].into_iter().flatten() {
                 notes.push(format!("{cell} rep {}: {w}", p.repetition + 1));
@@ -157,12 +163,22 @@ pub fn summary_table(results: &RunResults) -> SummaryTable {
     }
 }
 
+/// How a row names its receive strategy: nothing for `read` (what every row meant before
+/// `--receive`), ` <- trunc` or ` <- zerocopy` otherwise.
+fn receive_suffix(receive: copybench_core::engine::ReceiveKind) -> String {
+    match receive {
+        copybench_core::engine::ReceiveKind::Read => String::new(),
+        other => format!(" <- {other}"),
+    }
+}
+
 /// The points behind a cell.
 fn points_of<'a>(points: &'a [Point], c: &CellSummary) -> Vec<&'a Point> {
     points
         .iter()
         .filter(|p| {
             p.strategy == c.strategy
+                && p.receive == c.receive
                 && p.msg_size == c.msg_size
                 && p.threads == c.threads
                 && p.mode == c.mode
@@ -240,7 +256,12 @@ fn verification_note(results: &RunResults) -> Option<String> {
 /// One cell's row: median and min..max over repetitions, the winner marked with `*`.
 fn row(c: &CellSummary, winner: bool, rr: bool, demand: &Option<Spread>) -> Vec<String> {
     let mut cells = vec![
-        format!("{}{}", c.strategy, if winner { "*" } else { "" }),
+        format!(
+            "{}{}{}",
+            c.strategy,
+            receive_suffix(c.receive),
+            if winner { "*" } else { "" }
+        ),
         format_size(c.msg_size),
         c.threads.to_string(),
     ];

@@ -166,3 +166,60 @@ fn io_uring_points_write_their_depth_and_ring_setup() {
         );
     }
 }
+
+/// The receive strategies' keys (docs/results.md), with their types: `receive` and the receive
+/// setup on every TCP point, the mapping figures on zerocopy points only, per-CPU time with
+/// each CPU's role.
+#[test]
+fn receive_points_write_their_strategy_mapping_and_per_cpu_time() {
+    let r = common::run_value(&[
+        "--topology",
+        "loopback",
+        "--sizes",
+        "64k",
+        "--strategy",
+        "zc",
+        "--receive",
+        "read,zerocopy",
+        "--placement",
+        "apart",
+        "--duration",
+        "150ms",
+    ]);
+    let mut now = BTreeSet::new();
+    keys(&r, "$".into(), &mut now);
+    for (path, kind) in [
+        ("$.config.receives[]", "string"),
+        ("$.points[].receive", "string"),
+        ("$.points[].receive_setup", "object"),
+        ("$.points[].receive_setup.mss", "number"),
+        ("$.points[].receive_setup.tcp_maxseg", "number"),
+        ("$.points[].receive_setup.rcvlowat", "number"),
+        ("$.points[].receive_setup.rcvlowat", "null"),
+        ("$.points[].receive_setup.map_bytes", "number"),
+        ("$.points[].receiver.mapped_bytes", "number"),
+        ("$.points[].receiver.mapped_ratio", "number"),
+        ("$.points[].system_cpu.per_cpu", "array"),
+        ("$.points[].system_cpu.per_cpu[].cpu", "number"),
+        ("$.points[].system_cpu.per_cpu[].user_ns", "number"),
+        ("$.points[].system_cpu.per_cpu[].system_ns", "number"),
+        ("$.points[].system_cpu.per_cpu[].softirq_ns", "number"),
+        ("$.points[].system_cpu.per_cpu[].irq_ns", "number"),
+        ("$.points[].system_cpu.per_cpu[].idle_ns", "number"),
+        ("$.points[].system_cpu.per_cpu[].steal_ns", "number"),
+        ("$.points[].system_cpu.per_cpu[].role", "string"),
+    ] {
+        assert!(
+            now.contains(&(path.to_string(), kind)),
+            "{path} ({kind}) is not written"
+        );
+    }
+    for p in r["points"].as_array().unwrap() {
+        let mapped = p["receiver"].get("mapped_bytes");
+        match p["receive"].as_str().unwrap() {
+            "zerocopy" => assert!(mapped.is_some_and(|m| m.is_number()), "{p}"),
+            "read" => assert!(mapped.is_none(), "absent for read, not 0: {p}"),
+            other => panic!("receive {other}"),
+        }
+    }
+}

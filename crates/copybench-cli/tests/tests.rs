@@ -8,6 +8,7 @@ mod counters;
 mod fair;
 mod netns;
 mod peers;
+mod receive;
 mod remote;
 mod schema;
 mod server;

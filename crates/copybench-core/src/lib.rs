@@ -7,6 +7,8 @@
 //!   pattern ([`pattern`]);
 //! - the send strategies ([`strategy`]): two-copy, scatter-gather, MSG_ZEROCOPY and io_uring
 //!   (copying and zero-copy) behind the [`strategy::SendStrategy`] trait;
+//! - the receive strategies ([`receive`]): `read`, `recv(MSG_TRUNC)` and
+//!   `TCP_ZEROCOPY_RECEIVE`;
 //! - the traffic engine ([`engine`]): sender and receiver threads, warm-up, measured interval,
 //!   with hooks through which the embedding program places threads (namespaces, CPUs) and
 //!   measures them (counters);
@@ -25,6 +27,7 @@ pub mod findings;
 pub mod message;
 pub mod model;
 pub mod pattern;
+pub mod receive;
 pub mod result;
 #[doc(hidden)]
 pub mod skip;

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::message::Align;
 use crate::model::findings::{Figure, Findings};
-use crate::model::{DataTemperature, Mode, Protocol, StrategyKind, Verify};
+pub use crate::model::CpuRole;
+use crate::model::{DataTemperature, Mode, Protocol, ReceiveKind, StrategyKind, Verify};
 pub use crate::model::{Placement, TopologyKind};
 
 /// Version of the JSON layout below; bumped on any incompatible change.
@@ -85,6 +86,10 @@ pub struct UnsupportedRecord {
     pub strategy: StrategyKind,
     /// Why, in words, and what would make it work.
     pub reason: String,
+    /// Set when it is the receive strategy (`--receive`) that could not run, whatever the
+    /// send strategy; absent when the send strategy could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receive: Option<ReceiveKind>,
 }
 
 /// Name and version of the program that wrote a result file.
@@ -190,6 +195,10 @@ pub struct RunConfigRecord {
     /// How much the receivers checked (`--verify`); `full` in files written before it existed.
     #[serde(default)]
     pub verification: Verify,
+    /// Receive strategies swept (`--receive`); absent in files written before it existed
+    /// (those read, or with `--verify discard` truncated).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub receives: Vec<ReceiveKind>,
     /// The named CPU placement of the threads (`--placement`); `null` in files written before
     /// it existed (those were unpinned unless `pin` is present).
     #[serde(default)]
@@ -252,6 +261,15 @@ pub struct Point {
     pub tool: String,
     /// The send strategy.
     pub strategy: StrategyKind,
+    /// The receive strategy (`--receive`): `read`, `trunc` (`recv(MSG_TRUNC)`) or `zerocopy`
+    /// (`TCP_ZEROCOPY_RECEIVE`). `read` in files written before it was a choice (and for
+    /// `--verify discard` there, which was `trunc`: see `verification`).
+    #[serde(default)]
+    pub receive: ReceiveKind,
+    /// TCP: how the receiving sockets were set up for their receive strategy (the MSS they
+    /// saw, what was asked for). `null` for UDP, peers and older files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receive_setup: Option<ReceiveSetup>,
     /// Message size in bytes.
     pub msg_size: usize,
     /// Connections (sender/receiver thread pairs).
@@ -575,6 +593,15 @@ pub struct SideMetrics {
     /// sender side it includes io_uring worker time ([`Point::sender_io_worker_ns`]).
     #[serde(default)]
     pub cpu_ns_per_byte: Option<f64>,
+    /// Receiver, `--receive zerocopy` only: payload bytes the kernel mapped into the
+    /// receivers' socket mappings (not copied) within their measured intervals. Absent for
+    /// the sender side and the other receive strategies (nothing is mapped there: not 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mapped_bytes: Option<u64>,
+    /// `mapped_bytes / bytes`: the share of the payload that was mapped; the rest was copied
+    /// (the kernel's `recv_skip_hint`). Absent where `mapped_bytes` is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mapped_ratio: Option<f64>,
 }
 
 /// A counter reading: a value, or the reason it could not be measured.
@@ -671,6 +698,59 @@ pub struct SystemCpu {
     /// the service demand, which counts this guest's own work). `null` in older files.
     #[serde(default)]
     pub steal_ns: Option<u64>,
+    /// The same split per CPU (`/proc/stat`'s `cpuN` lines), with each CPU's role in the
+    /// point from its recorded placement: where the copies ran (softirq on the sender's CPU
+    /// or the receiver's). Absent in older files and where the lines could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_cpu: Option<Vec<CpuTime>>,
+}
+
+/// One CPU's time over the measured interval, from its `/proc/stat` line (ns; USER_HZ ticks,
+/// so each figure resolves 10 ms).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct CpuTime {
+    /// The CPU's number.
+    pub cpu: usize,
+    /// User time, nice included.
+    pub user_ns: u64,
+    /// Kernel time outside interrupts.
+    pub system_ns: u64,
+    /// Software-interrupt time (TCP's receive path on loopback and veth).
+    pub softirq_ns: u64,
+    /// Hardware-interrupt time.
+    pub irq_ns: u64,
+    /// Idle time, I/O wait included.
+    pub idle_ns: u64,
+    /// Time stolen by the hypervisor.
+    pub steal_ns: u64,
+    /// What the CPU was to the point: `sender`, `receiver`, `both` (threads of both sides
+    /// pinned to it) or `other`; `null` where the threads were not pinned (nobody knows).
+    #[serde(default)]
+    pub role: Option<CpuRole>,
+}
+
+impl CpuTime {
+    /// User + system + softirq + irq.
+    pub fn busy_ns(&self) -> u64 {
+        self.user_ns + self.system_ns + self.softirq_ns + self.irq_ns
+    }
+}
+
+/// How a point's receiving sockets were set up for their receive strategy (TCP).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ReceiveSetup {
+    /// The MSS of the segments the (first) receiver got, as the kernel estimates it at the
+    /// end of its stream (`TCP_INFO`'s `tcpi_rcv_mss`: the largest segment or GSO size seen,
+    /// payload bytes, options excluded). `TCP_ZEROCOPY_RECEIVE` maps whole pages only, so a
+    /// multiple of 4096 here is what lets whole segments map.
+    pub mss: Option<u32>,
+    /// `TCP_MAXSEG` the run asked for on the listener (loopback with `--receive zerocopy`:
+    /// 4108, since the host's `lo` MTU is left alone); `null`: the path's own MSS.
+    pub tcp_maxseg: Option<u32>,
+    /// `zerocopy`: `SO_RCVLOWAT` the receivers set (stream mode: one step's worth), else null.
+    pub rcvlowat: Option<u32>,
+    /// `zerocopy`: bytes of the socket mapping each step maps into (2 MiB aligned), else null.
+    pub map_bytes: Option<usize>,
 }
 
 impl SystemCpu {

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::engine::PointParams;
-use crate::model::{Mode, StrategyKind};
+use crate::model::{Mode, ReceiveKind, StrategyKind};
 use crate::result::Point;
 pub use crate::stats::{Spread, NOISY_CV};
 
@@ -46,11 +46,54 @@ pub fn plan(
     out
 }
 
+/// [`plan`] with receive strategies as a second axis: every (send, receive) pair of a cell
+/// runs back to back, the pairs interleaved and rotated per repetition exactly as
+/// strategies are, so that every send strategy meets every receive strategy under the same
+/// drift. With one receive strategy this is [`plan`] with that strategy set.
+pub fn plan_with_receives(
+    template: &PointParams,
+    strategies: &[StrategyKind],
+    receives: &[ReceiveKind],
+    sizes: &[usize],
+    threads: &[usize],
+    repetitions: usize,
+) -> Vec<PointParams> {
+    let pairs: Vec<(StrategyKind, ReceiveKind)> = strategies
+        .iter()
+        .flat_map(|&s| receives.iter().map(move |&r| (s, r)))
+        .collect();
+    let mut out = Vec::with_capacity(pairs.len() * sizes.len() * threads.len() * repetitions);
+    for repetition in 0..repetitions {
+        let mut cell = 0usize;
+        for &msg_size in sizes {
+            for &t in threads {
+                let n = pairs.len().max(1);
+                for k in 0..pairs.len() {
+                    let (strategy, receive) = pairs[(k + cell + repetition) % n];
+                    out.push(PointParams {
+                        strategy,
+                        receive,
+                        msg_size,
+                        threads: t,
+                        repetition,
+                        ..template.clone()
+                    });
+                }
+                cell += 1;
+            }
+        }
+    }
+    out
+}
+
 /// A cell of the matrix summarized over its repetitions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CellSummary {
     /// The send strategy.
     pub strategy: StrategyKind,
+    /// The receive strategy (`read` for results written before it was a choice).
+    #[serde(default)]
+    pub receive: ReceiveKind,
     /// Message size in bytes.
     pub msg_size: usize,
     /// Connections.
@@ -80,21 +123,22 @@ pub struct CellSummary {
     pub errors: Vec<String>,
 }
 
-/// Groups points by (strategy, size, threads, mode), in first-seen order.
+/// Groups points by (strategy, receive strategy, size, threads, mode), in first-seen order.
 pub fn summarize(points: &[Point]) -> Vec<CellSummary> {
-    let mut keys: Vec<(StrategyKind, usize, usize, Mode)> = Vec::new();
+    let mut keys: Vec<(StrategyKind, ReceiveKind, usize, usize, Mode)> = Vec::new();
     for p in points {
-        let key = (p.strategy, p.msg_size, p.threads, p.mode);
+        let key = (p.strategy, p.receive, p.msg_size, p.threads, p.mode);
         if !keys.contains(&key) {
             keys.push(key);
         }
     }
     keys.into_iter()
-        .map(|(strategy, msg_size, threads, mode)| {
+        .map(|(strategy, receive, msg_size, threads, mode)| {
             let cell: Vec<&Point> = points
                 .iter()
                 .filter(|p| {
                     p.strategy == strategy
+                        && p.receive == receive
                         && p.msg_size == msg_size
                         && p.threads == threads
                         && p.mode == mode
@@ -109,6 +153,7 @@ pub fn summarize(points: &[Point]) -> Vec<CellSummary> {
                 .fold((0u64, 0u64), |(c, n), z| (c + z.copied, n + z.completions));
             CellSummary {
                 strategy,
+                receive,
                 msg_size,
                 threads,
                 repetitions: cell.len(),

@@ -566,6 +566,7 @@ fn run_wide_caveats_and_json_shape() {
         tool: copybench_core::result::copybench_tool(),
         strategy: Zc,
         reason: "no SO_ZEROCOPY".into(),
+        receive: None,
     });
     r.failures.push(FailureRecord {
         tool: copybench_core::result::copybench_tool(),

@@ -8,6 +8,7 @@ mod data;
 mod findings;
 mod loopback;
 mod readme;
+mod receive;
 mod skip;
 mod stall;
 mod support;

@@ -1,4 +1,5 @@
-//! System-wide CPU time from the aggregate `cpu` line of `/proc/stat`.
+//! System-wide CPU time from the aggregate `cpu` line of `/proc/stat`, and per CPU from its
+//! `cpuN` lines.
 
 use crate::error::PerfError;
 
@@ -68,6 +69,47 @@ impl CpuTimes {
             softirq_ns: ns(6)?,
             steal_ns: ns(7)?,
         })
+    }
+
+    /// Reads every `cpuN` line of `/proc/stat` now: (N, that CPU's times), in file order.
+    pub fn read_per_cpu() -> Result<Vec<(usize, CpuTimes)>, PerfError> {
+        let text =
+            std::fs::read_to_string(PROC_STAT).map_err(|source| PerfError::ReadProcStat {
+                path: PROC_STAT,
+                source,
+            })?;
+        Self::parse_per_cpu(&text, ns_per_tick()?)
+    }
+
+    /// Parses the `cpuN` lines of `/proc/stat`'s text (an offline CPU has no line).
+    pub fn parse_per_cpu(
+        text: &str,
+        ns_per_tick: u64,
+    ) -> Result<Vec<(usize, CpuTimes)>, PerfError> {
+        let err = |detail: String| PerfError::ParseProcStat { detail };
+        let mut out = Vec::new();
+        for line in text.lines() {
+            let Some(name) = line.split_whitespace().next() else {
+                continue;
+            };
+            let Some(number) = name.strip_prefix("cpu").filter(|n| !n.is_empty()) else {
+                continue;
+            };
+            let cpu: usize = number
+                .parse()
+                .map_err(|_| err(format!("{name:?} is not a CPU line `cpuN`")))?;
+            // The same columns as the aggregate line: parse it as one.
+            let rest = &line[name.len()..];
+            let times = Self::parse(&format!("cpu {rest}"), ns_per_tick).map_err(|e| match e {
+                PerfError::ParseProcStat { detail } => err(format!("{name}: {detail}")),
+                other => other,
+            })?;
+            out.push((cpu, times));
+        }
+        if out.is_empty() {
+            return Err(err("no per-CPU `cpuN` line".to_string()));
+        }
+        Ok(out)
     }
 
     /// `later - self`, field by field, saturating at 0 (the idle and iowait figures of a CPU
@@ -168,6 +210,37 @@ btime 1062191376
         }
         let e = CpuTimes::parse("cpu  18446744073709551615 0 0 0 0 0 0\n", 10).unwrap_err();
         assert!(e.to_string().contains("overflow"), "{e}");
+    }
+
+    #[test]
+    fn parses_every_cpu_line() {
+        let two = format!("{MODERN}cpu1 5 0 6 7 0 0 9 1 0 0\n");
+        let per = CpuTimes::parse_per_cpu(&two, 10).unwrap();
+        assert_eq!(per.len(), 2);
+        assert_eq!(per[0].0, 0);
+        assert_eq!(per[0].1.softirq_ns, 17875 * 10);
+        assert_eq!(per[1].0, 1);
+        assert_eq!(per[1].1.user_ns, 50);
+        assert_eq!(per[1].1.softirq_ns, 90);
+        for bad in ["cpu  1 2 3 4 5 6 7\n", "cpux 1 2 3 4 5 6 7\n", "cpu0 1 2\n"] {
+            let e = CpuTimes::parse_per_cpu(bad, 10).unwrap_err();
+            assert!(matches!(e, PerfError::ParseProcStat { .. }), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn per_cpu_times_add_up_to_the_aggregate_line() {
+        let before = CpuTimes::read_per_cpu().unwrap();
+        assert!(!before.is_empty());
+        let all = CpuTimes::read().unwrap();
+        let sum: u64 = before.iter().map(|(_, t)| t.user_ns + t.nice_ns).sum();
+        let agg = all.user_ns + all.nice_ns;
+        // Read a moment apart: within a few ticks per CPU of each other.
+        let slack = 50 * ns_per_tick().unwrap() * before.len() as u64;
+        assert!(
+            sum.abs_diff(agg) <= slack,
+            "per CPU {sum} vs aggregate {agg}"
+        );
     }
 
     #[test]

@@ -60,7 +60,7 @@ type Getter = fn(&Point) -> Option<f64>;
 
 /// Each metric's repetitions folded by core's one rule for a figure over repetitions
 /// ([`Spread::of`]: non-finite and missing values left out, `None` when none is left).
-fn fold(points: &[&Point], get: Getter) -> Option<Stat> {
+pub(crate) fn fold(points: &[&Point], get: Getter) -> Option<Stat> {
     let values: Vec<f64> = points.iter().filter_map(|p| get(p)).collect();
     Spread::of(&values).map(Stat::from)
 }

@@ -15,6 +15,8 @@
 //! - LLC (or generic cache) misses per KiB vs size;
 //! - sender and receiver CPU ns per byte vs size;
 //! - the copied ratio of every zero-copy path (MSG_ZEROCOPY and io_uring SEND_ZC) vs size;
+//! - for results with receive strategies (`--receive`): both ends' CPU per byte (sender and
+//!   receiver threads, softirq by CPU) per (send, receive) combination, with a table;
 //! - for results of `copybench peers`: "copybench vs peers", every tool's throughput vs size
 //!   per placement, and a table of copybench's ratio to each peer and to the best, per size;
 //! - host facts in words, configuration, tool version and command line, and a visible list of
@@ -120,7 +122,19 @@ pub fn render_html(
     }
     // The asset first: no point in aggregating for a page that cannot draw.
     let (js, source) = echarts::resolve(options.echarts_js.as_deref(), echarts::EMBEDDED)?;
-    let aggs = aggregate(runs)?;
+    // The strategies' charts fold repetitions per send strategy: with several receive
+    // strategies in a run they see one (`read` where it ran, as the findings do); the receive
+    // section draws them all.
+    let one_receive: Vec<LabeledRun> = runs
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            let keep = copybench_core::findings::primary_receive(&r.results.points);
+            r.results.points.retain(|p| Some(p.receive) == keep);
+            r
+        })
+        .collect();
+    let aggs = aggregate(&one_receive)?;
     let findings: Vec<Findings> = runs.iter().map(findings_of).collect();
     let sections = charts::build_sections(runs, &aggs, &findings);
     let warnings = html::warnings(runs);
@@ -169,7 +183,19 @@ pub fn render_html(
 
 /// The report's sections (charts as ECharts options, or notes) without the page around them.
 pub fn sections(runs: &[LabeledRun]) -> Result<Vec<ChartSection>, PlotError> {
-    let aggs = aggregate(runs)?;
+    // The strategies' charts fold repetitions per send strategy: with several receive
+    // strategies in a run they see one (`read` where it ran, as the findings do); the receive
+    // section draws them all.
+    let one_receive: Vec<LabeledRun> = runs
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            let keep = copybench_core::findings::primary_receive(&r.results.points);
+            r.results.points.retain(|p| Some(p.receive) == keep);
+            r
+        })
+        .collect();
+    let aggs = aggregate(&one_receive)?;
     let findings: Vec<Findings> = runs.iter().map(findings_of).collect();
     Ok(charts::build_sections(runs, &aggs, &findings))
 }

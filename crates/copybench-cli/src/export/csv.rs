@@ -75,6 +75,10 @@ fn columns() -> Vec<Column> {
         column("working_set_bytes", |p| {
             p.working_set_bytes.map(|x| x.to_string())
         }),
+        column("receive", |p| text(p.receive)),
+        column("receiver_mapped_ratio", |p| {
+            p.receiver.mapped_ratio.map(|x| x.to_string())
+        }),
     ]);
     cols
 }

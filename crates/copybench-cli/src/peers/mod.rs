@@ -362,6 +362,9 @@ fn peer_point(
         refined: false,
         tool: name.to_string(),
         strategy: StrategyKind::ScatterGather,
+        // Every peer reads with read(2) (recv).
+        receive: Default::default(),
+        receive_setup: None,
         msg_size: s.size,
         threads: s.threads,
         repetition,
@@ -512,6 +515,7 @@ pub fn run(args: PeersArgs, cancel: &AtomicBool) -> Result<ExitCode> {
                 tool: p.name().to_string(),
                 strategy: StrategyKind::ScatterGather,
                 reason,
+                receive: None,
             });
         }
     }
@@ -713,6 +717,7 @@ pub fn run(args: PeersArgs, cancel: &AtomicBool) -> Result<ExitCode> {
                                 tool: tool.name().to_string(),
                                 strategy: StrategyKind::ScatterGather,
                                 reason: format!("{} x{threads}: {reason}", format_size(size)),
+                                receive: None,
                             });
                         }
                         Err(PointError::Failed(error)) => {

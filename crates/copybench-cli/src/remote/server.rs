@@ -449,10 +449,10 @@ fn acceptable(params: &PointParams) -> Result<(), String> {
     params
         .validate()
         .map_err(|e| format!("invalid parameters: {e}"))?;
-    if params.corrupt_message.is_some() || params.stall_once.is_some() {
+    if params.corrupt_message.is_some() || params.stall_once.is_some() || params.corrupt_mapping {
         return Err(
-            "corrupt_message and stall_once are test hooks of the local engine; a server does \
-             not accept them"
+            "corrupt_message, stall_once and corrupt_mapping are test hooks of the local \
+             engine; a server does not accept them"
                 .into(),
         );
     }

@@ -1,9 +1,10 @@
 //! What a run will do, built from the arguments and checked before any traffic: the points in
 //! run order, where they run, how threads are placed. Building a plan has no side effects.
 
-use copybench_core::engine::{PointParams, Protocol};
+use copybench_core::engine::{PointParams, Protocol, ReceiveKind, Verify};
+use copybench_core::receive::{PAGE_ALIGNED_MSS, PAGE_ALIGNED_MTU};
 use copybench_core::result::{Placement, RunConfigRecord, TopologyRecord};
-use copybench_core::sweep::plan;
+use copybench_core::sweep::plan_with_receives;
 use copybench_core::units::format_size;
 use copybench_core::StrategyKind;
 
@@ -44,9 +45,11 @@ impl RunPlan {
                     .into(),
             ));
         }
-        let mut points = plan(
+        let receives = receives(args)?;
+        let mut points = plan_with_receives(
             &template,
             &args.strategies,
+            &receives,
             &args.sizes,
             &args.threads,
             usize::from(args.repetitions),
@@ -72,6 +75,19 @@ impl RunPlan {
             })?;
         }
         let target = target_choice(args)?;
+        // Over loopback the host's `lo` MTU stays as it is: the listener asks for an MSS
+        // that carries whole pages instead, for every point of the run (read and trunc
+        // compared on the same path), and each point records it.
+        let maxseg = (receives.contains(&ReceiveKind::Zerocopy)
+            && matches!(target, TargetChoice::Loopback { .. }))
+        .then_some(PAGE_ALIGNED_MSS);
+        for p in &mut points {
+            p.tcp_maxseg = maxseg;
+            if p.receive == ReceiveKind::Trunc {
+                // What trunc can check: the counts (recorded as verification `discard`).
+                p.verify = Verify::Discard;
+            }
+        }
         let cpus = usable_cpus();
         let placed = placing(args, &cpus, matches!(target, TargetChoice::Remote { .. }))?;
         Ok(RunPlan {
@@ -103,12 +119,52 @@ impl RunPlan {
             pin: self.pin.as_ref().map(PinPlan::record),
             counters: self.counters,
             verification: args.verify,
+            receives: receives(args).unwrap_or_default(),
             placement: Some(self.placement),
             placement_note: self.placement_note.clone(),
             // Filled in by the refinement, once it ran.
             refine: None,
         }
     }
+}
+
+/// The receive strategies of the run: `--receive`, where `--verify discard` is the older
+/// spelling of `--receive trunc`.
+fn receives(args: &RunArgs) -> Result<Vec<ReceiveKind>, UsageError> {
+    let mut list: Vec<ReceiveKind> = Vec::new();
+    for r in &args.receives {
+        if !list.contains(r) {
+            list.push(*r);
+        }
+    }
+    if args.verify == Verify::Discard {
+        if list
+            .iter()
+            .any(|r| *r != ReceiveKind::Read && *r != ReceiveKind::Trunc)
+        {
+            return Err(UsageError(
+                "--verify discard is the older spelling of --receive trunc, and cannot go with \
+                 --receive zerocopy: drop --verify discard and add trunc to --receive"
+                    .into(),
+            ));
+        }
+        return Ok(vec![ReceiveKind::Trunc]);
+    }
+    if args.protocol == Protocol::Udp && list.contains(&ReceiveKind::Zerocopy) {
+        return Err(UsageError(
+            "--receive zerocopy maps a TCP socket's receive queue (TCP_ZEROCOPY_RECEIVE); UDP \
+             has none: use --protocol tcp, or --receive read or trunc with UDP"
+                .into(),
+        ));
+    }
+    if list.contains(&ReceiveKind::Zerocopy) && args.topology == TopologyArg::Sink {
+        return Err(UsageError(
+            "--receive zerocopy needs a receiver, and the sink has none: use --topology netns \
+             or loopback"
+                .into(),
+        ));
+    }
+    Ok(list)
 }
 
 /// The parameters every point of the run shares.
@@ -143,7 +199,16 @@ fn target_choice(args: &RunArgs) -> Result<TargetChoice, UsageError> {
                 .into(),
         ));
     }
-    let netns_mtu = args.mtu.unwrap_or(1500);
+    // With zerocopy among the receive strategies, an MTU whose MSS is 15 whole pages, so
+    // that the receive queue can be mapped (the run records it in its topology, and every
+    // point the MSS it saw); an --mtu given wins.
+    let netns_mtu = args
+        .mtu
+        .unwrap_or(if args.receives.contains(&ReceiveKind::Zerocopy) {
+            PAGE_ALIGNED_MTU
+        } else {
+            1500
+        });
     if args.topology == TopologyArg::Sink {
         return sink_choice(args);
     }

@@ -35,10 +35,12 @@ pub fn sweep(
         if cancel.load(Ordering::Relaxed) {
             break;
         }
-        let skip = results
-            .unsupported
-            .iter()
-            .any(|u| u.strategy == params.strategy);
+        // A send strategy the kernel refused is refused with every receive strategy, and a
+        // receive strategy with every send strategy.
+        let skip = results.unsupported.iter().any(|u| match u.receive {
+            None => u.strategy == params.strategy,
+            Some(receive) => receive == params.receive_kind(),
+        });
         if !skip {
             let label = label(params);
             progress.set_message(label.clone());
@@ -84,11 +86,23 @@ pub(crate) fn record(
                 tool: copybench_core::result::copybench_tool(),
                 strategy: params.strategy,
                 reason: reason.clone(),
+                receive: None,
             });
             format!(
                 "{} is unsupported here, skipping it: {reason}",
                 params.strategy
             )
+        }
+        Err(EngineError::ReceiveUnsupported {
+            receive, reason, ..
+        }) => {
+            results.unsupported.push(UnsupportedRecord {
+                tool: copybench_core::result::copybench_tool(),
+                strategy: params.strategy,
+                reason: reason.clone(),
+                receive: Some(receive),
+            });
+            format!("--receive {receive} is unsupported here, skipping it: {reason}")
         }
         Err(e) => {
             results.failures.push(FailureRecord {
@@ -105,8 +119,12 @@ pub(crate) fn record(
 }
 
 fn label(params: &PointParams) -> String {
+    let receive = match params.receive_kind() {
+        copybench_core::engine::ReceiveKind::Read => String::new(),
+        other => format!(" <- {other}"),
+    };
     format!(
-        "{} {} x{} rep {}",
+        "{}{receive} {} x{} rep {}",
         params.strategy,
         format_size(params.msg_size),
         params.threads,
@@ -140,6 +158,12 @@ fn point_brief(p: &Point) -> String {
             ", zc {}/{} completed, {} copied, {} ENOBUFS",
             z.completions, z.sends, z.copied, z.enobufs
         );
+    }
+    if let Some(ns) = p.receiver.cpu_ns_per_byte {
+        s += &format!(", receiver {ns:.3} CPU ns/B");
+    }
+    if let (Some(mapped), Some(ratio)) = (p.receiver.mapped_bytes, p.receiver.mapped_ratio) {
+        s += &format!(", rx mapped {mapped} B ({:.1}%)", ratio * 100.0);
     }
     s
 }

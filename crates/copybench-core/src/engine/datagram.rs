@@ -47,11 +47,13 @@ pub(crate) fn run_datagram_receiver(
     socket
         .set_read_timeout(Some(Duration::from_millis(50)))
         .map_err(|e| read_error(0, e))?;
-    let verify = params.verify;
+    // `--receive trunc` is `--verify discard` here: recv(MSG_TRUNC) of each datagram.
+    let verify = params.verification();
     let mut report = ReceiverReport {
         index,
         clean: true,
         verification: Some(verify),
+        receive: Some(params.receive_kind()),
         ..ReceiverReport::default()
     };
     let mut counts = DatagramCounts::default();

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::model::Role;
+use crate::model::{ReceiveKind, Role};
 use crate::strategy::StrategyError;
 
 /// An error from the embedding program's [`Hooks`](super::Hooks) (joining a namespace,
@@ -105,6 +105,16 @@ pub enum EngineError {
     /// The strategy is not available on this kernel; nothing was measured.
     #[error("{0}")]
     Unsupported(#[source] StrategyError),
+    /// The receive strategy is not available on this kernel or socket; nothing was measured.
+    #[error("receiver {index}: --receive {receive} is not supported here: {reason}")]
+    ReceiveUnsupported {
+        /// The connection whose receiver found out.
+        index: usize,
+        /// The receive strategy refused.
+        receive: ReceiveKind,
+        /// Why, and what would make it work.
+        reason: String,
+    },
     /// A parameter is out of range; nothing was started.
     #[error("invalid parameters: {0}")]
     InvalidParams(#[from] ParamsError),

@@ -27,11 +27,12 @@ pub use datagram::DatagramCounts;
 pub use error::{EngineError, HookError, ParamsError, ReceiveError, SetupError};
 pub use params::{
     PointParams, ASSUMED_LLC_BYTES, COLD_POOL_LLC_FACTOR, DEFAULT_READ_SIZE, MAX_DATAGRAM,
-    MAX_FIELDS, MAX_MSG_SIZE, MAX_POOL, MAX_POOL_BYTES, MAX_READ_SIZE, MAX_THREADS,
+    MAX_FIELDS, MAX_MSG_SIZE, MAX_POOL, MAX_POOL_BYTES, MAX_READ_SIZE, MAX_TCP_MAXSEG, MAX_THREADS,
+    MIN_TCP_MAXSEG,
 };
 pub use point::assemble_point;
 // The names of the model, where engine users have always found them.
-pub use crate::model::{DataTemperature, Mode, Protocol, Role, Verify};
+pub use crate::model::{DataTemperature, Mode, Protocol, ReceiveKind, Role, Verify};
 pub use receiver::ReceiverReport;
 pub use sender::SenderReport;
 
@@ -273,6 +274,14 @@ fn spawn_receiver<'scope>(
                     let listener = TcpListener::bind(here).map_err(|e| {
                         setup(SetupError::io(format!("binding a listener on {listen}"), e))
                     })?;
+                    if let Some(mss) = shared.params.tcp_maxseg {
+                        crate::receive::set_maxseg(&listener, mss).map_err(|e| {
+                            setup(SetupError::io(
+                                format!("setting TCP_MAXSEG {mss} on the listener"),
+                                e,
+                            ))
+                        })?;
+                    }
                     tell(port_of(listener.local_addr()).map_err(&setup)?)?;
                     let stream = accept(&listener, &shared.phase).map_err(&setup)?;
                     drop(listener);
@@ -364,7 +373,12 @@ pub fn run_point(
         // connection, and receivers then see the end of their stream.
         shared.phase.advance(Phase::STOP);
         let sends = join_all(senders);
-        let receives = join_all(receivers);
+        // A receive strategy the kernel refuses ends the point before the senders' errors
+        // (their connection closed under them) say anything.
+        let receives = match join_all(receivers) {
+            Err(e @ EngineError::ReceiveUnsupported { .. }) => return Err(e),
+            other => other,
+        };
         let system_cpu = outcome?;
         let sends = measured(sends?)?;
         Ok(assemble_point(params, &sends, &receives?, system_cpu))

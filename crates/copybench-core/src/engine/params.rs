@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ParamsError;
 use crate::message::{last_level_cache, message_footprint, socket_send_budget, Align, Layout};
-use crate::model::{DataTemperature, Mode, Protocol, Verify};
+use crate::model::{DataTemperature, Mode, Protocol, ReceiveKind, Verify};
 use crate::pattern::STAMP_LEN;
 use crate::strategy::{StrategyKind, DEFAULT_URING_DEPTH, MAX_FIXED_BUFFERS, MAX_URING_DEPTH};
 use crate::units::format_size;
@@ -28,6 +28,11 @@ pub const MAX_POOL_BYTES: usize = 4 << 30;
 pub const COLD_POOL_LLC_FACTOR: usize = 2;
 /// The last-level cache assumed for sizing the cold pool where sysfs does not tell it.
 pub const ASSUMED_LLC_BYTES: usize = 32 << 20;
+
+/// Smallest `TCP_MAXSEG` a point may ask for (Linux's `TCP_MIN_MSS` is 88).
+pub const MIN_TCP_MAXSEG: u32 = 88;
+/// Largest `TCP_MAXSEG` Linux accepts (`MAX_TCP_WINDOW`, 32767).
+pub const MAX_TCP_MAXSEG: u32 = 32767;
 
 /// Largest UDP payload in one IPv4 datagram (65535 - 20 IP - 8 UDP header bytes).
 pub const MAX_DATAGRAM: usize = 65507;
@@ -85,6 +90,23 @@ pub struct PointParams {
     /// says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_size: Option<usize>,
+    /// How the receivers take the payload off the socket (`--receive`; `read` unless asked
+    /// otherwise). [`Verify::Discard`] also means `trunc` (see [`PointParams::receive_kind`]).
+    #[serde(default)]
+    pub receive: ReceiveKind,
+    /// TCP: the MSS the receivers' listener asks for (`TCP_MAXSEG` before `accept`), so that
+    /// the sender's segments carry whole pages (4108: 4096 bytes of payload beside 12 bytes
+    /// of timestamp option) and `TCP_ZEROCOPY_RECEIVE` can map them over loopback, whose MTU
+    /// the run leaves alone. `None`: the path's own MSS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp_maxseg: Option<u32>,
+    /// **Test hook, not for measurements**: a `zerocopy` receiver checks its first mapped
+    /// chunk as if one of its bytes were flipped (a wrong page in the mapping), to prove that
+    /// mapped bytes go through the same check as copied ones. A `copybench server` refuses
+    /// points that set it.
+    #[doc(hidden)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub corrupt_mapping: bool,
     /// **Test hook, not for measurements**: corrupt message number N of every connection, to
     /// prove that the receiver's check can fail. A `copybench server` refuses points that set it.
     #[doc(hidden)]
@@ -120,6 +142,9 @@ impl PointParams {
             uring_depth: None,
             verify: Verify::Full,
             read_size: None,
+            receive: ReceiveKind::Read,
+            tcp_maxseg: None,
+            corrupt_mapping: false,
             corrupt_message: None,
             stall_once: None,
         }
@@ -128,6 +153,26 @@ impl PointParams {
     /// Bytes per read call of a TCP stream receiver, as used.
     pub fn read_size(&self) -> usize {
         self.read_size.unwrap_or(DEFAULT_READ_SIZE)
+    }
+
+    /// The receive strategy as used: `trunc` where [`Verify::Discard`] was asked for (its
+    /// older spelling), else [`receive`](Self::receive).
+    pub fn receive_kind(&self) -> ReceiveKind {
+        if self.verify == Verify::Discard {
+            ReceiveKind::Trunc
+        } else {
+            self.receive
+        }
+    }
+
+    /// What the receivers check, as used: [`Verify::Discard`] (counts only) for `trunc`,
+    /// whose bytes never reach user space, else [`verify`](Self::verify).
+    pub fn verification(&self) -> Verify {
+        if self.receive_kind() == ReceiveKind::Trunc {
+            Verify::Discard
+        } else {
+            self.verify
+        }
     }
 
     /// io_uring sends in flight per socket, as used: `uring_depth`, or
@@ -287,6 +332,32 @@ impl PointParams {
                     self.read_size(),
                     format_size(MAX_READ_SIZE)
                 ),
+            ));
+        }
+        if self.receive == ReceiveKind::Zerocopy && self.protocol == Protocol::Udp {
+            return Err(ParamsError::new(
+                "receive",
+                "--receive zerocopy maps a TCP socket's receive queue (TCP_ZEROCOPY_RECEIVE);                  UDP has no such queue to map: use --protocol tcp, or --receive read or trunc",
+            ));
+        }
+        if self.receive == ReceiveKind::Zerocopy && self.verify == Verify::Discard {
+            return Err(ParamsError::new(
+                "receive",
+                "--verify discard is --receive trunc, which drops the bytes zerocopy would map:                  use --verify full, stamps or off with --receive zerocopy",
+            ));
+        }
+        if let Some(mss) = self.tcp_maxseg {
+            if !(MIN_TCP_MAXSEG..=MAX_TCP_MAXSEG).contains(&mss) {
+                return Err(ParamsError::new(
+                    "tcp_maxseg",
+                    format!("TCP_MAXSEG {mss} is outside {MIN_TCP_MAXSEG}..={MAX_TCP_MAXSEG}"),
+                ));
+            }
+        }
+        if self.corrupt_mapping && self.receive != ReceiveKind::Zerocopy {
+            return Err(ParamsError::new(
+                "corrupt_mapping",
+                "the corrupt_mapping test hook applies to --receive zerocopy only",
             ));
         }
         if self.duration.is_zero() {

@@ -1,9 +1,10 @@
 use hdrhistogram::Histogram;
 
 use super::{Mode, PointParams, Protocol, ReceiverReport, SenderReport, Verify};
+use crate::model::{CpuRole, ReceiveKind};
 use crate::result::{
-    Counters, DemandBasis, LatencyKind, LatencySummary, Point, SideMetrics, SystemCpu,
-    ThreadResult, UdpStats, UringSetup, ZeroCopyStats,
+    Counters, DemandBasis, LatencyKind, LatencySummary, Point, ReceiveSetup, SideMetrics,
+    SystemCpu, ThreadResult, UdpStats, UringSetup, ZeroCopyStats,
 };
 
 fn gbps(bytes: u64, seconds: f64) -> f64 {
@@ -43,7 +44,51 @@ fn verification(params: &PointParams, receivers: &[ReceiverReport]) -> Verify {
         .iter()
         .map(|r| r.verification.unwrap_or(Verify::Full))
         .max()
-        .unwrap_or(params.verify)
+        .unwrap_or(params.verification())
+}
+
+/// The receivers' mapped bytes within their intervals and that share of what they received
+/// (`zerocopy` only: `None` for the other strategies, and an error where a zerocopy point's
+/// receivers did not all report mapping, e.g. a server that predates `--receive`).
+fn mapped(
+    params: &PointParams,
+    receivers: &[ReceiverReport],
+    errors: &mut Vec<String>,
+) -> (Option<u64>, Option<f64>) {
+    if params.receive_kind() != ReceiveKind::Zerocopy || receivers.is_empty() {
+        return (None, None);
+    }
+    let all: Option<u64> = receivers.iter().map(|r| r.mapped_bytes).sum();
+    let Some(mapped) = all else {
+        errors.push(
+            "--receive zerocopy: a receiver did not report what it mapped (a server that \
+             predates --receive reads with read(2)); nothing here was received zero-copy"
+                .into(),
+        );
+        return (None, None);
+    };
+    let received: u64 = receivers.iter().map(|r| r.measured_bytes).sum();
+    (
+        Some(mapped),
+        (received > 0).then(|| mapped as f64 / received as f64),
+    )
+}
+
+/// Each CPU's role from where the point's threads ran; none where nothing was pinned.
+fn assign_roles(system: &mut SystemCpu, senders: &[SenderReport], receivers: &[ReceiverReport]) {
+    let sending: Vec<usize> = senders.iter().filter_map(|s| s.cpu).collect();
+    let receiving: Vec<usize> = receivers.iter().filter_map(|r| r.cpu).collect();
+    let pinned = !sending.is_empty() || !receiving.is_empty();
+    for c in system.per_cpu.iter_mut().flatten() {
+        c.role = pinned.then(
+            || match (sending.contains(&c.cpu), receiving.contains(&c.cpu)) {
+                (true, true) => CpuRole::Both,
+                (true, false) => CpuRole::Sender,
+                (false, true) => CpuRole::Receiver,
+                (false, false) => CpuRole::Other,
+            },
+        );
+    }
 }
 
 /// Builds the point record from what every sender and receiver thread reported.
@@ -54,9 +99,12 @@ pub fn assemble_point(
     params: &PointParams,
     senders: &[SenderReport],
     receivers: &[ReceiverReport],
-    system_cpu: Option<SystemCpu>,
+    mut system_cpu: Option<SystemCpu>,
 ) -> Point {
     let mut errors: Vec<String> = Vec::new();
+    if let Some(system) = &mut system_cpu {
+        assign_roles(system, senders, receivers);
+    }
     let mut per_thread = Vec::with_capacity(senders.len());
     let mut verified = senders.len() == receivers.len() && !senders.is_empty();
     let udp = params.protocol == Protocol::Udp;
@@ -109,6 +157,7 @@ pub fn assemble_point(
     let sender_counters = Counters::sum(senders.iter().filter_map(|s| s.counters.as_ref()));
     let receiver_counters = Counters::sum(receivers.iter().filter_map(|r| r.counters.as_ref()));
     let receiver_bytes: u64 = receivers.iter().map(|r| r.measured_bytes).sum();
+    let (mapped_bytes, mapped_ratio) = mapped(params, receivers, &mut errors);
     let (receiver_measured, receiver_duration_s) = receiver_side(receivers);
     // UDP with receivers divides by what was delivered: a lost datagram costs the machine
     // its work and delivers nothing.
@@ -207,6 +256,20 @@ pub fn assemble_point(
         udp: udp_stats,
         tool: crate::result::copybench_tool(),
         strategy: params.strategy,
+        // What the receivers say they did; a server that predates `--receive` read.
+        receive: match receivers.first() {
+            Some(r) => r.receive.unwrap_or(ReceiveKind::Read),
+            None => params.receive_kind(),
+        },
+        receive_setup: (params.protocol == Protocol::Tcp && !receivers.is_empty()).then(|| {
+            let first = &receivers[0];
+            ReceiveSetup {
+                mss: first.mss,
+                tcp_maxseg: params.tcp_maxseg,
+                rcvlowat: first.rcvlowat,
+                map_bytes: first.map_bytes,
+            }
+        }),
         msg_size: params.msg_size,
         threads: params.threads,
         repetition: params.repetition,
@@ -259,6 +322,7 @@ pub fn assemble_point(
                 .filter(|_| bytes > 0)
                 .map(|ns| ns as f64 / bytes as f64),
             counters: sender_counters,
+            ..SideMetrics::default()
         },
         receiver: SideMetrics {
             bytes: receiver_measured,
@@ -273,6 +337,8 @@ pub fn assemble_point(
                 receiver_bytes,
             ),
             counters: receiver_counters,
+            mapped_bytes,
+            mapped_ratio,
         },
         system_cpu,
         receiver_system_cpu: None,

@@ -2,14 +2,16 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::time::Instant;
 
-use rustix::net::RecvFlags;
 use serde::{Deserialize, Serialize};
 
 use super::{
     EngineError, Hooks, Mode, Phase, ReceiveError, Role, SetupError, Shared, ThreadProbe, Verify,
+    DATA_TIMEOUT,
 };
 use crate::message::PlacedBuf;
+use crate::model::ReceiveKind;
 use crate::pattern::Verifier;
+use crate::receive::{self, Check, ReceiveSetupError, Receiver};
 use crate::result::Counters;
 
 /// What one receiver thread saw. Serializable: in remote mode it travels back to the client.
@@ -43,10 +45,28 @@ pub struct ReceiverReport {
     /// [`measured_s`](Self::measured_s) stands in for it.
     #[serde(skip)]
     pub interval: Option<(Instant, Instant)>,
+    /// The receive strategy it used (`None` in a report from a server that predates
+    /// `--receive`: such a server read).
+    #[serde(default)]
+    pub receive: Option<ReceiveKind>,
+    /// `zerocopy`: bytes mapped (not copied) within the receiver's measured interval.
+    #[serde(default)]
+    pub mapped_bytes: Option<u64>,
+    /// The MSS of the segments received, as the kernel estimates it at the end of the stream
+    /// (`TCP_INFO`'s `tcpi_rcv_mss`; TCP only).
+    #[serde(default)]
+    pub mss: Option<u32>,
+    /// `zerocopy`: `SO_RCVLOWAT` as set (stream mode).
+    #[serde(default)]
+    pub rcvlowat: Option<u32>,
+    /// `zerocopy`: bytes of the socket mapping one step maps into.
+    #[serde(default)]
+    pub map_bytes: Option<usize>,
 }
 
-/// Reads `stream` to its end, checking what `params.verify` says against connection `index`'s
-/// pattern (every byte, only the stamps, or nothing but the byte count and message boundaries).
+/// Reads `stream` to its end with the point's receive strategy, checking what `params.verify`
+/// says against connection `index`'s pattern (every byte, only the stamps, or nothing but the
+/// byte count and message boundaries), mapped bytes as copied ones.
 /// In `rr` mode it answers each whole message with an 8-byte reply (the message's number),
 /// under every verification mode: message boundaries come from the byte count.
 pub(crate) fn run_receiver(
@@ -62,23 +82,43 @@ pub(crate) fn run_receiver(
             EngineError::setup(Role::Receiver, index)(SetupError::io("setting TCP_NODELAY", e))
         })?;
     }
-    let mut verifier = Verifier::new(conn, params.msg_size);
+    let kind = params.receive_kind();
     let read_size = params.read_size();
+    let mut rx =
+        Receiver::open(kind, &stream, read_size, !rr, DATA_TIMEOUT).map_err(|e| match e {
+            ReceiveSetupError::Unsupported { reason } => EngineError::ReceiveUnsupported {
+                index,
+                receive: kind,
+                reason,
+            },
+            ReceiveSetupError::Io { what, source } => {
+                EngineError::setup(Role::Receiver, index)(SetupError::io(what, source))
+            }
+        })?;
+    let mut check = Check::new(
+        Verifier::new(conn, params.msg_size),
+        params.verification(),
+        params.corrupt_mapping,
+    );
     let mut buf = PlacedBuf::new(read_size, 0);
     let mut seen = Phase::SETUP;
     let mut interval = Interval::default();
+    let facts = rx.facts();
     let mut report = ReceiverReport {
         index,
-        verification: Some(params.verify),
+        verification: Some(params.verification()),
+        receive: Some(kind),
+        rcvlowat: facts.rcvlowat,
+        map_bytes: facts.map_bytes,
         ..ReceiverReport::default()
     };
     loop {
         let want = if rr {
-            (params.msg_size - verifier.message_offset()).min(read_size)
+            (params.msg_size - check.verifier.message_offset()).min(read_size)
         } else {
             read_size
         };
-        let n = match read_some(&mut stream, &mut buf.as_mut_slice()[..want], params.verify) {
+        let n = match rx.receive(&stream, &mut buf.as_mut_slice()[..want], &mut check) {
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
@@ -93,25 +133,27 @@ pub(crate) fn run_receiver(
         };
         let now = phase.get();
         if now != seen {
+            // The bytes of this step are not yet counted: the interval's edges fall between
+            // steps, for the mapped count as for the byte count.
             if now >= Phase::MEASURE {
-                interval.begin(hooks, index, report.received_bytes);
+                interval.begin(
+                    hooks,
+                    index,
+                    report.received_bytes,
+                    rx.mapped_before_last_step(),
+                );
             }
             if now == Phase::STOP {
-                interval.end(&mut report);
+                interval.end(&mut report, rx.mapped_before_last_step());
             }
             seen = now;
         }
         if n == 0 {
             break;
         }
-        match params.verify {
-            Verify::Full => verifier.check(&buf.as_slice()[..n]),
-            Verify::Stamps => verifier.check_stamps(&buf.as_slice()[..n]),
-            Verify::Off | Verify::Discard => verifier.skip(n),
-        }
         report.received_bytes += n as u64;
-        if rr && verifier.message_offset() == 0 {
-            let number = verifier.messages() - 1;
+        if rr && check.verifier.message_offset() == 0 {
+            let number = check.verifier.messages() - 1;
             if let Err(e) = stream.write_all(&number.to_le_bytes()) {
                 return Err(EngineError::Receive {
                     index,
@@ -123,11 +165,18 @@ pub(crate) fn run_receiver(
             }
         }
     }
-    interval.end(&mut report);
+    interval.end(&mut report, rx.mapped_bytes());
+    report.mss = receive::received_mss(&stream);
+    let verifier = &check.verifier;
     report.clean = verifier.clean_end();
+    let found_in = match check.mismatch_mapped {
+        Some(true) => " (in mapped bytes)",
+        Some(false) if kind == ReceiveKind::Zerocopy => " (in copied bytes)",
+        _ => "",
+    };
     report.mismatch = match verifier.first_mismatch() {
         Some(m) => Some(format!(
-            "receiver {index}: byte {} of the stream is {:#04x}, expected {:#04x}",
+            "receiver {index}: byte {} of the stream is {:#04x}, expected {:#04x}{found_in}",
             m.stream_offset, m.got, m.expected
         )),
         None if !report.clean => Some(format!(
@@ -139,42 +188,31 @@ pub(crate) fn run_receiver(
     Ok(report)
 }
 
-/// Reads up to `buf.len()` bytes: into `buf`, or, with [`Verify::Discard`], nowhere:
-/// `recv(MSG_TRUNC)` on TCP drops the bytes in the kernel without copying them to user space
-/// and returns how many it dropped (as neper's `--skip-rx-copy` and liburing's zero-copy
-/// example receive).
-fn read_some(stream: &mut TcpStream, buf: &mut [u8], verify: Verify) -> std::io::Result<usize> {
-    if verify == Verify::Discard {
-        rustix::net::recv(&*stream, buf, RecvFlags::TRUNC)
-            .map(|(_, dropped)| dropped)
-            .map_err(std::io::Error::from)
-    } else {
-        // read(2), as iperf3 and nuttcp read, rather than std's recv(2): the same socket path,
-        // and the thread's `/proc/thread-self/io` counts it (syscr, rchar), which the tests use.
-        rustix::io::read(&*stream, buf).map_err(std::io::Error::from)
-    }
-}
-
 /// The receiver's own measured interval: from the first read after `MEASURE` to the first read
 /// after `STOP` (or the end of the stream).
 #[derive(Default)]
 struct Interval {
     start: Option<(Instant, u64)>,
+    mapped_start: Option<u64>,
     probe: Option<Box<dyn ThreadProbe>>,
     ended: bool,
 }
 
 impl Interval {
-    fn begin(&mut self, hooks: &dyn Hooks, index: usize, received: u64) {
+    fn begin(&mut self, hooks: &dyn Hooks, index: usize, received: u64, mapped: Option<u64>) {
         if self.start.is_none() {
             self.probe = hooks.begin_thread_measure(Role::Receiver, index);
             self.start = Some((Instant::now(), received));
+            self.mapped_start = mapped;
         }
     }
 
-    fn end(&mut self, report: &mut ReceiverReport) {
+    fn end(&mut self, report: &mut ReceiverReport, mapped: Option<u64>) {
         if let (Some((t0, b0)), false) = (self.start, self.ended) {
             self.ended = true;
+            report.mapped_bytes = mapped
+                .zip(self.mapped_start)
+                .map(|(m1, m0)| m1.saturating_sub(m0));
             let t1 = Instant::now();
             report.interval = Some((t0, t1));
             report.measured_s = (t1 - t0).as_secs_f64();

@@ -99,6 +99,7 @@ pub fn findings(points: &[Point], topology: TopologyKind, protocol: Protocol) ->
         rules: Rules::default(),
         groups,
         caveats: Vec::new(),
+        receive: None,
     }
 }
 
@@ -106,7 +107,17 @@ pub fn findings(points: &[Point], topology: TopologyKind, protocol: Protocol) ->
 /// caveats (strategies this machine refused, failed points, an interrupted run).
 pub fn findings_for_run(results: &RunResults) -> Findings {
     let config = &results.config;
-    let mut f = findings(&results.points, config.topology.kind, config.protocol);
+    // Several receive strategies: the send strategies are compared over one of them (`read`
+    // where it ran), the receive strategies in `receive` (findings/receive.rs).
+    let primary = super::primary_receive(&results.points);
+    let one_receive: Vec<Point> = results
+        .points
+        .iter()
+        .filter(|p| Some(p.receive) == primary)
+        .cloned()
+        .collect();
+    let mut f = findings(&one_receive, config.topology.kind, config.protocol);
+    f.receive = super::receive_findings(&results.points);
     for u in &results.unsupported {
         f.caveats.push(caveat(
             CaveatKind::Unsupported,

@@ -30,9 +30,11 @@
 //! [`render_text`] turns them into a few lines per group for the terminal.
 
 mod compute;
+mod receive;
 mod text;
 
 pub use crate::model::findings::*;
 pub use compute::{findings, findings_for_run};
 pub(crate) use compute::{has_receiver, interpolate_log2};
+pub use receive::{primary as primary_receive, receive_findings, receive_text};
 pub use text::{bracket_text, render_text, size_text};

@@ -244,6 +244,11 @@ pub fn render_text(f: &Findings) -> String {
             let _ = writeln!(out, "  caveat: {}", c.text);
         }
     }
+    if let Some(r) = &f.receive {
+        for line in super::receive_text(r) {
+            let _ = writeln!(out, "{line}");
+        }
+    }
     for c in &f.caveats {
         let _ = writeln!(out, "caveat: {}", c.text);
     }

@@ -79,6 +79,10 @@ pub struct Findings {
     pub groups: Vec<Group>,
     /// Run-wide caveats (strategies not run, failed points, an interrupted run).
     pub caveats: Vec<Caveat>,
+    /// The receive strategies compared, where a run swept more than one (`--receive`); the
+    /// groups above then hold the points of one receive strategy only (`read` where it ran).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receive: Option<super::ReceiveFindings>,
 }
 
 /// The decision rules, with their parameters.

@@ -7,10 +7,14 @@
 //! imports nothing of the crate but `units` (parse errors) and `stats` (the spread of a figure).
 
 pub mod findings;
+mod receive;
 mod strategy;
 mod topology;
 mod traffic;
 
+pub use receive::{
+    CpuRole, ReceiveAtSize, ReceiveFigures, ReceiveFindings, ReceiveGroup, ReceiveKind,
+};
 pub use strategy::{StrategyInfo, StrategyKind, UnknownStrategy, STRATEGIES};
 pub use topology::{Placement, Role, TopologyKind};
 pub use traffic::{DataTemperature, Mode, Protocol, Verify};

@@ -102,6 +102,8 @@ pub fn point(
             ..Default::default()
         },
         system_cpu: None,
+        receive: Default::default(),
+        receive_setup: None,
         receiver_system_cpu: None,
         service_demand_ns_per_byte: None,
         service_demand_per: None,

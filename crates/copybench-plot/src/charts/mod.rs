@@ -252,6 +252,7 @@ mod cpu;
 mod latency;
 mod llc;
 pub(crate) mod peers;
+mod receive;
 mod relative;
 mod throughput;
 
@@ -271,18 +272,20 @@ pub(crate) struct ChartInputs<'a> {
     pub findings: &'a [Findings],
 }
 
-/// A chart of the report: its section (a chart, or a note saying why there is none).
-type Chart = fn(&ChartInputs<'_>) -> ChartSection;
+/// A chart of the report: its section (a chart, or a note saying why there is none), or `None`
+/// for a section that exists only for some results (receive strategies).
+type Chart = fn(&ChartInputs<'_>) -> Option<ChartSection>;
 
 /// The strategies' charts, in report order, the headline (relative to two-copy) first. A new
 /// chart is a file in this folder and one line here.
-const CHARTS: [Chart; 6] = [
-    relative::relative,
-    throughput::throughput,
-    latency::latency,
-    llc::llc,
-    cpu::cpu,
-    copied_ratio::copied_ratio,
+const CHARTS: [Chart; 7] = [
+    |i| Some(relative::relative(i)),
+    |i| Some(throughput::throughput(i)),
+    |i| Some(latency::latency(i)),
+    |i| Some(llc::llc(i)),
+    |i| Some(cpu::cpu(i)),
+    |i| Some(copied_ratio::copied_ratio(i)),
+    receive::receive_section,
 ];
 
 /// All the report's charts, in order: [`CHARTS`], and the peers' section after the headline
@@ -305,7 +308,7 @@ pub fn build_sections(
         all: aggs,
         findings,
     };
-    let mut sections: Vec<ChartSection> = CHARTS.iter().map(|chart| chart(&input)).collect();
+    let mut sections: Vec<ChartSection> = CHARTS.iter().filter_map(|chart| chart(&input)).collect();
     if let Some(peers) = peers::peers_section(&input) {
         // After the headline; first when there is no headline (a `copybench peers` run alone
         // measures no two-copy to be relative to).
