@@ -51,6 +51,18 @@ impl RunPlan {
             &args.threads,
             usize::from(args.repetitions),
         );
+        if args.hugepages && args.strategies.iter().all(|&s| s == StrategyKind::Sendfile) {
+            return Err(UsageError(
+                "--hugepages applies to the heap pools; sendfile's pool is a memory file: add \
+                 another --strategy or leave --hugepages out"
+                    .into(),
+            ));
+        }
+        if args.splice_gift && !args.strategies.contains(&StrategyKind::Splice) {
+            return Err(UsageError(
+                "--splice-gift applies to the splice strategy, which --strategy leaves out".into(),
+            ));
+        }
         if args.uring_depth.is_some() && !args.strategies.iter().any(|s| s.uses_io_uring()) {
             return Err(UsageError(
                 "--uring-depth applies to the io_uring strategies (uringsend, uringzc), which \
@@ -62,6 +74,9 @@ impl RunPlan {
             // Only io_uring zero-copy sends from registered buffers; the others run as usual
             // beside it, and each point records whether it did.
             p.fixed_buffers = args.fixed_buffers && p.strategy == StrategyKind::UringZc;
+            p.splice_gift = args.splice_gift && p.strategy == StrategyKind::Splice;
+            // sendfile's pool is a memory file: its points record no huge pages.
+            p.hugepages = args.hugepages && p.strategy != StrategyKind::Sendfile;
             p.validate().map_err(|e| {
                 UsageError(format!(
                     "{} {} x{}: {e}",
@@ -126,6 +141,7 @@ fn template(args: &RunArgs) -> PointParams {
     template.read_size = args.read_size;
     template.uring_depth = args.uring_depth.map(usize::from);
     template.corrupt_message = args.corrupt_message;
+    template.udp_gso = args.udp_gso;
     template
 }
 
