@@ -183,6 +183,19 @@ fn bad_combinations_exit_2_with_what_to_do() {
         "4k",
     ]);
     assert!(err.contains("--udp-gso"), "{err}");
+    if is_root() {
+        let err = refused(&[
+            "--topology",
+            "netns",
+            "--protocol",
+            "udp",
+            "--udp-gso",
+            "1473",
+            "--sizes",
+            "4k",
+        ]);
+        assert!(err.contains("MTU (1500)") && err.contains("1472"), "{err}");
+    }
     let err = refused(&["--topology", "loopback", "--splice-gift", "-s", "sg"]);
     assert!(err.contains("splice"), "{err}");
     let err = refused(&["--topology", "loopback", "-s", "sendfile", "--pool", "16"]);

@@ -87,6 +87,20 @@ impl RunPlan {
             })?;
         }
         let target = target_choice(args)?;
+        // A UDP_SEGMENT datagram must fit the veth's MTU, or every send fails with EINVAL.
+        let veth_mtu = match &target {
+            TargetChoice::Netns { mtu } | TargetChoice::Sink { mtu } => Some(*mtu as usize),
+            _ => None,
+        };
+        if let (Some(gso), Some(mtu)) = (args.udp_gso, veth_mtu) {
+            if gso + 28 > mtu {
+                return Err(UsageError(format!(
+                    "--udp-gso {gso}: each datagram and its 28 bytes of headers must fit the \
+                     MTU ({mtu}): use --udp-gso {} or less, or a larger --mtu",
+                    mtu.saturating_sub(28)
+                )));
+            }
+        }
         let cpus = usable_cpus();
         let placed = placing(args, &cpus, matches!(target, TargetChoice::Remote { .. }))?;
         Ok(RunPlan {
