@@ -182,7 +182,7 @@ pub struct RunArgs {
     /// Strategies, comma-separated (see --help for every name).
     #[arg(short, long = "strategy", value_delimiter = ',', value_parser = parse_strategy,
           long_help = format!("Strategies, comma-separated: {}.", StrategyKind::spellings()),
-          default_values_t = StrategyKind::ALL.to_vec())]
+          default_values_t = StrategyKind::DEFAULT.to_vec())]
     pub strategies: Vec<StrategyKind>,
 
     /// Message sizes, comma-separated: bytes or k/m suffixes (powers of 1024), 1 byte to 64m.
@@ -269,6 +269,25 @@ pub struct RunArgs {
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=MAX_URING_DEPTH as i64))]
     pub uring_depth: Option<u16>,
 
+    /// splice only: vmsplice with SPLICE_F_GIFT (the pages offered to the kernel as a gift),
+    /// recorded per point. A socket references them as without it; buffers are rewritten only
+    /// once the peer has read past them either way.
+    #[arg(long)]
+    pub splice_gift: bool,
+
+    /// The senders' message pools from 2 MiB pages: MAP_HUGETLB (vm.nr_hugepages), else
+    /// transparent huge pages (madvise). Each point records what the kernel gave
+    /// (`hugepages`: AnonHugePages of the mapping). Not for sendfile, whose pool is a file.
+    #[arg(long)]
+    pub hugepages: bool,
+
+    /// UDP only: UDP_SEGMENT of SIZE bytes (k suffix allowed) for every strategy, zero-copy
+    /// included: each send of one message leaves as datagrams of SIZE, the last one shorter
+    /// (at most 64 per message, SIZE at most the message size and the MTU less 28). The
+    /// receiver checks every datagram; `udp` then counts datagrams. Recorded per point.
+    #[arg(long, value_name = "SIZE", value_parser = parse_gso)]
+    pub udp_gso: Option<usize>,
+
     /// CPU placement, recorded with every point: apart (senders and receivers on disjoint
     /// CPUs), same (each sender on its receiver's CPU), none (unpinned: the scheduler decides).
     #[arg(long, value_parser = parse_placement, default_value = "apart")]
@@ -342,6 +361,18 @@ pub struct RunArgs {
     /// Test hook: corrupt message N of each connection (proves the byte check can fail).
     #[arg(long, hide = true)]
     pub corrupt_message: Option<u64>,
+}
+
+/// A `--udp-gso` size: 1 byte to 65507 (a datagram).
+fn parse_gso(s: &str) -> Result<usize, String> {
+    let n = parse_size(s).map_err(|e| e.to_string())?;
+    if !(1..=copybench_core::engine::MAX_DATAGRAM).contains(&n) {
+        return Err(format!(
+            "{s} is outside 1 to {} bytes (one datagram)",
+            copybench_core::engine::MAX_DATAGRAM
+        ));
+    }
+    Ok(n)
 }
 
 /// A percentage, 0 to 1000.

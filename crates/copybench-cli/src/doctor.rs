@@ -3,6 +3,8 @@
 use crate::hooks::CliHooks;
 use crate::host;
 
+mod paths;
+
 struct Check {
     what: String,
     ok: bool,
@@ -147,6 +149,7 @@ pub fn run() -> usize {
         ),
     ];
     checks.extend(uring_checks());
+    checks.extend(paths::checks());
     checks.push(check(
         "where zero-copy really happens",
         sink_zerocopy(),

@@ -7,6 +7,7 @@ mod common;
 mod counters;
 mod fair;
 mod netns;
+mod paths;
 mod peers;
 mod receive;
 mod remote;

@@ -24,6 +24,8 @@ pub mod compare;
 pub mod crossover;
 pub mod engine;
 pub mod findings;
+#[allow(unsafe_code)] // mmap/munmap/madvise and slices of the mapping, each with a SAFETY comment
+pub mod mapping;
 pub mod message;
 pub mod model;
 pub mod pattern;

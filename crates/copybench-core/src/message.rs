@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::mapping::{MappedBuf, Mapping};
 use crate::pattern::{self, STAMP_LEN};
 use crate::units::ParseError;
 
@@ -206,12 +207,37 @@ impl Layout {
 #[derive(Debug)]
 enum Storage {
     /// Every field its own allocation (`Align::Page`, `Align::Offset`).
-    Apart(Vec<PlacedBuf>),
+    Apart(Vec<Buf>),
     /// One allocation; each field is `(start, len)` inside it (`Align::Packed`).
     Packed {
-        buf: PlacedBuf,
+        buf: Buf,
         fields: Vec<(usize, usize)>,
     },
+}
+
+/// One allocation: from the heap, or carved from a pool's mapping (memory file, huge pages).
+#[derive(Debug)]
+enum Buf {
+    Heap(PlacedBuf),
+    Mapped(MappedBuf),
+}
+
+impl Buf {
+    #[inline]
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Buf::Heap(b) => b.as_slice(),
+            Buf::Mapped(b) => b.as_slice(),
+        }
+    }
+
+    #[inline]
+    fn as_mut_slice(&mut self) -> &mut [u8] {
+        match self {
+            Buf::Heap(b) => b.as_mut_slice(),
+            Buf::Mapped(b) => b.as_mut_slice(),
+        }
+    }
 }
 
 /// One message: its fields, placed as asked, holding the connection's pattern.
@@ -238,7 +264,7 @@ impl Message {
                     end = start + size;
                 }
                 Storage::Packed {
-                    buf: PlacedBuf::aligned(end, PACKED_FIELD_ALIGN),
+                    buf: Buf::Heap(PlacedBuf::aligned(end, PACKED_FIELD_ALIGN)),
                     fields,
                 }
             }
@@ -247,9 +273,20 @@ impl Message {
                     Align::Offset(n) => n,
                     _ => 0,
                 };
-                Storage::Apart(sizes.iter().map(|&n| PlacedBuf::new(n, offset)).collect())
+                Storage::Apart(
+                    sizes
+                        .iter()
+                        .map(|&n| Buf::Heap(PlacedBuf::new(n, offset)))
+                        .collect(),
+                )
             }
         };
+        Message::filled(storage, layout, conn)
+    }
+
+    /// A message whose storage is set: records where the stamp goes, fills in the pattern.
+    fn filled(storage: Storage, layout: &Layout, conn: u64) -> Message {
+        let sizes = layout.field_sizes();
         let mut stamp_slots = Vec::new();
         let mut at = 0;
         for (index, &size) in sizes.iter().enumerate() {
@@ -271,6 +308,67 @@ impl Message {
         }
         msg.stamp(0);
         msg
+    }
+
+    /// A message carved from `map` (see [`build_pool`]); `None` when the mapping is full.
+    /// In a memory file (`tight`), the fields sit back to back with no gap, so that the message
+    /// is one range of the file that `sendfile` can send; otherwise as [`Message::new`] places
+    /// them.
+    fn in_mapping(
+        layout: &Layout,
+        align: Align,
+        conn: u64,
+        map: &std::sync::Arc<Mapping>,
+        tight: bool,
+    ) -> Option<Message> {
+        let sizes = layout.field_sizes();
+        let storage = match align {
+            Align::Packed => {
+                let gap = if tight { 1 } else { PACKED_FIELD_ALIGN };
+                let mut fields = Vec::with_capacity(sizes.len());
+                let mut end = 0usize;
+                for &size in sizes {
+                    let start = end.next_multiple_of(gap);
+                    fields.push((start, size));
+                    end = start + size;
+                }
+                Storage::Packed {
+                    buf: Buf::Mapped(map.carve(end, PACKED_FIELD_ALIGN, 0)?),
+                    fields,
+                }
+            }
+            Align::Page | Align::Offset(_) => {
+                let offset = match align {
+                    Align::Offset(n) => n,
+                    _ => 0,
+                };
+                let mut bufs = Vec::with_capacity(sizes.len());
+                for &n in sizes {
+                    bufs.push(Buf::Mapped(map.carve(n, PAGE_SIZE, offset)?));
+                }
+                Storage::Apart(bufs)
+            }
+        };
+        Some(Message::filled(storage, layout, conn))
+    }
+
+    /// Where the message lies in its pool's memory file, when it is one range of one
+    /// (`PoolMemory::MemFile`, packed): the file, the offset of the first byte, the length.
+    pub fn file_range(&self) -> Option<(std::os::fd::BorrowedFd<'_>, u64, usize)> {
+        match &self.storage {
+            Storage::Packed {
+                buf: Buf::Mapped(buf),
+                fields,
+            } => {
+                let file = buf.mapping().file()?;
+                let (first, _) = *fields.first()?;
+                let (last, len) = *fields.last()?;
+                let total = last + len - first;
+                // Tight: the fields add up to the span, no gap the file would send too.
+                (total == self.len()).then_some((file, (buf.offset() + first) as u64, total))
+            }
+            _ => None,
+        }
     }
 
     /// Marks this buffer as message number `seq` of its connection. Writes at most
@@ -367,6 +465,68 @@ impl Message {
     pub fn to_vec(&self) -> Vec<u8> {
         self.fields().flat_map(|f| f.iter().copied()).collect()
     }
+}
+
+/// Where a pool's buffers live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PoolMemory {
+    /// Heap allocations, one (packed) or one per field (the default).
+    #[default]
+    Heap,
+    /// One memory file (`memfd_create`) per connection, mapped shared: `sendfile` sends its
+    /// pages. Packed messages only, each one range of the file.
+    MemFile,
+    /// One anonymous mapping per connection from 2 MiB pages (`--hugepages`): `MAP_HUGETLB`,
+    /// else transparent huge pages (`madvise`).
+    HugePages,
+}
+
+/// A connection's message pool and the mapping it lives in (none on the heap).
+#[derive(Debug)]
+pub struct Pool {
+    /// The messages, slot `i` being `messages[i]`.
+    pub messages: Vec<Message>,
+    /// The mapping behind them (memory file, huge pages); `None` on the heap.
+    pub mapping: Option<std::sync::Arc<Mapping>>,
+}
+
+/// `count` messages of `layout`, placed as `align`, carrying connection `conn`'s pattern, in
+/// `memory`. The memory file and huge pages are one mapping per pool, sized by
+/// [`message_footprint`]; the error says why the kernel refused one.
+pub fn build_pool(
+    layout: &Layout,
+    align: Align,
+    conn: u64,
+    count: usize,
+    memory: PoolMemory,
+) -> Result<Pool, crate::mapping::MapError> {
+    let mapping = match memory {
+        PoolMemory::Heap => {
+            return Ok(Pool {
+                messages: (0..count)
+                    .map(|_| Message::new(layout, align, conn))
+                    .collect(),
+                mapping: None,
+            })
+        }
+        PoolMemory::MemFile => {
+            Mapping::memfd(count.saturating_mul(message_footprint(layout, align)))?
+        }
+        PoolMemory::HugePages => {
+            Mapping::huge(count.saturating_mul(message_footprint(layout, align)))?
+        }
+    };
+    let tight = memory == PoolMemory::MemFile;
+    let messages = (0..count)
+        .map(|_| {
+            Message::in_mapping(layout, align, conn, &mapping, tight)
+                .expect("the mapping holds count footprints")
+        })
+        .collect();
+    Ok(Pool {
+        messages,
+        mapping: Some(mapping),
+    })
 }
 
 /// Memory one message of `layout` takes when placed as `align`, allocation slack included:

@@ -345,6 +345,23 @@ pub struct Point {
     /// report (a remote sender, older files).
     #[serde(default)]
     pub uring: Option<UringSetup>,
+    /// `splice` points: whether `vmsplice` had `SPLICE_F_GIFT` (`--splice-gift`). `null` for
+    /// the other strategies and in older files.
+    #[serde(default)]
+    pub splice_gift: Option<bool>,
+    /// `sendfile` and `splice` points: bytes the peer had to acknowledge past a buffer before
+    /// the sender rewrote it (what a receiver may hold unread: `net.ipv4.tcp_rmem`'s max or
+    /// twice `net.core.rmem_max`, plus 1 MiB). `null` for the other strategies.
+    #[serde(default)]
+    pub receive_margin_bytes: Option<u64>,
+    /// `--hugepages`: what the kernel gave the senders' pools. `null` without `--hugepages`.
+    #[serde(default)]
+    pub hugepages: Option<HugePages>,
+    /// UDP points with `--udp-gso`: the `UDP_SEGMENT` size, each message leaving as datagrams
+    /// of this many bytes (the last one shorter); `udp`'s counts are then datagrams, not
+    /// messages. `null` otherwise.
+    #[serde(default)]
+    pub udp_gso: Option<usize>,
     /// Payload throughput in Gbps, where 1 Gbps = 10^9 bit/s (bytes x 8 / duration / 10^9).
     pub throughput_gbps: f64,
     /// Payload bytes the senders handed to the kernel in the measured interval.
@@ -837,6 +854,21 @@ pub struct UdpStats {
     pub delivered_gbps: Option<f64>,
     /// Payload the senders handed to the kernel over their measured interval, Gbps.
     pub sent_gbps: f64,
+}
+
+/// What `--hugepages` got: the senders' pools (one mapping per connection, summed), how huge
+/// pages were asked for, and how many bytes the kernel really backed with them, read from
+/// `/proc/self/smaps` once the pools were filled.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct HugePages {
+    /// `hugetlb` (`MAP_HUGETLB`, from `vm.nr_hugepages`) or `thp` (transparent huge pages
+    /// asked for with `madvise(MADV_HUGEPAGE)`), as the first sender got.
+    pub backing: String,
+    /// Bytes mapped for the pools.
+    pub mapped_bytes: u64,
+    /// Of those, bytes in huge pages (`AnonHugePages` for THP, `Private_Hugetlb` for
+    /// hugetlb); `null` where smaps could not be read.
+    pub huge_bytes: Option<u64>,
 }
 
 /// How the io_uring strategies' rings were set up for one point (every sender's ring is set up

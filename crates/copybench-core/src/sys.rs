@@ -1,7 +1,11 @@
-//! Two socket calls rustix does not wrap (the only other `unsafe` in copybench-core is the
-//! io_uring submission in `strategy/uring.rs`).
+//! Four socket calls rustix does not wrap (the other `unsafe` in copybench-core is the
+//! io_uring submission in `strategy/uring.rs`, the pool mappings in `mapping.rs` and
+//! `vmsplice` in `strategy/splice.rs`).
 //!
 //! - `setsockopt(SO_ZEROCOPY)`: rustix has no typed option for it.
+//! - `ioctl(SIOCOUTQ)`: a TCP socket's bytes not yet acknowledged (unsent included), which
+//!   tells `sendfile` and `splice` when the peer has their pages (see `strategy/held.rs`).
+//! - `setsockopt(UDP_SEGMENT)`: rustix has no typed option for it (`--udp-gso`).
 //! - `recvmsg(MSG_ERRQUEUE)`: rustix's ancillary-data parser cannot read `IP_RECVERR`
 //!   messages, so the raw control bytes are read here and parsed, safely, in
 //!   [`crate::strategy::errqueue`].
@@ -70,5 +74,50 @@ pub fn recv_errqueue(socket: BorrowedFd<'_>, control: &mut [u8]) -> io::Result<E
             Some(libc::EINTR) => continue,
             _ => return Err(err),
         }
+    }
+}
+
+/// `ioctl(SIOCOUTQ)` on a TCP socket: bytes written and not yet acknowledged by the peer
+/// (`write_seq - snd_una`), unsent bytes included.
+pub fn unacked_bytes(socket: BorrowedFd<'_>) -> io::Result<u64> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: SIOCOUTQ (TIOCOUTQ) writes one c_int through the pointer, which points at `n`
+    // for the whole call; the descriptor is borrowed, so it stays open.
+    let rc = unsafe {
+        libc::ioctl(
+            socket.as_raw_fd(),
+            libc::TIOCOUTQ,
+            &mut n as *mut libc::c_int,
+        )
+    };
+    if rc == 0 {
+        Ok(n.max(0) as u64)
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// `UDP_SEGMENT` from `<linux/udp.h>` (libc does not have it).
+const UDP_SEGMENT: libc::c_int = 103;
+
+/// Sets `UDP_SEGMENT` on a UDP socket: every send is cut by the kernel (or the device) into
+/// datagrams of `size` bytes, the last one shorter (generic segmentation offload).
+pub fn set_udp_segment(socket: BorrowedFd<'_>, size: u16) -> io::Result<()> {
+    let value: libc::c_int = size.into();
+    // SAFETY: as in `enable_zerocopy`: a borrowed live descriptor, and a c_int option value
+    // that outlives the call, with its exact size passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_UDP,
+            UDP_SEGMENT,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }

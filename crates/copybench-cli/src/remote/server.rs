@@ -456,6 +456,13 @@ fn acceptable(params: &PointParams) -> Result<(), String> {
                 .into(),
         );
     }
+    if params.early_release.is_some() {
+        return Err(
+            "early_release is a test hook of the local engine; a server does not \
+                    accept it"
+                .into(),
+        );
+    }
     Ok(())
 }
 

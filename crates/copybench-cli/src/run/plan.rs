@@ -54,6 +54,18 @@ impl RunPlan {
             &args.threads,
             usize::from(args.repetitions),
         );
+        if args.hugepages && args.strategies.iter().all(|&s| s == StrategyKind::Sendfile) {
+            return Err(UsageError(
+                "--hugepages applies to the heap pools; sendfile's pool is a memory file: add \
+                 another --strategy or leave --hugepages out"
+                    .into(),
+            ));
+        }
+        if args.splice_gift && !args.strategies.contains(&StrategyKind::Splice) {
+            return Err(UsageError(
+                "--splice-gift applies to the splice strategy, which --strategy leaves out".into(),
+            ));
+        }
         if args.uring_depth.is_some() && !args.strategies.iter().any(|s| s.uses_io_uring()) {
             return Err(UsageError(
                 "--uring-depth applies to the io_uring strategies (uringsend, uringzc), which \
@@ -65,6 +77,9 @@ impl RunPlan {
             // Only io_uring zero-copy sends from registered buffers; the others run as usual
             // beside it, and each point records whether it did.
             p.fixed_buffers = args.fixed_buffers && p.strategy == StrategyKind::UringZc;
+            p.splice_gift = args.splice_gift && p.strategy == StrategyKind::Splice;
+            // sendfile's pool is a memory file: its points record no huge pages.
+            p.hugepages = args.hugepages && p.strategy != StrategyKind::Sendfile;
             p.validate().map_err(|e| {
                 UsageError(format!(
                     "{} {} x{}: {e}",
@@ -86,6 +101,20 @@ impl RunPlan {
             if p.receive == ReceiveKind::Trunc {
                 // What trunc can check: the counts (recorded as verification `discard`).
                 p.verify = Verify::Discard;
+            }
+        }
+        // A UDP_SEGMENT datagram must fit the veth's MTU, or every send fails with EINVAL.
+        let veth_mtu = match &target {
+            TargetChoice::Netns { mtu } | TargetChoice::Sink { mtu } => Some(*mtu as usize),
+            _ => None,
+        };
+        if let (Some(gso), Some(mtu)) = (args.udp_gso, veth_mtu) {
+            if gso + 28 > mtu {
+                return Err(UsageError(format!(
+                    "--udp-gso {gso}: each datagram and its 28 bytes of headers must fit the \
+                     MTU ({mtu}): use --udp-gso {} or less, or a larger --mtu",
+                    mtu.saturating_sub(28)
+                )));
             }
         }
         let cpus = usable_cpus();
@@ -182,6 +211,7 @@ fn template(args: &RunArgs) -> PointParams {
     template.read_size = args.read_size;
     template.uring_depth = args.uring_depth.map(usize::from);
     template.corrupt_message = args.corrupt_message;
+    template.udp_gso = args.udp_gso;
     template
 }
 

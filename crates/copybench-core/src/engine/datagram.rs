@@ -61,6 +61,8 @@ pub(crate) fn run_datagram_receiver(
     type Started = (Instant, u64, Option<Box<dyn ThreadProbe>>);
     let mut interval: Option<Started> = None;
     let mut stopped_at: Option<Instant> = None;
+    // With --udp-gso: the segment of a message expected next (0: a message's first).
+    let mut next = 0usize;
     loop {
         let got = match receive(&socket, &mut buf, verify) {
             Ok(n) => Some(n),
@@ -87,7 +89,22 @@ pub(crate) fn run_datagram_receiver(
                 match verify {
                     Verify::Full | Verify::Stamps => {
                         let payload = verify == Verify::Full;
-                        check(&buf[..n], conn, &base, payload, &mut counts, &mut report);
+                        match params.udp_gso {
+                            Some(size) => {
+                                let s = Segments { size, base: &base };
+                                s.check(
+                                    &buf[..n],
+                                    conn,
+                                    payload,
+                                    &mut next,
+                                    &mut counts,
+                                    &mut report,
+                                )
+                            }
+                            None => {
+                                check(&buf[..n], conn, &base, payload, &mut counts, &mut report)
+                            }
+                        }
                     }
                     // Counted, not read: a datagram's size is all there is to see.
                     Verify::Off | Verify::Discard => counts.received += 1,
@@ -171,6 +188,68 @@ fn check(
     }
 }
 
+/// With `--udp-gso`, one message arrives as datagrams of `size` bytes, the last one shorter:
+/// segment 0 carries the stamp and is checked as a message of its length; segment `j` holds
+/// the message's bytes from `j * size`, the connection's base pattern. Which segment a
+/// datagram is, is read from its bytes (the one expected next first, then every other), so a
+/// lost segment shifts nothing and is counted as loss, not corruption.
+struct Segments<'a> {
+    size: usize,
+    base: &'a [u8],
+}
+
+impl Segments<'_> {
+    fn count(&self) -> usize {
+        self.base.len().div_ceil(self.size)
+    }
+
+    fn range(&self, j: usize) -> std::ops::Range<usize> {
+        j * self.size..((j + 1) * self.size).min(self.base.len())
+    }
+
+    /// Segment `j > 0`, byte for byte.
+    fn is(&self, j: usize, datagram: &[u8]) -> bool {
+        j > 0 && j < self.count() && datagram == &self.base[self.range(j)]
+    }
+
+    fn check(
+        &self,
+        datagram: &[u8],
+        conn: u64,
+        payload: bool,
+        next: &mut usize,
+        counts: &mut DatagramCounts,
+        report: &mut ReceiverReport,
+    ) {
+        let n = self.count();
+        let later = if !payload {
+            // Stamps only: a datagram expected to be a later segment is counted as one.
+            (*next > 0 && datagram.len() == self.range(*next).len()).then_some(*next)
+        } else if self.is(*next, datagram) {
+            Some(*next)
+        } else {
+            (1..n).find(|&j| self.is(j, datagram))
+        };
+        match later {
+            Some(j) => {
+                counts.received += 1;
+                *next = (j + 1) % n;
+            }
+            None => {
+                check(
+                    datagram,
+                    conn,
+                    &self.base[self.range(0)],
+                    payload,
+                    counts,
+                    report,
+                );
+                *next = 1 % n;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +265,35 @@ mod tests {
             check(d, 3, &base, true, &mut counts, &mut report);
         }
         (counts, report)
+    }
+
+    #[test]
+    fn gso_segments_are_placed_by_their_bytes_and_a_wrong_one_is_caught() {
+        let base = pattern::base_pattern(3, 100);
+        let s = Segments {
+            size: 30,
+            base: &base,
+        };
+        let m = |seq| pattern::expected_message(3, seq, 100);
+        let segs = |msg: &[u8]| -> Vec<Vec<u8>> { msg.chunks(30).map(<[u8]>::to_vec).collect() };
+        let mut counts = DatagramCounts::default();
+        let mut report = ReceiverReport {
+            clean: true,
+            ..ReceiverReport::default()
+        };
+        let mut next = 0;
+        let (a, b) = (segs(&m(0)), segs(&m(1)));
+        // Message 0 whole, then message 1 with its second segment lost.
+        for d in a.iter().chain([&b[0], &b[2], &b[3]]) {
+            s.check(d, 3, true, &mut next, &mut counts, &mut report);
+        }
+        assert!(report.clean, "{:?}", report.mismatch);
+        assert_eq!(counts.received, 7);
+        assert_eq!(counts.highest, 2);
+        let mut bad = b[2].clone();
+        bad[5] ^= 1;
+        s.check(&bad, 3, true, &mut next, &mut counts, &mut report);
+        assert!(!report.clean, "a changed byte in a later segment is caught");
     }
 
     #[test]

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 pub use datagram::DatagramCounts;
 pub use error::{EngineError, HookError, ParamsError, ReceiveError, SetupError};
+pub use params::MAX_GSO_SEGMENTS;
 pub use params::{
     PointParams, ASSUMED_LLC_BYTES, COLD_POOL_LLC_FACTOR, DEFAULT_READ_SIZE, MAX_DATAGRAM,
     MAX_FIELDS, MAX_MSG_SIZE, MAX_POOL, MAX_POOL_BYTES, MAX_READ_SIZE, MAX_TCP_MAXSEG, MAX_THREADS,

@@ -6,7 +6,9 @@ use super::ParamsError;
 use crate::message::{last_level_cache, message_footprint, socket_send_budget, Align, Layout};
 use crate::model::{DataTemperature, Mode, Protocol, ReceiveKind, Verify};
 use crate::pattern::STAMP_LEN;
-use crate::strategy::{StrategyKind, DEFAULT_URING_DEPTH, MAX_FIXED_BUFFERS, MAX_URING_DEPTH};
+use crate::strategy::{
+    receive_margin, StrategyKind, DEFAULT_URING_DEPTH, MAX_FIXED_BUFFERS, MAX_URING_DEPTH,
+};
 use crate::units::format_size;
 
 /// Largest message: 64 MiB (a message and its pool must fit in memory many times over).
@@ -36,6 +38,9 @@ pub const MAX_TCP_MAXSEG: u32 = 32767;
 
 /// Largest UDP payload in one IPv4 datagram (65535 - 20 IP - 8 UDP header bytes).
 pub const MAX_DATAGRAM: usize = 65507;
+
+/// Most datagrams one `UDP_SEGMENT` send may carry (`UDP_MAX_SEGMENTS`, 64 before Linux 6.9).
+pub const MAX_GSO_SEGMENTS: usize = 64;
 
 /// Everything that defines one point.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -118,6 +123,23 @@ pub struct PointParams {
     #[doc(hidden)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stall_once: Option<Duration>,
+    /// `splice` only: `vmsplice` with `SPLICE_F_GIFT` (`--splice-gift`).
+    #[serde(default)]
+    pub splice_gift: bool,
+    /// The senders' pools from 2 MiB pages (`--hugepages`): `MAP_HUGETLB`, else transparent
+    /// huge pages with `madvise`; what the kernel gave is the point's `hugepages`.
+    #[serde(default)]
+    pub hugepages: bool,
+    /// UDP only: `UDP_SEGMENT` of this many bytes (`--udp-gso`), so that each send (one
+    /// message) leaves as datagrams of this size, the last one shorter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub udp_gso: Option<usize>,
+    /// **Test hook, not for measurements**: `sendfile` and `splice` release buffers earlier
+    /// than their rule allows, to prove that the receiver catches a rewritten page. A
+    /// `copybench server` refuses points that set it.
+    #[doc(hidden)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_release: Option<crate::strategy::EarlyRelease>,
 }
 
 impl PointParams {
@@ -147,6 +169,10 @@ impl PointParams {
             corrupt_mapping: false,
             corrupt_message: None,
             stall_once: None,
+            splice_gift: false,
+            hugepages: false,
+            udp_gso: None,
+            early_release: None,
         }
     }
 
@@ -216,7 +242,118 @@ impl PointParams {
     /// come back at once, are not capped: every strategy gets this same pool.
     pub fn default_pool(&self) -> usize {
         let msg = self.msg_size.max(1);
+        if self.strategy.by_reference() {
+            return self.by_reference_pool();
+        }
         self.pool_within_limits((2 * socket_send_budget()).div_ceil(msg).max(64))
+    }
+
+    /// `sendfile` and `splice`: a buffer is rewritten only once the peer acknowledged
+    /// [`receive_margin`] bytes past it (what a receiver may hold unread), so the pool holds
+    /// twice that and twice the send budget, or the sender would wait on its own pool.
+    fn by_reference_pool(&self) -> usize {
+        let bytes = 2 * (socket_send_budget() as u64 + receive_margin());
+        self.pool_within_limits((bytes.div_ceil(self.msg_size.max(1) as u64) as usize).max(64))
+    }
+
+    /// Where the sender's pool lives: a memory file for `sendfile`, huge pages with
+    /// `hugepages`, else the heap.
+    pub fn pool_memory(&self) -> crate::message::PoolMemory {
+        if self.strategy == StrategyKind::Sendfile {
+            crate::message::PoolMemory::MemFile
+        } else if self.hugepages {
+            crate::message::PoolMemory::HugePages
+        } else {
+            crate::message::PoolMemory::Heap
+        }
+    }
+
+    /// Datagrams one message becomes with `udp_gso` (1 without).
+    pub fn segments_per_message(&self) -> usize {
+        self.udp_gso.map_or(1, |s| self.msg_size.div_ceil(s.max(1)))
+    }
+
+    fn validate_gso(&self, gso: usize) -> Result<(), ParamsError> {
+        if self.protocol != Protocol::Udp {
+            return Err(ParamsError::new(
+                "udp_gso",
+                "--udp-gso (UDP_SEGMENT) applies to UDP: add --protocol udp, or leave \
+                 --udp-gso out for TCP (TCP segments on its own)",
+            ));
+        }
+        if gso == 0 || gso > self.msg_size {
+            return Err(ParamsError::new(
+                "udp_gso",
+                format!(
+                    "--udp-gso {gso} must be 1 to the message size ({} bytes): each send of \
+                     one message is cut into datagrams of that size; use smaller --udp-gso or \
+                     larger --sizes",
+                    self.msg_size
+                ),
+            ));
+        }
+        if self.segments_per_message() > MAX_GSO_SEGMENTS {
+            return Err(ParamsError::new(
+                "udp_gso",
+                format!(
+                    "a {} message in datagrams of {gso} bytes is {} segments, more than the \
+                     {MAX_GSO_SEGMENTS} the kernel takes in one send (UDP_MAX_SEGMENTS): use a \
+                     larger --udp-gso or smaller --sizes",
+                    format_size(self.msg_size),
+                    self.segments_per_message()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_by_reference(&self) -> Result<(), ParamsError> {
+        if self.protocol == Protocol::Udp {
+            return Err(ParamsError::new(
+                "protocol",
+                format!(
+                    "{} is TCP only: the kernel references its pages with no completion, and \
+                     only a TCP socket's acknowledgements (SIOCOUTQ) say when they may be \
+                     rewritten; use --protocol tcp, or leave {} out of --strategy",
+                    self.strategy, self.strategy
+                ),
+            ));
+        }
+        if self.strategy == StrategyKind::Sendfile && self.align != Align::Packed {
+            return Err(ParamsError::new(
+                "align",
+                format!(
+                    "sendfile sends each message as one range of a memory file, so its fields \
+                     sit back to back; --align {} does not apply: use --align packed (the \
+                     default)",
+                    self.align
+                ),
+            ));
+        }
+        // The pool must hold more than the margin, plus the message in flight and the next
+        // (no margin under the early-release test hook).
+        let margin = match self.early_release {
+            None => receive_margin() as usize,
+            Some(_) => 0,
+        };
+        let need = margin + 2 * self.msg_size;
+        let have = self.pool_size().saturating_mul(self.msg_size);
+        if have < need {
+            return Err(ParamsError::new(
+                "pool",
+                format!(
+                    "{} rewrites a buffer only after the peer acknowledged {} more bytes (what \
+                     a receiver may hold unread), so its pool needs at least {} buffers of {}, \
+                     not {}: use a larger --pool or leave it out",
+                    self.strategy,
+                    margin,
+                    need.div_ceil(self.msg_size),
+                    format_size(self.msg_size),
+                    self.pool_size()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// `wanted` buffers, or fewer: at most [`MAX_POOL`], what a ring registers with fixed
@@ -323,6 +460,28 @@ impl PointParams {
         }
         if self.protocol == Protocol::Udp {
             self.validate_udp()?;
+        }
+        if self.strategy.by_reference() {
+            self.validate_by_reference()?;
+        }
+        if let Some(gso) = self.udp_gso {
+            self.validate_gso(gso)?;
+        }
+        if self.hugepages && self.strategy == StrategyKind::Sendfile {
+            return Err(ParamsError::new(
+                "hugepages",
+                "--hugepages does not apply to sendfile, whose pool is a memory file (shmem \
+                 pages); leave sendfile out of --strategy or --hugepages off",
+            ));
+        }
+        if self.splice_gift && self.strategy != StrategyKind::Splice {
+            return Err(ParamsError::new(
+                "splice_gift",
+                format!(
+                    "--splice-gift applies to the splice strategy only, not {}",
+                    self.strategy
+                ),
+            ));
         }
         if !(1..=MAX_READ_SIZE).contains(&self.read_size()) {
             return Err(ParamsError::new(

@@ -296,6 +296,10 @@ pub fn assemble_point(
             .uses_io_uring()
             .then(|| params.uring_depth()),
         uring,
+        splice_gift: (params.strategy == crate::StrategyKind::Splice).then_some(params.splice_gift),
+        receive_margin_bytes: senders.iter().find_map(|s| s.receive_margin),
+        hugepages: hugepages(senders),
+        udp_gso: params.udp_gso.filter(|_| udp),
         throughput_gbps,
         bytes,
         messages,
@@ -350,6 +354,17 @@ pub fn assemble_point(
     }
 }
 
+/// What the senders' huge-page pools got, summed (`None` without `--hugepages`).
+fn hugepages(senders: &[SenderReport]) -> Option<crate::result::HugePages> {
+    let mut pools = senders.iter().filter_map(|s| s.hugepages.as_ref());
+    let first = pools.next()?.clone();
+    Some(pools.fold(first, |mut sum, p| {
+        sum.mapped_bytes += p.mapped_bytes;
+        sum.huge_bytes = sum.huge_bytes.zip(p.huge_bytes).map(|(a, b)| a + b);
+        sum
+    }))
+}
+
 /// Distinct pool buffers sent from in the measured interval, over every sender that reached
 /// it.
 fn buffers_touched(senders: &[SenderReport]) -> Option<u64> {
@@ -374,7 +389,11 @@ fn udp_stats(
     sender_span: f64,
     verification: Verify,
 ) -> UdpStats {
-    let sent: u64 = senders.iter().map(|s| s.total_messages).sum();
+    // Datagrams: with --udp-gso each message leaves as several.
+    let per_message = senders
+        .first()
+        .map_or(1, |s| s.datagrams_per_message as u64);
+    let sent: u64 = senders.iter().map(|s| s.total_messages).sum::<u64>() * per_message;
     let counts = receivers.iter().filter_map(|r| r.datagrams.as_ref());
     let (received, reordered) = counts.fold((0, 0), |(n, o), c| (n + c.received, o + c.reordered));
     let (measured, span) = receiver_side(receivers);

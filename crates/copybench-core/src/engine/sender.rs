@@ -11,9 +11,9 @@ use super::{
     DataTemperature, EngineError, Mode, Phase, ReceiveError, Role, SetupError, Shared,
     LATENCY_SAMPLE_EVERY,
 };
-use crate::message::{Layout, Message};
+use crate::message::{build_pool, Layout, Message};
 use crate::result::{Counters, UringSetup, ZeroCopyStats};
-use crate::strategy::{new_strategy, SendReport, SendStrategy, Slot, StrategyError};
+use crate::strategy::{strategy_for, SendReport, SendStrategy, Slot, StrategyError};
 
 /// What one sender thread did.
 #[derive(Debug)]
@@ -59,6 +59,31 @@ pub struct SenderReport {
     pub latency_ns: Histogram<u64>,
     /// Something that went wrong after the measured interval (e.g. missing completions).
     pub error: Option<String>,
+    /// `sendfile`/`splice`: bytes acknowledged past a buffer before it was rewritten.
+    pub receive_margin: Option<u64>,
+    /// `--hugepages`: what the kernel gave this sender's pool.
+    pub hugepages: Option<crate::result::HugePages>,
+    /// Datagrams one message leaves as (UDP with `--udp-gso`; 1 otherwise).
+    pub datagrams_per_message: usize,
+}
+
+/// A huge-page pool's record: how it was asked for and what smaps says it got (`None` for
+/// a memory file).
+fn huge_pages_of(map: &crate::mapping::Mapping) -> Option<crate::result::HugePages> {
+    let kind = map.huge_kind()?;
+    let smaps = map.smaps_huge_bytes();
+    Some(crate::result::HugePages {
+        backing: match kind {
+            crate::mapping::HugeKind::HugeTlb => "hugetlb",
+            crate::mapping::HugeKind::Thp => "thp",
+        }
+        .into(),
+        mapped_bytes: map.len() as u64,
+        huge_bytes: smaps.map(|(anon, hugetlb)| match kind {
+            crate::mapping::HugeKind::HugeTlb => hugetlb,
+            crate::mapping::HugeKind::Thp => anon,
+        }),
+    })
 }
 
 /// A sender's connected socket: a TCP stream, or a UDP socket connected to its receiver (or
@@ -229,20 +254,31 @@ pub(crate) fn run_sender(
     // Declared before the strategy so that it is dropped after it: a strategy may hold the
     // pool's buffers (kernel zero-copy, registered io_uring buffers) until it is dropped.
     let mut pool: Vec<Message>;
-    let mut strategy = new_strategy(
-        params.strategy,
-        params.msg_size,
-        params.align,
-        params.fixed_buffers,
-        params.uring_depth(),
-    );
+    let mut strategy = strategy_for(params);
+    if let (Some(gso), DataSocket::Udp(_)) = (params.udp_gso, &socket) {
+        let size = u16::try_from(gso).unwrap_or(u16::MAX);
+        crate::sys::set_udp_segment(fd, size).map_err(|e| {
+            send_err(StrategyError::Unsupported {
+                strategy: params.strategy,
+                reason: format!(
+                    "setsockopt(UDP_SEGMENT, {gso}) failed: {e}; UDP GSO needs Linux 4.18+"
+                ),
+            })
+        })?;
+    }
     strategy.prepare(fd).map_err(&send_err)?;
 
     let layout = Layout::new(params.msg_size, params.fields);
     let pool_size = params.pool_size();
-    pool = (0..pool_size)
-        .map(|_| Message::new(&layout, params.align, conn))
-        .collect();
+    let built =
+        build_pool(&layout, params.align, conn, pool_size, params.pool_memory()).map_err(|e| {
+            send_err(StrategyError::Unsupported {
+                strategy: params.strategy,
+                reason: format!("the pool's memory: {e}"),
+            })
+        })?;
+    let hugepages = built.mapping.as_deref().and_then(huge_pages_of);
+    pool = built.messages;
     strategy.register_pool(&pool).map_err(&send_err)?;
     let pages_per_message =
         pool.iter().map(Message::pages).sum::<usize>() as f64 / pool_size as f64;
@@ -410,6 +446,9 @@ pub(crate) fn run_sender(
         pages_per_message,
         latency_ns,
         error,
+        receive_margin: strategy.receive_margin(),
+        hugepages,
+        datagrams_per_message: params.segments_per_message(),
     })
 }
 

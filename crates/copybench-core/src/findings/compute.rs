@@ -75,9 +75,11 @@ impl Cell<'_> {
 /// Points of every mode and thread count may be mixed; each (mode, threads) is a group.
 /// Never panics: empty input gives no groups, non-finite figures count as not measured.
 pub fn findings(points: &[Point], topology: TopologyKind, protocol: Protocol) -> Findings {
+    // sendfile and splice copy nothing on the sender either (the kernel references their
+    // pages): they are weighed against the copying strategies as the zero-copy ones are.
     let zero_copy: BTreeSet<StrategyKind> = points
         .iter()
-        .filter(|p| p.zerocopy.is_some())
+        .filter(|p| p.zerocopy.is_some() || p.strategy.by_reference())
         .map(|p| p.strategy)
         .collect();
     // By mode name then threads (`rr` before `stream`), the order the JSON has always had.

@@ -20,17 +20,43 @@ pub enum StrategyKind {
     /// io_uring `IORING_OP_SENDMSG_ZC` (or `SEND_ZC` for one field), buffers released on the
     /// notification CQE, which reports whether the kernel copied after all.
     UringZc,
+    /// `sendfile` of each message's range of a memory file (`memfd`) holding the pool: the
+    /// socket references the file's pages (TCP only).
+    Sendfile,
+    /// `vmsplice` of the fields into a pipe, then `splice` into the socket: the socket
+    /// references the user pages (TCP only; `--splice-gift` adds `SPLICE_F_GIFT`).
+    Splice,
 }
 
 impl StrategyKind {
     /// Every strategy, in the order runs and reports list them.
-    pub const ALL: [StrategyKind; 5] = [
+    pub const ALL: [StrategyKind; 7] = [
+        StrategyKind::TwoCopy,
+        StrategyKind::ScatterGather,
+        StrategyKind::ZeroCopy,
+        StrategyKind::UringSend,
+        StrategyKind::UringZc,
+        StrategyKind::Sendfile,
+        StrategyKind::Splice,
+    ];
+
+    /// `copybench run`'s default `--strategy` list: every strategy that runs over both TCP and
+    /// UDP. The TCP-only ones (`sendfile`, `splice`) are asked for by name, so that a default
+    /// UDP run is what it was.
+    pub const DEFAULT: [StrategyKind; 5] = [
         StrategyKind::TwoCopy,
         StrategyKind::ScatterGather,
         StrategyKind::ZeroCopy,
         StrategyKind::UringSend,
         StrategyKind::UringZc,
     ];
+
+    /// True for the strategies whose buffers the kernel references with no completion
+    /// (`sendfile`, `splice`): TCP only, and a buffer is rewritten only once the peer has read
+    /// past it (see `strategy::receive_margin`).
+    pub fn by_reference(self) -> bool {
+        self.info().by_reference
+    }
 
     /// Everything copybench says about this strategy ([`STRATEGIES`]).
     pub fn info(self) -> &'static StrategyInfo {
@@ -79,10 +105,12 @@ pub struct StrategyInfo {
     pub color: &'static str,
     /// Whether it sends through an io_uring.
     pub io_uring: bool,
+    /// Whether the kernel holds its buffers by reference with no completion (TCP only).
+    pub by_reference: bool,
 }
 
 /// Every strategy, in declaration order: the one table a new strategy is added to.
-pub const STRATEGIES: [StrategyInfo; 5] = [
+pub const STRATEGIES: [StrategyInfo; 7] = [
     StrategyInfo {
         kind: StrategyKind::TwoCopy,
         name: "twocopy",
@@ -90,6 +118,7 @@ pub const STRATEGIES: [StrategyInfo; 5] = [
         label: "two-copy",
         color: "#2b5c9e",
         io_uring: false,
+        by_reference: false,
     },
     StrategyInfo {
         kind: StrategyKind::ScatterGather,
@@ -98,6 +127,7 @@ pub const STRATEGIES: [StrategyInfo; 5] = [
         label: "scatter-gather",
         color: "#e07b1a",
         io_uring: false,
+        by_reference: false,
     },
     StrategyInfo {
         kind: StrategyKind::ZeroCopy,
@@ -106,6 +136,7 @@ pub const STRATEGIES: [StrategyInfo; 5] = [
         label: "zero-copy",
         color: "#2e8540",
         io_uring: false,
+        by_reference: false,
     },
     StrategyInfo {
         kind: StrategyKind::UringSend,
@@ -114,6 +145,7 @@ pub const STRATEGIES: [StrategyInfo; 5] = [
         label: "io_uring send",
         color: "#7b4fb3",
         io_uring: true,
+        by_reference: false,
     },
     StrategyInfo {
         kind: StrategyKind::UringZc,
@@ -122,6 +154,25 @@ pub const STRATEGIES: [StrategyInfo; 5] = [
         label: "io_uring zero-copy",
         color: "#c0343c",
         io_uring: true,
+        by_reference: false,
+    },
+    StrategyInfo {
+        kind: StrategyKind::Sendfile,
+        name: "sendfile",
+        aliases: &["sendfile", "send-file", "sf"],
+        label: "sendfile",
+        color: "#8c6d31",
+        io_uring: false,
+        by_reference: true,
+    },
+    StrategyInfo {
+        kind: StrategyKind::Splice,
+        name: "splice",
+        aliases: &["splice", "vmsplice", "sp"],
+        label: "vmsplice + splice",
+        color: "#17a2b8",
+        io_uring: false,
+        by_reference: true,
     },
 ];
 

@@ -6,7 +6,11 @@
 //! buffers. Copying strategies give slots back at once.
 
 mod errqueue;
+mod held;
 mod iowork;
+mod sendfile;
+#[allow(unsafe_code)] // vmsplice of the message's fields; the block has its SAFETY comment
+mod splice;
 mod twocopy;
 #[allow(unsafe_code)] // pushing SQEs and registering buffers; each block has its SAFETY comment
 mod uring;
@@ -23,7 +27,12 @@ pub use errqueue::{
     parse_control, Completion, CompletionTracker, ErrQueueError, ExtendedErr,
     SO_EE_CODE_ZEROCOPY_COPIED, SO_EE_ORIGIN_ZEROCOPY,
 };
+pub use held::receive_margin;
+#[doc(hidden)]
+pub use held::EarlyRelease;
 pub use iowork::IoWorkerCpu;
+pub use sendfile::Sendfile;
+pub use splice::Splice;
 pub use twocopy::{ScatterGather, TwoCopy};
 pub use uring::{
     probe_uring, FixedBuffersError, FixedRegions, OpcodeSupport, Uring, UringUnavailable,
@@ -166,6 +175,13 @@ pub trait SendStrategy: Send {
     fn io_worker_cpu(&self) -> Option<IoWorkerCpu> {
         None
     }
+
+    /// Strategies whose buffers the kernel holds by reference with no completion (`sendfile`,
+    /// `splice`): the bytes a receiver may hold unread that they wait for beyond the ACK
+    /// before rewriting a buffer (see [`receive_margin`]); `None` for the others.
+    fn receive_margin(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Creates the strategy of a kind for messages of `msg_size` bytes. `fixed_buffers` (io_uring
@@ -185,6 +201,28 @@ pub fn new_strategy(
         StrategyKind::ZeroCopy => Box::new(ZeroCopy::new()),
         StrategyKind::UringSend => Box::new(Uring::copying(uring_depth)),
         StrategyKind::UringZc => Box::new(Uring::zero_copy(fixed_buffers, uring_depth)),
+        StrategyKind::Sendfile => Box::new(Sendfile::new(None)),
+        StrategyKind::Splice => Box::new(Splice::new(msg_size, false, None)),
+    }
+}
+
+/// The strategy a point asks for, with every option the point sets ([`new_strategy`] plus
+/// `--splice-gift` and the early-release test hook).
+pub fn strategy_for(params: &crate::engine::PointParams) -> Box<dyn SendStrategy> {
+    match params.strategy {
+        StrategyKind::Sendfile => Box::new(Sendfile::new(params.early_release)),
+        StrategyKind::Splice => Box::new(Splice::new(
+            params.msg_size,
+            params.splice_gift,
+            params.early_release,
+        )),
+        kind => new_strategy(
+            kind,
+            params.msg_size,
+            params.align,
+            params.fixed_buffers,
+            params.uring_depth(),
+        ),
     }
 }
 
