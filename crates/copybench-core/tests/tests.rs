@@ -7,6 +7,7 @@ mod crossover;
 mod data;
 mod findings;
 mod loopback;
+mod paced;
 mod readme;
 mod skip;
 mod stall;

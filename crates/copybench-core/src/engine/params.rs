@@ -85,6 +85,10 @@ pub struct PointParams {
     /// says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_size: Option<usize>,
+    /// Paced senders (`--rate`): payload bits per second each connection sends at most
+    /// (see `engine/pacing.rs`); `None`: as fast as it goes. Stream mode only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_bps: Option<u64>,
     /// **Test hook, not for measurements**: corrupt message number N of every connection, to
     /// prove that the receiver's check can fail. A `copybench server` refuses points that set it.
     #[doc(hidden)]
@@ -120,6 +124,7 @@ impl PointParams {
             uring_depth: None,
             verify: Verify::Full,
             read_size: None,
+            rate_bps: None,
             corrupt_message: None,
             stall_once: None,
         }
@@ -309,6 +314,9 @@ impl PointParams {
                      its reply, so one send is in flight at a time; leave --uring-depth out",
                 ));
             }
+        }
+        if let Some(rate) = self.rate_bps {
+            super::pacing::validate_rate(rate, self.mode)?;
         }
         if self.fixed_buffers {
             if self.strategy != StrategyKind::UringZc {
