@@ -86,6 +86,9 @@ pub fn aggregate(runs: &[LabeledRun]) -> Result<Vec<Aggregate>, PlotError> {
         .enumerate()
         .flat_map(|(i, run)| run.results.points.iter().map(move |p| (i, p)))
         .filter(|(_, p)| is_plotted(p))
+        // Paced points have a chart of their own (`paced.rs`): a size chart of them would fold
+        // several rates into one cell.
+        .filter(|(_, p)| !crate::paced::is_paced(p))
         .collect();
     let frame = points_frame(&points)?;
 

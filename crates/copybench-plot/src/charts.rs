@@ -267,6 +267,8 @@ pub fn build_sections(
         cpu(runs, &own, findings),
         copied_ratio(runs, &own),
     ];
+    // Only where some run was paced (`--rate`): the section is absent otherwise.
+    sections.extend(crate::paced::paced_section(runs));
     if let Some(peers) = crate::peers::peers_section(runs, aggs) {
         // After the headline; first when there is no headline (a `copybench peers` run alone
         // measures no two-copy to be relative to).

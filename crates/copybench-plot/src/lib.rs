@@ -15,6 +15,8 @@
 //! - LLC (or generic cache) misses per KiB vs size;
 //! - sender and receiver CPU ns per byte vs size;
 //! - the copied ratio of every zero-copy path (MSG_ZEROCOPY and io_uring SEND_ZC) vs size;
+//! - for paced runs (`--rate`): sender and receiver CPU ns per byte vs the target rate, one
+//!   panel per size (`paced.rs`; paced points are in no chart against size);
 //! - for results of `copybench peers`: "copybench vs peers", every tool's throughput vs size
 //!   per placement, and a table of copybench's ratio to each peer and to the best, per size;
 //! - host facts in words, configuration, tool version and command line, and a visible list of
@@ -49,6 +51,7 @@ pub mod echarts;
 mod error;
 mod html;
 mod load;
+mod paced;
 mod peers;
 mod render;
 

@@ -3,7 +3,7 @@
 
 use copybench_core::engine::{PointParams, Protocol};
 use copybench_core::result::{Placement, RunConfigRecord, TopologyRecord};
-use copybench_core::sweep::plan;
+use copybench_core::sweep::plan_at_rates;
 use copybench_core::units::format_size;
 use copybench_core::StrategyKind;
 
@@ -44,11 +44,25 @@ impl RunPlan {
                     .into(),
             ));
         }
-        let mut points = plan(
+        if args.refine && !args.rates.is_empty() {
+            return Err(UsageError(
+                "--refine adds sizes to unpaced break-even brackets; with --rate the findings \
+                 rank by CPU per byte at equal rate: leave one of them out"
+                    .into(),
+            ));
+        }
+        // Unpaced: one rate, none; paced: each --rate a cell of the grid.
+        let rates: Vec<Option<u64>> = if args.rates.is_empty() {
+            vec![None]
+        } else {
+            args.rates.iter().map(|&r| Some(r)).collect()
+        };
+        let mut points = plan_at_rates(
             &template,
             &args.strategies,
             &args.sizes,
             &args.threads,
+            &rates,
             usize::from(args.repetitions),
         );
         if args.uring_depth.is_some() && !args.strategies.iter().any(|s| s.uses_io_uring()) {
@@ -107,6 +121,7 @@ impl RunPlan {
             placement_note: self.placement_note.clone(),
             // Filled in by the refinement, once it ran.
             refine: None,
+            rates: args.rates.clone(),
         }
     }
 }
