@@ -174,7 +174,11 @@ pub fn render_text(f: &Findings) -> String {
                     if let Some(r) = x.metric_vs_twocopy {
                         let _ = write!(t, " {r:.2}x {}", g.metric.unit());
                     }
-                    if let Some(r) = x.cpu_vs_twocopy {
+                    // A paced group ranks by CPU per byte: its ratio once, not twice.
+                    let cpu_ratio = x
+                        .cpu_vs_twocopy
+                        .filter(|_| g.metric != Figure::SenderCpuNsPerByte);
+                    if let Some(r) = cpu_ratio {
                         if x.metric_vs_twocopy.is_some() {
                             t.push(',');
                         }
