@@ -341,6 +341,15 @@ pub struct RunArgs {
           requires = "refine")]
     pub refine_budget: u16,
 
+    /// Pace every connection's sender to this rate of payload, bits per second, SI (500m,
+    /// 2g, 1.5g; 10^9 = 1 Gbps); several, comma-separated (or --rates), sweep them as one more
+    /// dimension of the grid. Paced in user space by sleeping (no busy-wait); each point
+    /// records the rate it reached, and findings then rank strategies by sender CPU per byte
+    /// at equal rate. Stream mode only.
+    #[arg(long = "rate", visible_alias = "rates", value_name = "RATE", value_delimiter = ',',
+          allow_hyphen_values = true, value_parser = parse_rate_arg)]
+    pub rates: Vec<u64>,
+
     /// Write results here; the format follows the extension: .json (the full results), .csv, .md.
     /// Repeatable. JSON is rewritten after every point, so an interrupted sweep keeps what finished.
     #[arg(short, long = "out")]
@@ -446,6 +455,17 @@ pub struct PeersArgs {
     /// point, as iperf3 and nuttcp read.
     #[arg(long, value_parser = parse_read_size)]
     pub read_size: Option<usize>,
+
+    /// Pace every tool to this payload rate per connection, bits per second, SI (500m, 2g):
+    /// copybench with its own pacer, iperf3 and iperf with -b, nuttcp with -R, sockperf with
+    /// --mps (messages per second: the rate over 8 x the size).
+    #[arg(long, allow_hyphen_values = true, value_parser = parse_rate_arg)]
+    pub rate: Option<u64>,
+}
+
+/// A `--rate`: payload bits per second, SI, at least 1 bit/s.
+pub(crate) fn parse_rate_arg(s: &str) -> Result<u64, String> {
+    copybench_core::units::parse_rate(s).map_err(|e| e.to_string())
 }
 
 fn parse_peer(s: &str) -> Result<String, String> {

@@ -197,6 +197,8 @@ impl CrossoverArgs {
             receiver_cpus: self.receiver_cpus.clone(),
             refine: false,
             refine_budget: 4,
+            // The crossover search compares unpaced throughput.
+            rates: Vec::new(),
             outputs: self.out.iter().cloned().collect(),
             json: false,
             no_counters: self.no_counters,

@@ -42,6 +42,9 @@ fn winners(cells: &[CellSummary]) -> Vec<bool> {
         }
         if c.mode == Mode::Rr {
             c.latency_p50_us.map(|s| -s.median)
+        } else if c.rate_bps.is_some() {
+            // Paced: equal load, so the cheapest sender wins.
+            c.sender_cpu_ns_per_byte.map(|s| -s.median)
         } else {
             c.throughput_gbps.map(|s| s.median)
         }
@@ -53,6 +56,7 @@ fn winners(cells: &[CellSummary]) -> Vec<bool> {
             let rivals: Vec<f64> = cells
                 .iter()
                 .filter(|o| o.msg_size == c.msg_size && o.threads == c.threads && o.mode == c.mode)
+                .filter(|o| o.rate_bps == c.rate_bps)
                 .filter_map(score)
                 .collect();
             rivals.len() > 1 && rivals.iter().all(|&r| mine >= r)
@@ -105,17 +109,27 @@ pub fn summary_table(results: &RunResults) -> SummaryTable {
                 .collect::<Vec<_>>(),
         );
         rows.push(row(c, winner, rr, &demand));
-        let cell = format!(
+        let mut cell = format!(
             "{}{} {} x{}",
             c.strategy,
             receive_suffix(c.receive),
             format_size(c.msg_size),
             c.threads
         );
+        if let Some(rate) = c.rate_bps {
+            cell += &format!(" @{}", copybench_core::units::format_rate(rate));
+        }
         for p in &points {
-            for w in [p.rate_warning(), p.stall_warning()].into_iter().flatten() {
+            let paced = p.pacing_warning();
+            for w in [p.rate_warning(), p.stall_warning(), paced]
+                .into_iter()
+                .flatten()
+            {
                 notes.push(format!("{cell} rep {}: {w}", p.repetition + 1));
             }
+        }
+        if c.rate_bps.is_some() {
+            notes.push(paced_note(&cell, &points));
         }
         match c.throughput_gbps.and_then(|s| s.cv) {
             Some(cv) if !rr && cv > NOISY_CV => notes.push(format!(
@@ -172,6 +186,23 @@ fn receive_suffix(receive: copybench_core::engine::ReceiveKind) -> String {
     }
 }
 
+/// A paced cell in words: the rate reached (slowest connection, median over repetitions) and
+/// each side's CPU utilisation.
+fn paced_note(cell: &str, points: &[&Point]) -> String {
+    let median = |f: &dyn Fn(&Point) -> Option<f64>| {
+        Spread::of(&points.iter().filter_map(|p| f(p)).collect::<Vec<_>>()).map(|s| s.median)
+    };
+    let pct = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.0}%"));
+    let reached = median(&|p| p.pacing.as_ref()?.reached_bps);
+    format!(
+        "{cell}: reached {} per connection (slowest, median), CPU utilisation sender {} and \
+         receiver {} of one CPU",
+        reached.map_or("n/a".into(), copybench_core::units::rate_text),
+        pct(median(&|p| p.sender.cpu_utilisation_pct)),
+        pct(median(&|p| p.receiver.cpu_utilisation_pct))
+    )
+}
+
 /// The points behind a cell.
 fn points_of<'a>(points: &'a [Point], c: &CellSummary) -> Vec<&'a Point> {
     points
@@ -182,6 +213,7 @@ fn points_of<'a>(points: &'a [Point], c: &CellSummary) -> Vec<&'a Point> {
                 && p.msg_size == c.msg_size
                 && p.threads == c.threads
                 && p.mode == c.mode
+                && p.target_rate_bps() == c.rate_bps
         })
         .collect()
 }
@@ -255,9 +287,13 @@ fn verification_note(results: &RunResults) -> Option<String> {
 
 /// One cell's row: median and min..max over repetitions, the winner marked with `*`.
 fn row(c: &CellSummary, winner: bool, rr: bool, demand: &Option<Spread>) -> Vec<String> {
+    let paced = c
+        .rate_bps
+        .map(|r| format!(" @{}", copybench_core::units::format_rate(r)))
+        .unwrap_or_default();
     let mut cells = vec![
         format!(
-            "{}{}{}",
+            "{}{}{}{paced}",
             c.strategy,
             receive_suffix(c.receive),
             if winner { "*" } else { "" }
@@ -382,6 +418,13 @@ pub fn table(results: &RunResults) -> String {
             "highest median throughput at that size and thread count. Gbps = 10^9 bit/s of payload."
         };
         let _ = writeln!(out, "* = {what}");
+        if !results.config.rates.is_empty() {
+            let _ = writeln!(
+                out,
+                "@RATE = paced at RATE per connection: * marks the lowest median sender CPU ns/B \
+                 at that size, rate and thread count."
+            );
+        }
     }
     for n in notes {
         let _ = writeln!(out, "note: {n}");

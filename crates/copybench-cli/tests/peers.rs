@@ -302,3 +302,61 @@ fn sigkill_of_copybench_takes_its_peers_with_it() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn peers_paced_alike_report_each_side_s_cpu_at_the_rate() {
+    if !have("iperf3") {
+        skip("iperf3 is not installed (scripts/install-deps.sh)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("paced.json");
+    let out = copybench()
+        .args([
+            "peers",
+            "--peers",
+            "iperf3",
+            "--topology",
+            "loopback",
+            "--rate",
+            "1g",
+        ])
+        .args(["--sizes", "16k", "--duration", "3s", "--warmup", "100ms"])
+        .args(["--repetitions", "1", "--out", json.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let r: RunResults = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for tool in ["copybench", "iperf3"] {
+        let p = r.points.iter().find(|p| p.tool == tool).expect(tool);
+        let pacing = p
+            .pacing
+            .as_ref()
+            .unwrap_or_else(|| panic!("{tool}: no pacing"));
+        assert_eq!(pacing.target_bps, 1_000_000_000, "{tool}");
+        let share = p.throughput_gbps;
+        assert!(
+            (0.8..=1.05).contains(&share),
+            "{tool}: {} Gbps",
+            p.throughput_gbps
+        );
+        // Each side's CPU per byte and utilisation, copybench's from its threads' clocks,
+        // iperf3's from /proc/PID/stat of its client and server (10 ms ticks: 1 Gbit/s for 3 s
+        // is hundreds of milliseconds of CPU on either side): measured, and not a whole CPU.
+        for (side, m) in [("sender", &p.sender), ("receiver", &p.receiver)] {
+            let ns = m
+                .cpu_ns_per_byte
+                .unwrap_or_else(|| panic!("{tool} {side}: no CPU/B"));
+            assert!(ns > 0.0 && ns < 50.0, "{tool} {side}: {ns} ns/B");
+            let pct = m.cpu_utilisation_pct.unwrap();
+            assert!(pct > 0.0 && pct < 90.0, "{tool} {side}: {pct}%");
+        }
+    }
+    let iperf3 = r.points.iter().find(|p| p.tool == "iperf3").unwrap();
+    let client = &iperf3.peer.as_ref().unwrap().client_command;
+    assert!(
+        client.windows(2).any(|w| w == ["-b", "1000000000"]),
+        "{client:?}"
+    );
+}

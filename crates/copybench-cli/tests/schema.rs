@@ -118,6 +118,8 @@ fn keys_added_since_the_fixture_are_written_with_their_types() {
         ("$.points[].buffers_touched", "number"),
         ("$.points[].working_set_bytes", "number"),
         ("$.points[].longest_send_s", "number"),
+        ("$.points[].sender.cpu_utilisation_pct", "number"),
+        ("$.points[].receiver.cpu_utilisation_pct", "number"),
     ] {
         assert!(
             now.contains(&(path.to_string(), kind)),
@@ -129,6 +131,37 @@ fn keys_added_since_the_fixture_are_written_with_their_types() {
     }
     // A number where sysfs lists the caches, null where it does not: written either way.
     assert!(run["host"].get("llc_bytes").is_some(), "host.llc_bytes");
+}
+
+#[test]
+fn paced_points_write_their_pacing_and_the_run_its_rates() {
+    let r = common::run_value(&[
+        "--topology",
+        "loopback",
+        "-s",
+        "sg",
+        "--sizes",
+        "16k",
+        "--rate",
+        "100m",
+    ]);
+    let mut now = BTreeSet::new();
+    keys(&r, "$".into(), &mut now);
+    for (path, kind) in [
+        ("$.config.rates[]", "number"),
+        ("$.points[].pacing", "object"),
+        ("$.points[].pacing.method", "string"),
+        ("$.points[].pacing.target_bps", "number"),
+        ("$.points[].pacing.reached_bps", "number"),
+        ("$.points[].pacing.rate_reached", "bool"),
+        ("$.points[].pacing.slept_s", "number"),
+        ("$.findings.groups[].rate_bps", "number"),
+    ] {
+        assert!(
+            now.contains(&(path.to_string(), kind)),
+            "{path} ({kind}) is not written"
+        );
+    }
 }
 
 #[test]

@@ -7,6 +7,7 @@ mod common;
 mod counters;
 mod fair;
 mod netns;
+mod paced;
 mod paths;
 mod peers;
 mod receive;

@@ -209,6 +209,10 @@ pub struct RunConfigRecord {
     /// `--refine`: what was refined (absent without it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refine: Option<RefineRecord>,
+    /// `--rate`: the per-connection target rates swept, payload bits per second (absent when
+    /// unpaced; each paced point records its own in `pacing`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rates: Vec<u64>,
 }
 
 /// What `copybench run --refine` did: sizes added inside open break-even brackets.
@@ -445,6 +449,10 @@ pub struct Point {
     /// one of the sizes asked for (false in files written before refining existed).
     #[serde(default)]
     pub refined: bool,
+    /// Paced points (`--rate`): how the senders were paced, the target and the rate reached;
+    /// absent from unpaced points.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pacing: Option<PacingRecord>,
 }
 
 /// What `copybench peers` records beside the common figures of a point, for copybench and for
@@ -619,6 +627,11 @@ pub struct SideMetrics {
     /// (the kernel's `recv_skip_hint`). Absent where `mapped_bytes` is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mapped_ratio: Option<f64>,
+    /// The side's thread CPU time (as in `cpu_ns_per_byte`) over its measured interval, in
+    /// percent of one CPU (summed over threads: N busy threads make N x 100). `null` where the
+    /// CPU time was not measured, and in older files.
+    #[serde(default)]
+    pub cpu_utilisation_pct: Option<f64>,
 }
 
 /// A counter reading: a value, or the reason it could not be measured.
@@ -931,5 +944,46 @@ impl Figure {
             Figure::SenderCpuNsPerByte => p.sender.cpu_ns_per_byte,
         }?;
         v.is_finite().then_some(v)
+    }
+}
+
+/// How a paced point's senders were paced (`--rate`, see `engine/pacing.rs`), and whether
+/// every connection reached the target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PacingRecord {
+    /// How: `user-sleep` (a token bucket in the send loop that sleeps until each batch of
+    /// about 1 ms of payload is due).
+    pub method: crate::engine::pacing::PacingMethod,
+    /// The target, per connection: payload bits per second (10^9 = 1 Gbps).
+    pub target_bps: u64,
+    /// The slowest connection's payload bits per second over its own measured interval (the
+    /// sender's bytes): `null` where no connection measured one.
+    pub reached_bps: Option<f64>,
+    /// Whether every connection reached at least
+    /// [`REACHED_SHARE`](crate::engine::pacing::REACHED_SHARE) (95%) of the target.
+    pub rate_reached: bool,
+    /// Seconds the senders' pacers slept in the measured interval, summed over connections.
+    pub slept_s: Option<f64>,
+}
+
+impl Point {
+    /// The per-connection target rate of a paced point (`None`: unpaced).
+    pub fn target_rate_bps(&self) -> Option<u64> {
+        self.pacing.as_ref().map(|p| p.target_bps)
+    }
+
+    /// A sentence when a paced point did not reach its target rate.
+    pub fn pacing_warning(&self) -> Option<String> {
+        let p = self.pacing.as_ref().filter(|p| !p.rate_reached)?;
+        Some(format!(
+            "paced at {} per connection but reached {}{}: the senders could not go faster, so \
+             the point is not at the load asked for",
+            crate::units::rate_text(p.target_bps as f64),
+            p.reached_bps
+                .map_or_else(|| "nothing measurable".into(), crate::units::rate_text),
+            p.reached_bps
+                .map(|r| format!(" ({:.0}%)", 100.0 * r / p.target_bps as f64))
+                .unwrap_or_default()
+        ))
     }
 }

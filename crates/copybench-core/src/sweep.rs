@@ -20,30 +20,28 @@ pub fn plan(
     threads: &[usize],
     repetitions: usize,
 ) -> Vec<PointParams> {
-    let mut out = Vec::with_capacity(strategies.len() * sizes.len() * threads.len() * repetitions);
-    for repetition in 0..repetitions {
-        // Counted within the repetition: rotating by a global cell count plus the repetition
-        // would repeat the same orders whenever (cells per repetition + 1) is a multiple of
-        // the number of strategies (4 cells and 5 strategies).
-        let mut cell = 0usize;
-        for &msg_size in sizes {
-            for &t in threads {
-                let n = strategies.len().max(1);
-                for k in 0..strategies.len() {
-                    let strategy = strategies[(k + cell + repetition) % n];
-                    out.push(PointParams {
-                        strategy,
-                        msg_size,
-                        threads: t,
-                        repetition,
-                        ..template.clone()
-                    });
-                }
-                cell += 1;
-            }
-        }
-    }
-    out
+    plan_at_rates(template, strategies, sizes, threads, &[None], repetitions)
+}
+
+/// [`plan`] with paced rates as one more dimension of the grid: a cell is (size, threads,
+/// rate), `None` an unpaced cell. Strategies are interleaved within every cell and rotate as in
+/// [`plan`]; every cell of a repetition runs before the next repetition.
+pub fn plan_at_rates(
+    template: &PointParams,
+    strategies: &[StrategyKind],
+    sizes: &[usize],
+    threads: &[usize],
+    rates: &[Option<u64>],
+    repetitions: usize,
+) -> Vec<PointParams> {
+    let grid = Grid {
+        strategies,
+        receives: &[template.receive],
+        sizes,
+        threads,
+        rates,
+    };
+    plan_grid(template, &grid, repetitions)
 }
 
 /// [`plan`] with receive strategies as a second axis: every (send, receive) pair of a cell
@@ -58,28 +56,66 @@ pub fn plan_with_receives(
     threads: &[usize],
     repetitions: usize,
 ) -> Vec<PointParams> {
-    let pairs: Vec<(StrategyKind, ReceiveKind)> = strategies
+    let grid = Grid {
+        strategies,
+        receives,
+        sizes,
+        threads,
+        rates: &[template.rate_bps],
+    };
+    plan_grid(template, &grid, repetitions)
+}
+
+/// The axes of a run's grid: a cell is (size, threads, rate); within a cell every (send,
+/// receive) pair runs back to back.
+#[derive(Debug, Clone, Copy)]
+pub struct Grid<'a> {
+    /// Send strategies.
+    pub strategies: &'a [StrategyKind],
+    /// Receive strategies.
+    pub receives: &'a [ReceiveKind],
+    /// Message sizes, bytes.
+    pub sizes: &'a [usize],
+    /// Connection counts.
+    pub threads: &'a [usize],
+    /// Paced rates per connection (`None`: unpaced).
+    pub rates: &'a [Option<u64>],
+}
+
+/// Every point of `grid` x repetitions, in run order: the (send, receive) pairs of a cell
+/// interleaved, their order rotating from one cell and repetition to the next, every cell of
+/// a repetition before the next repetition.
+pub fn plan_grid(template: &PointParams, grid: &Grid<'_>, repetitions: usize) -> Vec<PointParams> {
+    let pairs: Vec<(StrategyKind, ReceiveKind)> = grid
+        .strategies
         .iter()
-        .flat_map(|&s| receives.iter().map(move |&r| (s, r)))
+        .flat_map(|&s| grid.receives.iter().map(move |&r| (s, r)))
         .collect();
-    let mut out = Vec::with_capacity(pairs.len() * sizes.len() * threads.len() * repetitions);
+    let cells = grid.sizes.len() * grid.threads.len() * grid.rates.len();
+    let mut out = Vec::with_capacity(pairs.len() * cells * repetitions);
     for repetition in 0..repetitions {
+        // Counted within the repetition: rotating by a global cell count plus the repetition
+        // would repeat the same orders whenever (cells per repetition + 1) is a multiple of
+        // the number of strategies (4 cells and 5 strategies).
         let mut cell = 0usize;
-        for &msg_size in sizes {
-            for &t in threads {
-                let n = pairs.len().max(1);
-                for k in 0..pairs.len() {
-                    let (strategy, receive) = pairs[(k + cell + repetition) % n];
-                    out.push(PointParams {
-                        strategy,
-                        receive,
-                        msg_size,
-                        threads: t,
-                        repetition,
-                        ..template.clone()
-                    });
+        for &msg_size in grid.sizes {
+            for &t in grid.threads {
+                for &rate_bps in grid.rates {
+                    let n = pairs.len().max(1);
+                    for k in 0..pairs.len() {
+                        let (strategy, receive) = pairs[(k + cell + repetition) % n];
+                        out.push(PointParams {
+                            strategy,
+                            receive,
+                            msg_size,
+                            threads: t,
+                            repetition,
+                            rate_bps,
+                            ..template.clone()
+                        });
+                    }
+                    cell += 1;
                 }
-                cell += 1;
             }
         }
     }
@@ -121,19 +157,33 @@ pub struct CellSummary {
     pub not_verifiable: bool,
     /// Errors of any repetition.
     pub errors: Vec<String>,
+    /// Paced cells (`--rate`): the per-connection target rate, bits per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_bps: Option<u64>,
+    /// Paced cells: the senders' CPU utilisation, percent of one CPU.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender_cpu_utilisation_pct: Option<Spread>,
 }
 
-/// Groups points by (strategy, receive strategy, size, threads, mode), in first-seen order.
+/// Groups points by (strategy, receive strategy, size, threads, mode, target rate), in
+/// first-seen order.
 pub fn summarize(points: &[Point]) -> Vec<CellSummary> {
-    let mut keys: Vec<(StrategyKind, ReceiveKind, usize, usize, Mode)> = Vec::new();
+    let mut keys: Vec<(StrategyKind, ReceiveKind, usize, usize, Mode, Option<u64>)> = Vec::new();
     for p in points {
-        let key = (p.strategy, p.receive, p.msg_size, p.threads, p.mode);
+        let key = (
+            p.strategy,
+            p.receive,
+            p.msg_size,
+            p.threads,
+            p.mode,
+            p.target_rate_bps(),
+        );
         if !keys.contains(&key) {
             keys.push(key);
         }
     }
     keys.into_iter()
-        .map(|(strategy, receive, msg_size, threads, mode)| {
+        .map(|(strategy, receive, msg_size, threads, mode, rate_bps)| {
             let cell: Vec<&Point> = points
                 .iter()
                 .filter(|p| {
@@ -142,6 +192,7 @@ pub fn summarize(points: &[Point]) -> Vec<CellSummary> {
                         && p.msg_size == msg_size
                         && p.threads == threads
                         && p.mode == mode
+                        && p.target_rate_bps() == rate_bps
                 })
                 .collect();
             let spread = |f: &dyn Fn(&Point) -> Option<f64>| {
@@ -167,6 +218,9 @@ pub fn summarize(points: &[Point]) -> Vec<CellSummary> {
                 not_verifiable: cell.iter().all(|p| p.not_verifiable.is_some()),
                 errors: cell.iter().filter_map(|p| p.error.clone()).collect(),
                 mode,
+                rate_bps,
+                sender_cpu_utilisation_pct: rate_bps
+                    .and_then(|_| spread(&|p| p.sender.cpu_utilisation_pct)),
             }
         })
         .collect()
@@ -239,6 +293,40 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn rates_are_cells_of_the_grid_with_strategies_interleaved() {
+        let t = PointParams::new(StrategyKind::TwoCopy, 1, 1);
+        let all = StrategyKind::ALL;
+        let rates = [Some(1_000_000_000), Some(4_000_000_000)];
+        let p = plan_at_rates(&t, &all, &[4096, 65536], &[1], &rates, 2);
+        assert_eq!(p.len(), all.len() * 4 * 2);
+        for cell in p.chunks(all.len()) {
+            assert!(cell.iter().all(|x| x.rate_bps == cell[0].rate_bps));
+            assert!(cell.iter().all(|x| x.msg_size == cell[0].msg_size));
+            let mut kinds: Vec<_> = cell.iter().map(|x| x.strategy).collect();
+            kinds.sort();
+            assert_eq!(kinds, all.to_vec());
+        }
+        let cells: Vec<_> = p[..all.len() * 4]
+            .chunks(all.len())
+            .map(|c| (c[0].msg_size, c[0].rate_bps))
+            .collect();
+        assert_eq!(
+            cells,
+            [
+                (4096, rates[0]),
+                (4096, rates[1]),
+                (65536, rates[0]),
+                (65536, rates[1])
+            ]
+        );
+        // Unpaced, the grid is plan's.
+        assert_eq!(
+            plan_at_rates(&t, &all, &[4096], &[1, 2], &[None], 3),
+            plan(&t, &all, &[4096], &[1, 2], 3)
+        );
     }
 
     #[test]

@@ -78,6 +78,86 @@ pub fn parse_duration(text: &str) -> Result<Duration, ParseError> {
     Duration::try_from_secs_f64(seconds).map_err(|_| ParseError(format!("'{t}' is too long")))
 }
 
+/// Parses a rate in bits of payload per second, SI (powers of 1000, as Gbps elsewhere):
+/// plain bits per second (`1000000`), or a number with `k`, `m`, `g` or `t` (`500m` =
+/// 500 000 000 bit/s, `2g`, `1.5g`), optionally followed by `bps` or `bit`. Zero, negative and
+/// non-finite rates are refused.
+pub fn parse_rate(text: &str) -> Result<u64, ParseError> {
+    let t = text.trim();
+    let lower = t.to_ascii_lowercase();
+    let unitless = ["bps", "bit/s", "bit", "b"]
+        .iter()
+        .find_map(|u| lower.strip_suffix(u))
+        .unwrap_or(&lower)
+        .trim();
+    let (number, scale) = [("k", 1e3), ("m", 1e6), ("g", 1e9), ("t", 1e12)]
+        .into_iter()
+        .find_map(|(suffix, m)| unitless.strip_suffix(suffix).map(|n| (n.trim(), m)))
+        .unwrap_or((unitless, 1.0));
+    let bad = || {
+        ParseError(format!(
+            "'{t}' is not a rate: give bits of payload per second with k, m, g or t \
+             (powers of 1000: 500m = 500 Mbit/s, 2g = 2 Gbit/s)"
+        ))
+    };
+    if number.starts_with('-') {
+        return Err(ParseError(format!(
+            "'{t}': a rate must be at least 1 bit per second (500m, 2g)"
+        )));
+    }
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err(bad());
+    }
+    let value: f64 = number.parse().map_err(|_| bad())?;
+    let bps = value * scale;
+    if !bps.is_finite() || bps < 1.0 {
+        return Err(ParseError(format!(
+            "'{t}': a rate must be at least 1 bit per second"
+        )));
+    }
+    if bps > u64::MAX as f64 / 2.0 {
+        return Err(ParseError(format!("'{t}' is too large")));
+    }
+    Ok(bps.round() as u64)
+}
+
+/// Formats a rate in bits per second the way [`parse_rate`] reads it back where it is a
+/// whole number of its unit (`500m`, `2g`, `1500k`), with up to three decimals otherwise.
+pub fn format_rate(bps: u64) -> String {
+    for (scale, unit) in [(1e12, "t"), (1e9, "g"), (1e6, "m"), (1e3, "k")] {
+        if bps as f64 >= scale {
+            let v = bps as f64 / scale;
+            let text = format!("{v:.3}");
+            let text = text.trim_end_matches('0').trim_end_matches('.');
+            return format!("{text}{unit}");
+        }
+    }
+    bps.to_string()
+}
+
+/// A rate for people: `500 Mbps`, `2 Gbps`, `1.5 Gbps` (SI, bits per second).
+pub fn rate_text(bps: f64) -> String {
+    if !bps.is_finite() || bps < 0.0 {
+        return "?".into();
+    }
+    let (v, unit) = if bps >= 1e12 {
+        (bps / 1e12, "Tbps")
+    } else if bps >= 1e9 {
+        (bps / 1e9, "Gbps")
+    } else if bps >= 1e6 {
+        (bps / 1e6, "Mbps")
+    } else if bps >= 1e3 {
+        (bps / 1e3, "kbps")
+    } else {
+        (bps, "bps")
+    };
+    let text = format!("{v:.2}");
+    format!(
+        "{} {unit}",
+        text.trim_end_matches('0').trim_end_matches('.')
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,5 +209,27 @@ mod tests {
         for bad in ["", "0", "0s", "-1s", "abc", "nan", "inf", "1e400s"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn rates_are_si_bits_per_second() {
+        assert_eq!(parse_rate("500m").unwrap(), 500_000_000);
+        assert_eq!(parse_rate("2g").unwrap(), 2_000_000_000);
+        assert_eq!(parse_rate("2G").unwrap(), 2_000_000_000);
+        assert_eq!(parse_rate("1.5g").unwrap(), 1_500_000_000);
+        assert_eq!(parse_rate("10t").unwrap(), 10_000_000_000_000);
+        assert_eq!(parse_rate("200mbps").unwrap(), 200_000_000);
+        assert_eq!(parse_rate("64k").unwrap(), 64_000);
+        assert_eq!(parse_rate("1000").unwrap(), 1000);
+        for bad in [
+            "", "0", "0m", "-1g", "-5", "abc", "4x", "g", "1e3", "nan", "0.0001",
+        ] {
+            assert!(parse_rate(bad).is_err(), "{bad}");
+        }
+        for r in [1000, 64_000, 500_000_000, 2_000_000_000, 1_500_000_000] {
+            assert_eq!(parse_rate(&format_rate(r)).unwrap(), r);
+        }
+        assert_eq!(rate_text(5e9), "5 Gbps");
+        assert_eq!(rate_text(2.5e8), "250 Mbps");
     }
 }

@@ -7,6 +7,7 @@ mod crossover;
 mod data;
 mod findings;
 mod loopback;
+mod paced;
 mod paths;
 mod readme;
 mod receive;

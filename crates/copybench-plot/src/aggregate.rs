@@ -93,6 +93,9 @@ pub fn aggregate(runs: &[LabeledRun]) -> Result<Vec<Aggregate>, PlotError> {
         .enumerate()
         .flat_map(|(i, run)| run.results.points.iter().map(move |p| (i, p)))
         .filter(|(_, p)| is_plotted(p))
+        // Paced points have a chart of their own (`charts/paced.rs`): a size chart of them would fold
+        // several rates into one cell.
+        .filter(|(_, p)| !crate::charts::paced::is_paced(p))
         .collect();
     let frame = points_frame(&points)?;
     let groups = frame

@@ -17,6 +17,8 @@
 //! - the copied ratio of every zero-copy path (MSG_ZEROCOPY and io_uring SEND_ZC) vs size;
 //! - for results with receive strategies (`--receive`): both ends' CPU per byte (sender and
 //!   receiver threads, softirq by CPU) per (send, receive) combination, with a table;
+//! - for paced runs (`--rate`): sender and receiver CPU ns per byte vs the target rate, one
+//!   panel per size (`charts/paced.rs`; paced points are in no chart against size);
 //! - for results of `copybench peers`: "copybench vs peers", every tool's throughput vs size
 //!   per placement, and a table of copybench's ratio to each peer and to the best, per size;
 //! - host facts in words, configuration, tool version and command line, and a visible list of

@@ -23,6 +23,8 @@ pub(crate) enum XKind {
     Bytes,
     /// Thread count, linear axis.
     Threads,
+    /// A rate in Gbps, linear axis (the paced chart).
+    Gbps,
 }
 
 impl XKind {
@@ -30,6 +32,7 @@ impl XKind {
         match self {
             XKind::Bytes => "bytes",
             XKind::Threads => "threads",
+            XKind::Gbps => "gbps",
         }
     }
 }
@@ -137,6 +140,7 @@ fn x_axis(c: &XyChart, panel: usize) -> Axis {
                 )))
         }
         XKind::Threads => Axis::new().type_(AxisType::Value).min_interval(1),
+        XKind::Gbps => Axis::new().type_(AxisType::Value),
     };
     let axis = if lo < hi { axis.min(lo).max(hi) } else { axis };
     axis.grid_index(panel as f64)

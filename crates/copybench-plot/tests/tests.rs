@@ -7,4 +7,5 @@ mod browser;
 mod charts;
 mod common;
 mod errors;
+mod paced;
 mod peers;

@@ -79,6 +79,22 @@ fn columns() -> Vec<Column> {
         column("receiver_mapped_ratio", |p| {
             p.receiver.mapped_ratio.map(|x| x.to_string())
         }),
+        // Paced points (`--rate`): empty cells for unpaced ones.
+        column("rate_target_bps", |p| {
+            p.target_rate_bps().map(|x| x.to_string())
+        }),
+        column("rate_reached_bps", |p| {
+            p.pacing.as_ref()?.reached_bps.map(|x| x.to_string())
+        }),
+        column("rate_reached", |p| {
+            p.pacing.as_ref().map(|x| x.rate_reached.to_string())
+        }),
+        column("sender_cpu_utilisation_pct", |p| {
+            p.sender.cpu_utilisation_pct.map(|x| x.to_string())
+        }),
+        column("receiver_cpu_utilisation_pct", |p| {
+            p.receiver.cpu_utilisation_pct.map(|x| x.to_string())
+        }),
     ]);
     cols
 }

@@ -65,6 +65,15 @@ impl Peer for Iperf2 {
             "-y",
             "C",
         ])
+        .into_iter()
+        // `-b`: bits per second (one connection: `copybench peers --rate` runs iperf with
+        // one thread only).
+        .chain(
+            s.rate_bps
+                .into_iter()
+                .flat_map(|r| ["-b".to_string(), r.to_string()]),
+        )
+        .collect()
     }
 
     fn server_exits(&self) -> bool {

@@ -68,6 +68,14 @@ impl Peer for Iperf3 {
             "0",
             "-J",
         ])
+        .into_iter()
+        // `-b`: bits per second, per stream (iperf3's own pacing of each stream).
+        .chain(
+            s.rate_bps
+                .into_iter()
+                .flat_map(|r| ["-b".to_string(), r.to_string()]),
+        )
+        .collect()
     }
 
     fn server_exits(&self) -> bool {

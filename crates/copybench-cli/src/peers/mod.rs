@@ -62,6 +62,8 @@ pub struct Setting {
     pub port: u16,
     pub sender_cpu: usize,
     pub receiver_cpu: usize,
+    /// `--rate`: payload bits per second per connection (`None`: unpaced).
+    pub rate_bps: Option<u64>,
 }
 
 /// What a peer reported for one run.
@@ -250,17 +252,36 @@ impl Place<'_> {
     }
 }
 
+/// CPU time (user + system) of a peer's processes while its test ran, from `/proc/PID/stat`.
+#[derive(Debug, Clone, Copy, Default)]
+struct PeerCpu {
+    /// The client (sender), over its whole life.
+    sender: Option<Duration>,
+    /// The server (receiver), from the client's start to the end of the test.
+    receiver: Option<Duration>,
+}
+
 /// Runs one peer once: server, then client, then reads both.
 fn run_peer(
     peer: &dyn Peer,
     size: usize,
     threads: usize,
     seconds: u64,
+    rate_bps: Option<u64>,
     place: &Place<'_>,
     cancel: &AtomicBool,
-) -> Result<(Measured, Setting, Option<SystemCpu>, Option<u64>), PointError> {
+) -> Result<(Measured, Setting, Option<SystemCpu>, Option<u64>, PeerCpu), PointError> {
     if let Some(why) = peer.unsupported(size, threads) {
         return Err(PointError::Unsupported(why));
+    }
+    if rate_bps.is_some() && threads > 1 && peer.name() != "iperf3" {
+        // iperf3 documents -b as per stream; whether iperf's -b and nuttcp's -R limit each of
+        // several streams or their sum is not checked here.
+        return Err(PointError::Unsupported(format!(
+            "--rate with more than one connection is paced per connection by iperf3 only; {} \
+             is run paced with --threads 1",
+            peer.name()
+        )));
     }
     let failed = PointError::Failed;
     let count = peer.ports(threads);
@@ -279,6 +300,7 @@ fn run_peer(
         port,
         sender_cpu: place.sender_cpu,
         receiver_cpu: place.receiver_cpu,
+        rate_bps,
     };
     let name = peer.name();
     let wait_err = |e: process::WaitError| match e {
@@ -297,6 +319,7 @@ fn run_peer(
 
     let cpu_before = CpuTimes::read().ok();
     let switches_before = context_switches();
+    let server_cpu_before = server.cpu_time();
     let mut client = process::spawn(
         &format!("{name} client"),
         &peer.client(&setting),
@@ -325,12 +348,20 @@ fn run_peer(
             std::thread::sleep(Duration::from_millis(10));
         }
     }
+    // Read before stopping: a server that exited by itself kept its time at exit.
+    let server_cpu_after = server.cpu_time();
     server.stop(Duration::from_secs(2));
+    let cpu = PeerCpu {
+        sender: client.cpu_time(),
+        receiver: server_cpu_before
+            .zip(server_cpu_after)
+            .map(|(a, b)| b.saturating_sub(a)),
+    };
 
     let client_out = client.stdout.text();
     let server_out = server.stdout.text();
     match peer.parse(&client_out, &server_out, &setting) {
-        Ok(m) => Ok((m, setting, system, switches)),
+        Ok(m) => Ok((m, setting, system, switches, cpu)),
         Err(e) => {
             let mut why = format!("{e} (client exited {status}");
             let complaint = client.complaint();
@@ -355,11 +386,37 @@ fn peer_point(
     repetition: usize,
     system: Option<SystemCpu>,
     switches: Option<u64>,
+    cpu: PeerCpu,
 ) -> Point {
     let name = peer.name();
     let messages = m.bytes / s.size as u64;
+    // A process's CPU time per payload byte and per second of the test: the whole process
+    // (threads, start-up and the final exchange included), in 10 ms ticks.
+    let side = |cpu: Option<Duration>| SideMetrics {
+        cpu_ns_per_byte: cpu
+            .filter(|_| m.bytes > 0)
+            .map(|c| c.as_nanos() as f64 / m.bytes as f64),
+        cpu_utilisation_pct: cpu
+            .filter(|_| m.seconds > 0.0)
+            .map(|c| c.as_secs_f64() / m.seconds * 100.0),
+        ..SideMetrics::default()
+    };
+    let pacing = s.rate_bps.map(|target| {
+        // Peers report totals: the mean per connection stands for each.
+        let reached = (m.gbps.is_finite() && m.gbps > 0.0).then(|| m.gbps * 1e9 / s.threads as f64);
+        copybench_core::result::PacingRecord {
+            method: copybench_core::engine::pacing::PacingMethod::PeerOption,
+            target_bps: target,
+            reached_bps: reached,
+            rate_reached: reached.is_some_and(|r| {
+                r >= copybench_core::engine::pacing::REACHED_SHARE * target as f64
+            }),
+            slept_s: None,
+        }
+    });
     Point {
         refined: false,
+        pacing,
         tool: name.to_string(),
         strategy: StrategyKind::ScatterGather,
         // Every peer reads with read(2) (recv).
@@ -407,8 +464,8 @@ fn peer_point(
         transactions_per_s: None,
         latency_us: None,
         zerocopy: None,
-        sender: SideMetrics::default(),
-        receiver: SideMetrics::default(),
+        sender: side(cpu.sender),
+        receiver: side(cpu.receiver),
         system_cpu: system,
         cycles_per_byte: None,
         llc_misses_per_kib: None,
@@ -482,6 +539,7 @@ pub fn run(args: PeersArgs, cancel: &AtomicBool) -> Result<ExitCode> {
     template.verify = args.verify;
     template.warmup = args.warmup;
     template.duration = args.duration;
+    template.rate_bps = args.rate;
     for &size in &args.sizes {
         for &threads in &args.threads {
             let p = PointParams {
@@ -688,10 +746,12 @@ pub fn run(args: PeersArgs, cancel: &AtomicBool) -> Result<ExitCode> {
                                 Err(e) => Err(PointError::Failed(e.to_string())),
                             }
                         }
-                        Tool::Peer(peer) => run_peer(peer, size, threads, seconds, &place, cancel)
-                            .map(|(m, s, system, switches)| {
-                                peer_point(peer, &m, &s, repetition, system, switches)
-                            }),
+                        Tool::Peer(peer) => run_peer(
+                            peer, size, threads, seconds, args.rate, &place, cancel,
+                        )
+                        .map(|(m, s, system, switches, cpu)| {
+                            peer_point(peer, &m, &s, repetition, system, switches, cpu)
+                        }),
                     };
                     match outcome {
                         Ok(mut point) => {

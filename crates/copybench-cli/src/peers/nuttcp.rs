@@ -61,8 +61,12 @@ impl Peer for Nuttcp {
             &format!("-p{}", s.port + 1),
             "-v",
             "-fparse",
-            &s.addr.to_string(),
         ])
+        .into_iter()
+        // `-R`: Kbps (10^3 bit/s), glued to the flag like every nuttcp value; one stream.
+        .chain(s.rate_bps.map(|r| format!("-R{}", (r / 1000).max(1))))
+        .chain([s.addr.to_string()])
+        .collect()
     }
 
     fn server_exits(&self) -> bool {

@@ -79,6 +79,8 @@ pub struct Proc {
     pub stderr: Captured,
     readers: Vec<JoinHandle<()>>,
     status: Option<ExitStatus>,
+    /// Its CPU time (user + system) as `/proc/PID/stat` said between its exit and its reaping.
+    exit_cpu: Option<Duration>,
 }
 
 /// Starts `argv` with its stdout and stderr captured, inside the network namespace `netns`
@@ -138,7 +140,38 @@ pub fn spawn(what: &str, argv: &[String], netns: Option<BorrowedFd<'_>>) -> Resu
         stderr,
         readers,
         status: None,
+        exit_cpu: None,
     })
+}
+
+/// User + system CPU time of process `pid` from `/proc/PID/stat` (fields 14 and 15, in clock
+/// ticks: 10 ms at the usual USER_HZ of 100), threads included; `None` if it cannot be read.
+pub fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    cpu_time_of(&stat)
+}
+
+/// [`cpu_time`] from the text of a `/proc/PID/stat` (the command name may hold spaces and
+/// parentheses: the fields start after the last `)`).
+fn cpu_time_of(stat: &str) -> Option<Duration> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    // After the name: state (field 3) ... utime is field 14, stime field 15.
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
+    let (utime, stime) = (ticks(14 - 3)?, ticks(15 - 3)?);
+    let hz = rustix::param::clock_ticks_per_second().max(1);
+    Some(Duration::from_nanos(
+        (utime + stime).saturating_mul(1_000_000_000 / hz),
+    ))
+}
+
+/// Whether child `pid` has exited and waits to be reaped (`waitid` with `WNOWAIT`, which leaves
+/// it a zombie whose `/proc/PID/stat` still holds its CPU time); `None` if that cannot be asked.
+fn exited_unreaped(pid: u32) -> Option<bool> {
+    use rustix::process::{waitid, WaitId, WaitIdOptions};
+    let pid = Pid::from_raw(pid as i32)?;
+    let options = WaitIdOptions::EXITED | WaitIdOptions::NOWAIT | WaitIdOptions::NOHANG;
+    waitid(WaitId::Pid(pid), options).ok().map(|s| s.is_some())
 }
 
 /// ESRCH ("no such process"): the parent is gone.
@@ -151,12 +184,27 @@ impl Proc {
         self.child.id()
     }
 
-    /// The exit status, if it has exited (reaps it).
+    /// The exit status, if it has exited (reaps it, after reading its CPU time).
     pub fn try_status(&mut self) -> Option<ExitStatus> {
         if self.status.is_none() {
+            match exited_unreaped(self.child.id()) {
+                Some(false) => return None,
+                Some(true) => self.exit_cpu = cpu_time(self.child.id()),
+                None => {}
+            }
             self.status = self.child.try_wait().ok().flatten();
         }
         self.status
+    }
+
+    /// Its CPU time (user + system, all threads) so far, or at its exit once it exited and was
+    /// reaped here; `None` where `/proc` could not tell.
+    pub fn cpu_time(&self) -> Option<Duration> {
+        if self.status.is_some() {
+            self.exit_cpu
+        } else {
+            cpu_time(self.child.id())
+        }
     }
 
     /// Waits until it exits, at most `limit`, giving up early on `cancel`. On timeout or
@@ -348,6 +396,33 @@ mod tests {
             strip_ansi("sockperf: \u{1b}[2;35m== version #3.7 == \u{1b}[0m"),
             "sockperf: == version #3.7 == "
         );
+    }
+
+    #[test]
+    fn cpu_time_is_read_from_proc_stat_and_kept_past_exit() {
+        // A name with spaces and a parenthesis, 250 ticks user + 50 system.
+        let stat = "42 (a (b) c) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 1 0 5 0 0";
+        let hz = rustix::param::clock_ticks_per_second();
+        assert_eq!(
+            cpu_time_of(stat),
+            Some(Duration::from_nanos(300 * (1_000_000_000 / hz)))
+        );
+        assert_eq!(cpu_time_of("garbage"), None);
+        // A real process that burns CPU, then exits: its time is still known after reaping.
+        let mut p = spawn(
+            "spinner",
+            &[
+                "sh".into(),
+                "-c".into(),
+                "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done".into(),
+            ],
+            None,
+        )
+        .unwrap();
+        p.wait(Duration::from_secs(30), &AtomicBool::new(false))
+            .unwrap();
+        let cpu = p.cpu_time().expect("CPU time at exit");
+        assert!(cpu >= Duration::from_millis(10), "{cpu:?}");
     }
 
     #[test]

@@ -80,6 +80,13 @@ impl Peer for Sockperf {
             "-t",
             &s.seconds.to_string(),
         ])
+        .into_iter()
+        // `--mps`: messages per second; the rate over the message's bits, at least 1.
+        .chain(s.rate_bps.into_iter().flat_map(|r| {
+            let mps = (r / (8 * s.size as u64).max(1)).max(1);
+            ["--mps".to_string(), mps.to_string()]
+        }))
+        .collect()
     }
 
     fn server_exits(&self) -> bool {

@@ -4,7 +4,7 @@
 use copybench_core::engine::{PointParams, Protocol, ReceiveKind, Verify};
 use copybench_core::receive::{PAGE_ALIGNED_MSS, PAGE_ALIGNED_MTU};
 use copybench_core::result::{Placement, RunConfigRecord, TopologyRecord};
-use copybench_core::sweep::plan_with_receives;
+use copybench_core::sweep::{plan_grid, Grid};
 use copybench_core::units::format_size;
 use copybench_core::StrategyKind;
 
@@ -46,14 +46,27 @@ impl RunPlan {
             ));
         }
         let receives = receives(args)?;
-        let mut points = plan_with_receives(
-            &template,
-            &args.strategies,
-            &receives,
-            &args.sizes,
-            &args.threads,
-            usize::from(args.repetitions),
-        );
+        if args.refine && !args.rates.is_empty() {
+            return Err(UsageError(
+                "--refine adds sizes to unpaced break-even brackets; with --rate the findings \
+                 rank by CPU per byte at equal rate: leave one of them out"
+                    .into(),
+            ));
+        }
+        // Unpaced: one rate, none; paced: each --rate a cell of the grid.
+        let rates: Vec<Option<u64>> = if args.rates.is_empty() {
+            vec![None]
+        } else {
+            args.rates.iter().map(|&r| Some(r)).collect()
+        };
+        let grid = Grid {
+            strategies: &args.strategies,
+            receives: &receives,
+            sizes: &args.sizes,
+            threads: &args.threads,
+            rates: &rates,
+        };
+        let mut points = plan_grid(&template, &grid, usize::from(args.repetitions));
         if args.hugepages && args.strategies.iter().all(|&s| s == StrategyKind::Sendfile) {
             return Err(UsageError(
                 "--hugepages applies to the heap pools; sendfile's pool is a memory file: add \
@@ -153,6 +166,7 @@ impl RunPlan {
             placement_note: self.placement_note.clone(),
             // Filled in by the refinement, once it ran.
             refine: None,
+            rates: args.rates.clone(),
         }
     }
 }

@@ -12,6 +12,7 @@
 
 mod datagram;
 mod error;
+pub mod pacing;
 mod params;
 mod point;
 mod receiver;

@@ -112,6 +112,10 @@ pub struct PointParams {
     #[doc(hidden)]
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub corrupt_mapping: bool,
+    /// Paced senders (`--rate`): payload bits per second each connection sends at most
+    /// (see `engine/pacing.rs`); `None`: as fast as it goes. Stream mode only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_bps: Option<u64>,
     /// **Test hook, not for measurements**: corrupt message number N of every connection, to
     /// prove that the receiver's check can fail. A `copybench server` refuses points that set it.
     #[doc(hidden)]
@@ -167,6 +171,7 @@ impl PointParams {
             receive: ReceiveKind::Read,
             tcp_maxseg: None,
             corrupt_mapping: false,
+            rate_bps: None,
             corrupt_message: None,
             stall_once: None,
             splice_gift: false,
@@ -539,6 +544,9 @@ impl PointParams {
                      its reply, so one send is in flight at a time; leave --uring-depth out",
                 ));
             }
+        }
+        if let Some(rate) = self.rate_bps {
+            super::pacing::validate_rate(rate, self.mode)?;
         }
         if self.fixed_buffers {
             if self.strategy != StrategyKind::UringZc {

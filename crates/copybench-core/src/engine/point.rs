@@ -1,10 +1,11 @@
 use hdrhistogram::Histogram;
 
+use super::pacing::{PacingMethod, REACHED_SHARE};
 use super::{Mode, PointParams, Protocol, ReceiverReport, SenderReport, Verify};
 use crate::model::{CpuRole, ReceiveKind};
 use crate::result::{
-    Counters, DemandBasis, LatencyKind, LatencySummary, Point, ReceiveSetup, SideMetrics,
-    SystemCpu, ThreadResult, UdpStats, UringSetup, ZeroCopyStats,
+    Counters, DemandBasis, LatencyKind, LatencySummary, PacingRecord, Point, ReceiveSetup,
+    SideMetrics, SystemCpu, ThreadResult, UdpStats, UringSetup, ZeroCopyStats,
 };
 
 fn gbps(bytes: u64, seconds: f64) -> f64 {
@@ -247,7 +248,12 @@ pub fn assemble_point(
         _ => gbps(bytes, duration_s),
     };
 
+    let sender_cpu_total_ns = sender_counters.as_ref().and_then(sender_cpu_ns);
+    let receiver_cpu_total_ns = receiver_counters
+        .as_ref()
+        .and_then(|c| c.task_clock_ns.value());
     Point {
+        pacing: pacing(params, senders),
         refined: false,
         not_verifiable: receivers
             .is_empty()
@@ -325,6 +331,7 @@ pub fn assemble_point(
                 .and_then(sender_cpu_ns)
                 .filter(|_| bytes > 0)
                 .map(|ns| ns as f64 / bytes as f64),
+            cpu_utilisation_pct: utilisation_pct(sender_cpu_total_ns, Some(duration_s)),
             counters: sender_counters,
             ..SideMetrics::default()
         },
@@ -340,6 +347,7 @@ pub fn assemble_point(
                 |c| c.task_clock_ns.value(),
                 receiver_bytes,
             ),
+            cpu_utilisation_pct: utilisation_pct(receiver_cpu_total_ns, receiver_duration_s),
             counters: receiver_counters,
             mapped_bytes,
             mapped_ratio,
@@ -363,6 +371,38 @@ fn hugepages(senders: &[SenderReport]) -> Option<crate::result::HugePages> {
         sum.huge_bytes = sum.huge_bytes.zip(p.huge_bytes).map(|(a, b)| a + b);
         sum
     }))
+}
+
+/// Thread CPU time `ns` over `interval_s`, in percent of one CPU.
+fn utilisation_pct(ns: Option<u64>, interval_s: Option<f64>) -> Option<f64> {
+    let (ns, s) = (ns?, interval_s.filter(|s| *s > 0.0)?);
+    let pct = ns as f64 / (s * 1e9) * 100.0;
+    pct.is_finite().then_some(pct)
+}
+
+/// A paced point's pacing: the target, the slowest connection's rate over its own interval,
+/// and whether every connection reached [`REACHED_SHARE`] of the target.
+fn pacing(params: &PointParams, senders: &[SenderReport]) -> Option<PacingRecord> {
+    let target = params.rate_bps?;
+    let reached = senders
+        .iter()
+        .filter_map(|s| {
+            let d = s.duration()?.as_secs_f64();
+            (d > 0.0).then(|| s.bytes as f64 * 8.0 / d)
+        })
+        .reduce(f64::min);
+    Some(PacingRecord {
+        method: PacingMethod::UserSleep,
+        target_bps: target,
+        reached_bps: reached,
+        rate_reached: reached.is_some_and(|r| r >= REACHED_SHARE * target as f64),
+        slept_s: senders
+            .iter()
+            .map(|s| s.paced_sleep)
+            .sum::<Option<std::time::Duration>>()
+            .filter(|_| !senders.is_empty())
+            .map(|d| d.as_secs_f64()),
+    })
 }
 
 /// Distinct pool buffers sent from in the measured interval, over every sender that reached

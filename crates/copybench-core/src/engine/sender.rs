@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
+use super::pacing::Pacer;
 use super::{
     DataTemperature, EngineError, Mode, Phase, ReceiveError, Role, SetupError, Shared,
     LATENCY_SAMPLE_EVERY,
@@ -53,6 +54,9 @@ pub struct SenderReport {
     pub longest_send: Duration,
     /// Distinct pool buffers sent from in the measured interval.
     pub buffers_touched: usize,
+    /// Paced senders (`rate_bps`): time the pacer slept in the measured interval; `None`
+    /// unpaced.
+    pub paced_sleep: Option<Duration>,
     /// Distinct memory pages a message's fields touch, averaged over the pool.
     pub pages_per_message: f64,
     /// Nanoseconds: round trips (`rr`) or sampled whole-message sends (`stream`).
@@ -308,6 +312,9 @@ pub(crate) fn run_sender(
     let mut longest_send = Duration::ZERO;
     let mut step: Option<(Instant, bool)> = None;
     let mut stall_once = params.stall_once;
+    // Unpaced: no pacer, and the loop below reads no clock for it.
+    let mut pacer = params.rate_bps.map(Pacer::new);
+    let msg_bytes = params.msg_size as u64;
     loop {
         let now = phase.get();
         let phase_changed = now != seen;
@@ -334,6 +341,9 @@ pub(crate) fn run_sender(
                 workers_at_start = strategy.io_worker_cpu();
                 probe = hooks.begin_thread_measure(Role::Sender, index);
                 free.begin_measure();
+                if let Some(p) = pacer.as_mut() {
+                    p.begin_measure();
+                }
                 // The interval is the coordinator's from its start: a thread that noticed it
                 // late, blocked in a send, must not leave that block out of its interval.
                 let began = shared.coordinator_start().unwrap_or_else(Instant::now);
@@ -402,6 +412,13 @@ pub(crate) fn run_sender(
             // A histogram of nanoseconds tracks up to hours; a failed record would need one.
             let _ = latency_ns.record(t0.elapsed().as_nanos() as u64);
         }
+        if let Some(p) = pacer.as_mut() {
+            // After the latency sample: a message's latency is its send, not the pause after
+            // it. A wait read the clock, so the next stretch between clock reads starts there.
+            if let Some(woke) = p.sent(msg_bytes, || phase.get() != seen) {
+                step = Some((woke, seen == Phase::MEASURE));
+            }
+        }
         seq += 1;
     }
     let pool_wait_s = free.waited.as_secs_f64();
@@ -443,6 +460,7 @@ pub(crate) fn run_sender(
         pool_wait_s,
         longest_send,
         buffers_touched,
+        paced_sleep: pacer.as_ref().map(Pacer::slept),
         pages_per_message,
         latency_ns,
         error,

@@ -82,19 +82,27 @@ pub fn findings(points: &[Point], topology: TopologyKind, protocol: Protocol) ->
         .filter(|p| p.zerocopy.is_some() || p.strategy.by_reference())
         .map(|p| p.strategy)
         .collect();
-    // By mode name then threads (`rr` before `stream`), the order the JSON has always had.
-    let keys: BTreeSet<(&str, Mode, usize)> = points
+    // By mode name then threads (`rr` before `stream`), the order the JSON has always had;
+    // then the target rate of paced points (unpaced first): a rate is part of the key, so
+    // strategies paced differently are never compared.
+    let keys: BTreeSet<(&str, Mode, usize, Option<u64>)> = points
         .iter()
-        .map(|p| (p.mode.name(), p.mode, p.threads))
+        .map(|p| (p.mode.name(), p.mode, p.threads, p.target_rate_bps()))
         .collect();
     let groups = keys
         .into_iter()
-        .map(|(_, mode, threads)| {
+        .map(|(_, mode, threads, rate)| {
             let mine: Vec<&Point> = points
                 .iter()
                 .filter(|p| p.threads == threads && p.mode == mode)
+                .filter(|p| p.target_rate_bps() == rate)
                 .collect();
-            group(&mine, topology, protocol, mode, threads, &zero_copy)
+            let mut g = group(&mine, topology, protocol, mode, threads, rate, &zero_copy);
+            if let Some(rate) = rate {
+                g.savings = super::paced::savings(&g.sizes, rate, topology);
+                g.caveats.extend(super::paced::missed_rate(&mine));
+            }
+            g
         })
         .collect();
     Findings {
@@ -176,9 +184,14 @@ fn group(
     protocol: Protocol,
     mode: Mode,
     threads: usize,
+    rate_bps: Option<u64>,
     zero_copy: &BTreeSet<StrategyKind>,
 ) -> Group {
-    let metric = Figure::ranking(mode);
+    // Paced: every strategy moved the same load, so the cost ranks them.
+    let metric = match rate_bps {
+        Some(_) => Figure::SenderCpuNsPerByte,
+        None => Figure::ranking(mode),
+    };
     let sizes: BTreeSet<usize> = points.iter().map(|p| p.msg_size).collect();
     let strategies: BTreeSet<StrategyKind> = points.iter().map(|p| p.strategy).collect();
     // cells[i]: the cells of sizes[i], in strategy order.
@@ -210,7 +223,13 @@ fn group(
 
     let mut break_even = Vec::new();
     for &z in zero_copy.iter().filter(|z| strategies.contains(z)) {
-        for figure in [metric, Figure::SenderCpuNsPerByte] {
+        // A paced group ranks by CPU per byte already: one break-even, not the same twice.
+        let figures: &[Figure] = if metric == Figure::SenderCpuNsPerByte {
+            &[Figure::SenderCpuNsPerByte]
+        } else {
+            &[metric, Figure::SenderCpuNsPerByte]
+        };
+        for &figure in figures {
             break_even.push(break_even_of(&cells, &sizes, z, figure, zero_copy));
         }
     }
@@ -224,6 +243,8 @@ fn group(
         sizes: size_findings,
         break_even,
         caveats: group_caveats(&cells, &sizes, &strategies, metric, topology, zero_copy),
+        rate_bps,
+        savings: Vec::new(),
     }
 }
 

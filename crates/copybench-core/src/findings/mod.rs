@@ -30,6 +30,7 @@
 //! [`render_text`] turns them into a few lines per group for the terminal.
 
 mod compute;
+mod paced;
 mod receive;
 mod text;
 

@@ -120,6 +120,13 @@ pub fn render_text(f: &Findings) -> String {
             if g.threads == 1 { "" } else { "s" },
             g.metric.label()
         );
+        if let Some(rate) = g.rate_bps {
+            let _ = writeln!(
+                out,
+                "  paced at {} per connection: ranked by sender CPU per byte at equal load",
+                crate::units::rate_text(rate as f64)
+            );
+        }
         for s in &g.sizes {
             let at = format!("  at {} x{}", size_text(s.msg_size as f64), g.threads);
             let fig = |k: StrategyKind| {
@@ -167,7 +174,11 @@ pub fn render_text(f: &Findings) -> String {
                     if let Some(r) = x.metric_vs_twocopy {
                         let _ = write!(t, " {r:.2}x {}", g.metric.unit());
                     }
-                    if let Some(r) = x.cpu_vs_twocopy {
+                    // A paced group ranks by CPU per byte: its ratio once, not twice.
+                    let cpu_ratio = x
+                        .cpu_vs_twocopy
+                        .filter(|_| g.metric != Figure::SenderCpuNsPerByte);
+                    if let Some(r) = cpu_ratio {
                         if x.metric_vs_twocopy.is_some() {
                             t.push(',');
                         }
@@ -239,6 +250,9 @@ pub fn render_text(f: &Findings) -> String {
                     .join("/")
             };
             let _ = writeln!(out, "  {z} breaks even with {against} {}", parts.join("; "));
+        }
+        for saving in &g.savings {
+            let _ = writeln!(out, "  {}", saving.text);
         }
         for c in &g.caveats {
             let _ = writeln!(out, "  caveat: {}", c.text);

@@ -42,6 +42,7 @@ pub fn point(
     };
     Point {
         refined: false,
+        pacing: None,
         tool: copybench_core::result::copybench_tool(),
         peer: None,
         not_verifiable: None,

@@ -251,6 +251,7 @@ mod copied_ratio;
 mod cpu;
 mod latency;
 mod llc;
+pub(crate) mod paced;
 pub(crate) mod peers;
 mod receive;
 mod relative;
@@ -278,7 +279,7 @@ type Chart = fn(&ChartInputs<'_>) -> Option<ChartSection>;
 
 /// The strategies' charts, in report order, the headline (relative to two-copy) first. A new
 /// chart is a file in this folder and one line here.
-const CHARTS: [Chart; 7] = [
+const CHARTS: [Chart; 8] = [
     |i| Some(relative::relative(i)),
     |i| Some(throughput::throughput(i)),
     |i| Some(latency::latency(i)),
@@ -286,6 +287,8 @@ const CHARTS: [Chart; 7] = [
     |i| Some(cpu::cpu(i)),
     |i| Some(copied_ratio::copied_ratio(i)),
     receive::receive_section,
+    // Only where some run was paced (`--rate`).
+    paced::paced_section,
 ];
 
 /// All the report's charts, in order: [`CHARTS`], and the peers' section after the headline
