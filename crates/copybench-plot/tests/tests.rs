@@ -8,3 +8,4 @@ mod charts;
 mod common;
 mod errors;
 mod peers;
+mod receive;
