@@ -33,8 +33,13 @@ fn run_with(receives: &[ReceiveKind]) -> Vec<LabeledRun> {
             p.pool = Some(16);
             p.receive = receive;
             p.tcp_maxseg = Some(PAGE_ALIGNED_MSS);
-            let point = run_point(&p, &Endpoints::loopback(), &NoHooks, &AtomicBool::new(false))
-                .unwrap_or_else(|e| panic!("{strategy} <- {receive}: {e}"));
+            let point = run_point(
+                &p,
+                &Endpoints::loopback(),
+                &NoHooks,
+                &AtomicBool::new(false),
+            )
+            .unwrap_or_else(|e| panic!("{strategy} <- {receive}: {e}"));
             results.points.push(point);
         }
     }
@@ -51,7 +56,10 @@ fn receive_strategies_get_both_ends_section_and_read_alone_does_not() {
     assert!(read_only.iter().all(|s| s.id != "chart-receive"));
 
     let all = sections(&run_with(&[ReceiveKind::Read, ReceiveKind::Zerocopy])).unwrap();
-    let s = all.iter().find(|s| s.id == "chart-receive").expect("the section");
+    let s = all
+        .iter()
+        .find(|s| s.id == "chart-receive")
+        .expect("the section");
     let table = s.table.as_ref().expect("its table");
     assert_eq!(table.rows.len(), 4, "{:?}", table.rows);
     let mapped = table.header.iter().position(|h| h == "mapped").unwrap();
