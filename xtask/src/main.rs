@@ -140,7 +140,12 @@ fn bench(extra: &[String]) -> Result<()> {
     if is_root() {
         run(Command::new(&copybench)
             .args(["run", "--topology", "netns", "--threads", "1"])
-            .args(["--strategy", "twocopy,zerocopy", "--receive", "read,zerocopy"])
+            .args([
+                "--strategy",
+                "twocopy,zerocopy",
+                "--receive",
+                "read,zerocopy",
+            ])
             .args(["--sizes", "16k,64k"])
             .args([
                 "--duration",
@@ -150,7 +155,12 @@ fn bench(extra: &[String]) -> Result<()> {
                 "--repetitions",
                 "3",
             ])
-            .args(["--out", &path("receive.json"), "--out", &path("receive.csv")]))?;
+            .args([
+                "--out",
+                &path("receive.json"),
+                "--out",
+                &path("receive.csv"),
+            ]))?;
     } else {
         eprintln!("note: not root, so no receive sweep (it runs between namespaces)");
     }

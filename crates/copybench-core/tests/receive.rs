@@ -219,3 +219,26 @@ fn receive_findings_bracket_zerocopy_against_read_and_groups_see_read_only() {
         }
     }
 }
+
+#[test]
+fn the_grid_interleaves_and_rotates_send_and_receive_pairs() {
+    use copybench_core::sweep::plan_with_receives;
+    let t = PointParams::new(StrategyKind::TwoCopy, 1, 1);
+    let sends = [StrategyKind::TwoCopy, StrategyKind::ZeroCopy];
+    let receives = [ReceiveKind::Read, ReceiveKind::Zerocopy];
+    let points = plan_with_receives(&t, &sends, &receives, &[1024, 4096], &[1], 2);
+    assert_eq!(points.len(), 2 * 2 * 2 * 2);
+    let mut firsts = Vec::new();
+    for cell in points.chunks(4) {
+        // Every pair once per cell, back to back.
+        let mut pairs: Vec<_> = cell.iter().map(|p| (p.strategy, p.receive)).collect();
+        firsts.push(pairs[0]);
+        pairs.sort();
+        pairs.dedup();
+        assert_eq!(pairs.len(), 4, "{cell:?}");
+        assert!(cell.iter().all(|p| p.msg_size == cell[0].msg_size));
+    }
+    firsts.sort();
+    firsts.dedup();
+    assert!(firsts.len() > 1, "the order rotates: {firsts:?}");
+}
