@@ -165,6 +165,7 @@ pub fn summary_table(results: &RunResults) -> SummaryTable {
     for u in &results.unsupported {
         notes.push(format!("{} not run: {}", u.strategy, u.reason));
     }
+    notes.extend(receive_note(&cells));
     notes.extend(verification_note(results));
     notes.extend(data_note(&results.points));
     if let Some(note) = &results.config.placement_note {
@@ -175,6 +176,38 @@ pub fn summary_table(results: &RunResults) -> SummaryTable {
         rows,
         notes,
     }
+}
+
+/// What `<- trunc` and `<- zerocopy` mean, with the share zerocopy receive mapped per cell.
+fn receive_note(cells: &[CellSummary]) -> Option<String> {
+    use copybench_core::engine::ReceiveKind;
+    if cells.iter().all(|c| c.receive == ReceiveKind::Read) {
+        return None;
+    }
+    let mapped: Vec<String> = cells
+        .iter()
+        .filter(|c| c.receive == ReceiveKind::Zerocopy)
+        .map(|c| {
+            let share = c
+                .mapped_ratio
+                .map_or("not reported".to_string(), |r| format!("{:.0}%", r * 100.0));
+            format!(
+                "{} {} x{} {share}",
+                c.strategy,
+                format_size(c.msg_size),
+                c.threads
+            )
+        })
+        .collect();
+    let mut note = "strategy <- receive: the receive strategy (--receive; rows without one \
+                    read): trunc drops the bytes in the kernel (counted, not checked), zerocopy \
+                    maps what the kernel can (TCP_ZEROCOPY_RECEIVE) and reads the rest, both \
+                    checked"
+        .to_string();
+    if !mapped.is_empty() {
+        note += &format!("; mapped by zerocopy receive: {}", mapped.join(", "));
+    }
+    Some(note)
 }
 
 /// How a row names its receive strategy: nothing for `read` (what every row meant before

@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::DEFAULT_READ_SIZE;
 use crate::findings::{has_receiver, Figure};
 use crate::model::{
-    DataTemperature, Mode, Placement, Protocol, StrategyKind, TopologyKind, Verify,
+    DataTemperature, Mode, Placement, Protocol, ReceiveKind, StrategyKind, TopologyKind, Verify,
 };
 use crate::result::{Point, RunResults, COPYBENCH_TOOL};
 use crate::stats::{
@@ -86,6 +86,9 @@ pub struct CellKey {
     pub msg_size: usize,
     /// The strategy.
     pub strategy: StrategyKind,
+    /// The receive strategy (`read` in files written before it was a choice).
+    #[serde(default)]
+    pub receive: ReceiveKind,
 }
 
 impl Ord for CellKey {
@@ -103,7 +106,7 @@ impl Ord for CellKey {
                 ),
                 k.threads,
                 k.msg_size,
-                k.strategy,
+                (k.strategy, k.receive),
             )
         };
         key(self).cmp(&key(other))
@@ -123,6 +126,7 @@ impl CellKey {
         let copybench = p.tool == COPYBENCH_TOOL;
         let stream_tcp = p.protocol == Protocol::Tcp && p.mode == Mode::Stream;
         CellKey {
+            receive: p.receive,
             tool: p.tool.clone(),
             topology: run.config.topology.kind,
             protocol: p.protocol,
@@ -174,10 +178,14 @@ impl CellKey {
 
     /// The strategy, after the tool when it is not copybench's (or tools vary).
     fn name(&self, extra: &Varying) -> String {
+        let strategy = match self.receive {
+            ReceiveKind::Read => self.strategy.to_string(),
+            receive => format!("{} <- {receive}", self.strategy),
+        };
         if extra.tool || self.tool != COPYBENCH_TOOL {
-            format!("{} {}", self.tool, self.strategy)
+            format!("{} {strategy}", self.tool)
         } else {
-            self.strategy.to_string()
+            strategy
         }
     }
 

@@ -150,6 +150,10 @@ pub struct CellSummary {
     pub sender_cpu_ns_per_byte: Option<Spread>,
     /// Share of zero-copy completions the kernel copied, over every repetition.
     pub copied_ratio: Option<f64>,
+    /// `zerocopy` receive: the share of the received payload the kernel mapped, over every
+    /// repetition (`null` for the other receive strategies).
+    #[serde(default)]
+    pub mapped_ratio: Option<f64>,
     /// Every repetition verified.
     pub verified: bool,
     /// Nothing could verify any repetition (sink: no receiver).
@@ -214,6 +218,13 @@ pub fn summarize(points: &[Point]) -> Vec<CellSummary> {
                 transactions_per_s: spread(&|p| p.transactions_per_s),
                 sender_cpu_ns_per_byte: spread(&|p| p.sender.cpu_ns_per_byte),
                 copied_ratio: (completions > 0).then(|| copied as f64 / completions as f64),
+                mapped_ratio: {
+                    let (mapped, received) = cell
+                        .iter()
+                        .filter_map(|p| p.receiver.mapped_bytes.zip(p.receiver.bytes))
+                        .fold((0u64, 0u64), |(m, r), (a, b)| (m + a, r + b));
+                    (received > 0).then(|| mapped as f64 / received as f64)
+                },
                 verified: cell.iter().all(|p| p.verified),
                 not_verifiable: cell.iter().all(|p| p.not_verifiable.is_some()),
                 errors: cell.iter().filter_map(|p| p.error.clone()).collect(),

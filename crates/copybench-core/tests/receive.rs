@@ -154,3 +154,91 @@ fn verify_discard_is_still_trunc() {
     assert_eq!(point.receive, ReceiveKind::Trunc);
     assert_eq!(point.verification, Verify::Discard);
 }
+
+/// Synthetic points: the receive findings compare receive strategies per send strategy and
+/// bracket zerocopy receive's CPU break-even against read; the send-strategy groups see only
+/// the read points.
+#[test]
+fn receive_findings_bracket_zerocopy_against_read_and_groups_see_read_only() {
+    use crate::support::{point, run};
+    use copybench_core::findings::findings_for_run;
+    let mut points = Vec::new();
+    for rep in 0..3 {
+        let j = rep as f64 * 0.01;
+        for (size, read_cpu, zc_cpu) in
+            [(4096, 0.50, 0.60), (16384, 0.50, 0.55), (65536, 0.50, 0.35)]
+        {
+            for (receive, rx) in [
+                (ReceiveKind::Read, read_cpu),
+                (ReceiveKind::Zerocopy, zc_cpu),
+            ] {
+                let mut p = point(StrategyKind::ZeroCopy, size, 1, rep, 5.0 + j, Some(0.8));
+                p.receive = receive;
+                p.receiver.cpu_ns_per_byte = Some(rx + j);
+                if receive == ReceiveKind::Zerocopy {
+                    p.receiver.mapped_bytes = Some(1);
+                    p.receiver.mapped_ratio = Some(0.9);
+                }
+                points.push(p);
+            }
+        }
+    }
+    let r = run("netns", points);
+    let f = findings_for_run(&r);
+    let receive = f
+        .receive
+        .as_ref()
+        .expect("two receive strategies: receive findings");
+    assert_eq!(receive.groups.len(), 1);
+    let g = &receive.groups[0];
+    assert_eq!(g.strategy, StrategyKind::ZeroCopy);
+    assert_eq!(g.sizes.len(), 3);
+    let b = g
+        .break_even_cpu
+        .as_ref()
+        .expect("a sign change between 16 and 64 KiB");
+    assert_eq!(b.bracket_bytes, [16384, 65536]);
+    assert!(b.starts_winning);
+    let at_64k = &g.sizes[2].receives;
+    let zc = at_64k
+        .iter()
+        .find(|x| x.receive == ReceiveKind::Zerocopy)
+        .unwrap();
+    assert_eq!(zc.mapped_ratio, Some(0.9));
+    let read = at_64k
+        .iter()
+        .find(|x| x.receive == ReceiveKind::Read)
+        .unwrap();
+    assert_eq!(read.mapped_ratio, None, "read maps nothing: null, not 0");
+    // The send strategies' groups: each cell holds its 3 read repetitions, not 6 mixed ones.
+    for group in &f.groups {
+        for s in &group.sizes {
+            for x in &s.strategies {
+                assert_eq!(x.repetitions, 3, "{s:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_grid_interleaves_and_rotates_send_and_receive_pairs() {
+    use copybench_core::sweep::plan_with_receives;
+    let t = PointParams::new(StrategyKind::TwoCopy, 1, 1);
+    let sends = [StrategyKind::TwoCopy, StrategyKind::ZeroCopy];
+    let receives = [ReceiveKind::Read, ReceiveKind::Zerocopy];
+    let points = plan_with_receives(&t, &sends, &receives, &[1024, 4096], &[1], 2);
+    assert_eq!(points.len(), 2 * 2 * 2 * 2);
+    let mut firsts = Vec::new();
+    for cell in points.chunks(4) {
+        // Every pair once per cell, back to back.
+        let mut pairs: Vec<_> = cell.iter().map(|p| (p.strategy, p.receive)).collect();
+        firsts.push(pairs[0]);
+        pairs.sort();
+        pairs.dedup();
+        assert_eq!(pairs.len(), 4, "{cell:?}");
+        assert!(cell.iter().all(|p| p.msg_size == cell[0].msg_size));
+    }
+    firsts.sort();
+    firsts.dedup();
+    assert!(firsts.len() > 1, "the order rotates: {firsts:?}");
+}

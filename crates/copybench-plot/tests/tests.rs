@@ -9,3 +9,4 @@ mod common;
 mod errors;
 mod paced;
 mod peers;
+mod receive;

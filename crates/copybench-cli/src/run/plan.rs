@@ -38,7 +38,7 @@ impl RunPlan {
         for path in &args.outputs {
             Format::of(path).map_err(|e| UsageError(e.to_string()))?;
         }
-        let template = template(args);
+        let mut template = template(args);
         if args.fixed_buffers && !args.strategies.contains(&StrategyKind::UringZc) {
             return Err(UsageError(
                 "--fixed-buffers applies to the uringzc strategy, which --strategy leaves out"
@@ -109,6 +109,8 @@ impl RunPlan {
         let maxseg = (receives.contains(&ReceiveKind::Zerocopy)
             && matches!(target, TargetChoice::Loopback { .. }))
         .then_some(PAGE_ALIGNED_MSS);
+        // The template too: `--refine` measures its sizes on the same path.
+        template.tcp_maxseg = maxseg;
         for p in &mut points {
             p.tcp_maxseg = maxseg;
             if p.receive == ReceiveKind::Trunc {
