@@ -148,6 +148,9 @@ fn help_is_complete_and_completions_generate() {
         "--verify",
         "--align",
         "--read-size",
+        "--splice-gift",
+        "--udp-gso",
+        "--hugepages",
     ] {
         assert!(help.contains(flag), "run --help lacks {flag}");
     }
