@@ -72,18 +72,25 @@ fn timestamp() -> Result<String> {
 /// Options of `cargo xtask bench`, passed on to `copybench run` (e.g. `--duration 1s`).
 fn bench(extra: &[String]) -> Result<()> {
     install_deps()?;
-    run(cargo().args(["build", "--release", "-p", "copybench-cli"]))?;
-    let copybench = target_dir().join("release/copybench");
+    // COPYBENCH_BENCH_PROFILE=dev times the sweeps with the test build (opt-level 1, already
+    // built by `cargo xtask test`) where a release build would not fit: the sweeps' length is
+    // set by their durations, but the figures are a release build's only with the default.
+    let profile = std::env::var("COPYBENCH_BENCH_PROFILE").unwrap_or_else(|_| "release".into());
+    run(cargo().args(["build", "--profile", &profile, "-p", "copybench-cli"]))?;
+    let copybench = target_dir()
+        .join(if profile == "dev" { "debug" } else { &profile })
+        .join("copybench");
     let out = workspace_root().join("target/copybench").join(timestamp()?);
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let path = |name: &str| out.join(name).display().to_string();
 
     let started = std::time::Instant::now();
-    // Five strategies x 4 sizes x 3 thread counts x 3 repetitions of 1.5 s (about 6 minutes),
-    // an rr sweep (under a minute) and a sink sweep (about 2 minutes): under 10 minutes.
-    // Issue 25: sendfile and splice join the main grid (TCP only, so they are not in the
-    // default --strategy list and are named here): 2 more strategies x 4 x 3 x 3 x 1.8 s,
-    // about 130 s more. Left to the caller when `extra` names strategies or a protocol.
+    // The budget, under 10 minutes of sweeps on the 2-core VM (about 1.65 s a point of
+    // 1.2 s + 0.3 s warm-up, setup included): the main grid, 7 strategies (sendfile and
+    // splice are TCP only, so not in the default --strategy list, and named here; left to the
+    // caller when `extra` names strategies or a protocol) x 4 sizes x 1-2 threads x 3
+    // repetitions = 168 points, about 280 s; rr 30 points, about 40 s; the sink with its
+    // refinement, about 130 s; sink GSO, about 30 s; receive, about 40 s; paced, about 60 s.
     let by_name = ["-s", "--strategy", "--protocol"];
     let grid: &[&str] = if extra.iter().any(|a| by_name.contains(&a.as_str())) {
         &[]
@@ -96,10 +103,10 @@ fn bench(extra: &[String]) -> Result<()> {
     run(Command::new(&copybench)
         .arg("run")
         .args(grid)
-        .args(["--sizes", "1k,4k,16k,64k", "--threads", "1,2,4"])
+        .args(["--sizes", "1k,4k,16k,64k", "--threads", "1,2"])
         .args([
             "--duration",
-            "1500ms",
+            "1200ms",
             "--warmup",
             "300ms",
             "--repetitions",
@@ -129,7 +136,7 @@ fn bench(extra: &[String]) -> Result<()> {
         .args(extra))?;
     // Where zero-copy really avoids the copy on one host: UDP into a device that drops. Its
     // break-even bracket (16k..60k) is refined with at most 2 more sizes, each the zero-copy
-    // strategy and the best copying ones x 3 repetitions x 1.8 s: under 35 s more.
+    // strategy and the best copying ones x 3 repetitions x 1.65 s: about 30 s more.
     if is_root() {
         run(Command::new(&copybench)
             .args(["run", "--topology", "sink", "--protocol", "udp"])
@@ -137,7 +144,7 @@ fn bench(extra: &[String]) -> Result<()> {
             .args(["--refine", "--refine-budget", "2"])
             .args([
                 "--duration",
-                "1500ms",
+                "1200ms",
                 "--warmup",
                 "300ms",
                 "--repetitions",
@@ -145,15 +152,14 @@ fn bench(extra: &[String]) -> Result<()> {
             ])
             .args(["--out", &path("sink.json"), "--out", &path("sink.csv")]))?;
         // Issue 25: UDP GSO on the sink, QUIC-sized segments (1400 B) of 16k and 60k messages,
-        // copying and zero-copy: 3 strategies x 2 sizes x 3 repetitions x 1.8 s, about 35 s
-        // (budget 40 s).
+        // copying and zero-copy: 3 strategies x 2 sizes x 3 repetitions x 1.65 s, about 30 s.
         run(Command::new(&copybench)
             .args(["run", "--topology", "sink", "--protocol", "udp"])
             .args(["--udp-gso", "1400", "--sizes", "16k,60k", "--threads", "1"])
             .args(["--strategy", "scattergather,zerocopy,uringzc"])
             .args([
                 "--duration",
-                "1500ms",
+                "1200ms",
                 "--warmup",
                 "300ms",
                 "--repetitions",
@@ -359,8 +365,14 @@ const PEERS_DEFAULTS: [(&str, &str); 4] = [
 
 fn peers(extra: &[String]) -> Result<()> {
     install_deps()?;
-    run(cargo().args(["build", "--release", "-p", "copybench-cli"]))?;
-    let copybench = target_dir().join("release/copybench");
+    // COPYBENCH_BENCH_PROFILE=dev times the sweeps with the test build (opt-level 1, already
+    // built by `cargo xtask test`) where a release build would not fit: the sweeps' length is
+    // set by their durations, but the figures are a release build's only with the default.
+    let profile = std::env::var("COPYBENCH_BENCH_PROFILE").unwrap_or_else(|_| "release".into());
+    run(cargo().args(["build", "--profile", &profile, "-p", "copybench-cli"]))?;
+    let copybench = target_dir()
+        .join(if profile == "dev" { "debug" } else { &profile })
+        .join("copybench");
     let out = workspace_root()
         .join("target/copybench")
         .join(format!("peers-{}", timestamp()?));
