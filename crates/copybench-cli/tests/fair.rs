@@ -448,9 +448,9 @@ fn docs_results_md_matches_the_json() {
         .next()
         .unwrap();
     let mut phantom = Vec::new();
-    // Written only where they apply: UDP points (`udp`) and sink points (`not_verifiable`);
-    // the udp and sink tests read them from real runs.
-    const CONDITIONAL: [&str; 2] = ["udp", "not_verifiable"];
+    // Written only where they apply: UDP points (`udp`), sink points (`not_verifiable`) and
+    // paced points (`pacing`); the udp, sink and paced tests read them from real runs.
+    const CONDITIONAL: [&str; 3] = ["udp", "not_verifiable", "pacing"];
     for line in table.lines().filter(|l| l.starts_with("| `")) {
         let first = line.split('|').nth(1).unwrap();
         for key in first.split('`').skip(1).step_by(2) {

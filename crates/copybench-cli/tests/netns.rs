@@ -32,7 +32,10 @@ fn every_strategy_streams_verified_between_two_namespaces() {
         return;
     }
     let before = leftovers();
+    // Every strategy, the TCP-only ones (sendfile, splice) too: `--strategy` names them all.
     let r = common::run_json(&[
+        "--strategy",
+        "twocopy,scattergather,zerocopy,uringsend,uringzc,sendfile,splice",
         "--topology",
         "netns",
         "--mtu",

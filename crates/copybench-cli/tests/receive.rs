@@ -13,6 +13,9 @@ const ALL_RECEIVES: &str = "read,trunc,zerocopy";
 
 fn matrix(extra: &[&str]) -> RunResults {
     let mut args = vec![
+        // Every send strategy, the TCP-only ones (sendfile, splice) too.
+        "--strategy",
+        "twocopy,scattergather,zerocopy,uringsend,uringzc,sendfile,splice",
         "--receive",
         ALL_RECEIVES,
         "--sizes",
