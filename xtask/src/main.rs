@@ -134,11 +134,27 @@ fn bench(extra: &[String]) -> Result<()> {
     } else {
         eprintln!("note: not root, so no sink sweep (it needs CAP_NET_ADMIN)");
     }
+    // Paced (issue 26): sender CPU per byte at equal load. 3 strategies x 2 sizes x 2 rates
+    // x 2 repetitions = 24 points of 1.5 s + 0.3 s warm-up + setup: about 46 s (budget 60 s).
+    run(Command::new(&copybench)
+        .args(["run", "--rate", "1g,4g"])
+        .args(["--strategy", "twocopy,scattergather,zerocopy"])
+        .args(["--sizes", "4k,64k", "--threads", "1"])
+        .args([
+            "--duration",
+            "1500ms",
+            "--warmup",
+            "300ms",
+            "--repetitions",
+            "2",
+        ])
+        .args(["--out", &path("paced.json"), "--out", &path("paced.csv")]))?;
     let swept = started.elapsed();
     let mut inputs = vec![path("results.json"), path("rr.json")];
     if std::path::Path::new(&path("sink.json")).exists() {
         inputs.push(path("sink.json"));
     }
+    inputs.push(path("paced.json"));
     run(Command::new(&copybench)
         .arg("plot")
         .args(&inputs)
