@@ -204,6 +204,22 @@ fn bench(extra: &[String]) -> Result<()> {
     } else {
         eprintln!("note: not root, so no receive sweep (it runs between namespaces)");
     }
+    // Paced (issue 26): sender CPU per byte at equal load. 3 strategies x 2 sizes x 2 rates
+    // x 2 repetitions = 24 points of 1.2 s + 0.3 s warm-up + setup: about 40 s. One flow over
+    // veth reaches 500m at 4 KiB and both rates at 64 KiB here (a rate not reached is said so).
+    run(Command::new(&copybench)
+        .args(["run", "--rate", "500m,2g"])
+        .args(["--strategy", "twocopy,scattergather,zerocopy"])
+        .args(["--sizes", "4k,64k", "--threads", "1"])
+        .args([
+            "--duration",
+            "1200ms",
+            "--warmup",
+            "300ms",
+            "--repetitions",
+            "2",
+        ])
+        .args(["--out", &path("paced.json"), "--out", &path("paced.csv")]))?;
     let swept = started.elapsed();
     let mut inputs = vec![path("results.json"), path("rr.json")];
     if std::path::Path::new(&path("sink.json")).exists() {
@@ -214,6 +230,7 @@ fn bench(extra: &[String]) -> Result<()> {
     }
     // sink-gso.json stays out of the report: its cells would merge with sink.json's (the
     // report's cells do not key on --udp-gso).
+    inputs.push(path("paced.json"));
     run(Command::new(&copybench)
         .arg("plot")
         .args(&inputs)

@@ -261,6 +261,10 @@ struct PeerCpu {
     receiver: Option<Duration>,
 }
 
+/// What one run of a peer gave: its figures, the setting it ran with, the machine's CPU and
+/// context switches over the run, and the peer processes' own CPU.
+type PeerRun = (Measured, Setting, Option<SystemCpu>, Option<u64>, PeerCpu);
+
 /// Runs one peer once: server, then client, then reads both.
 fn run_peer(
     peer: &dyn Peer,
@@ -270,7 +274,7 @@ fn run_peer(
     rate_bps: Option<u64>,
     place: &Place<'_>,
     cancel: &AtomicBool,
-) -> Result<(Measured, Setting, Option<SystemCpu>, Option<u64>, PeerCpu), PointError> {
+) -> Result<PeerRun, PointError> {
     if let Some(why) = peer.unsupported(size, threads) {
         return Err(PointError::Unsupported(why));
     }
