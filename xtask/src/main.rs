@@ -228,8 +228,11 @@ fn bench(extra: &[String]) -> Result<()> {
     if std::path::Path::new(&path("receive.json")).exists() {
         inputs.push(path("receive.json"));
     }
-    // sink-gso.json stays out of the report: its cells would merge with sink.json's (the
-    // report's cells do not key on --udp-gso).
+    // The GSO sink sweep is a run of its own in the report (labelled by its file name): the
+    // report folds repetitions per run, so its cells never merge with sink.json's.
+    if std::path::Path::new(&path("sink-gso.json")).exists() {
+        inputs.push(path("sink-gso.json"));
+    }
     inputs.push(path("paced.json"));
     run(Command::new(&copybench)
         .arg("plot")
