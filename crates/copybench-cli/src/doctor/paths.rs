@@ -1,10 +1,12 @@
 //! `doctor`'s checks of issue 25's send paths: `sendfile` and `splice`, each run for 100 ms
-//! over loopback with the receiver verifying every byte.
+//! over loopback with the receiver verifying every byte; UDP GSO the same way (UDP, 1400-byte
+//! segments); and huge pages, mapped and touched as a `--hugepages` pool would be.
 
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use copybench_core::engine::{run_point, Endpoints, NoHooks, PointParams};
+use copybench_core::engine::{run_point, Endpoints, NoHooks, PointParams, Protocol};
+use copybench_core::mapping::{HugeKind, Mapping};
 use copybench_core::StrategyKind;
 
 use super::{check, Check};
@@ -37,6 +39,63 @@ fn probe(strategy: StrategyKind) -> Result<String, String> {
     ))
 }
 
+/// UDP GSO: 16 KiB sends of 1400-byte datagrams (`UDP_SEGMENT`), 100 ms over loopback with
+/// the receiver placing and verifying every datagram.
+fn udp_gso() -> Result<String, String> {
+    let mut p = PointParams::new(StrategyKind::ScatterGather, 16 << 10, 1);
+    p.protocol = Protocol::Udp;
+    p.udp_gso = Some(1400);
+    p.warmup = Duration::ZERO;
+    p.duration = Duration::from_millis(100);
+    let point = run_point(
+        &p,
+        &Endpoints::loopback(),
+        &NoHooks,
+        &AtomicBool::new(false),
+    )
+    .map_err(|e| e.to_string())?;
+    if !point.verified {
+        return Err(format!(
+            "UDP_SEGMENT accepted but the receiver's check failed: {}",
+            point.error.unwrap_or_default()
+        ));
+    }
+    Ok(format!(
+        "UDP_SEGMENT accepted: 16 KiB sends of 1400-byte datagrams verified over loopback \
+         ({:.1} Gbps in 100 ms); --udp-gso works with every UDP strategy",
+        point.throughput_gbps
+    ))
+}
+
+/// Huge pages: 4 MiB mapped as `--hugepages` maps a pool, touched, and what backed it.
+fn hugepages() -> Result<String, String> {
+    const LEN: usize = 4 << 20;
+    let mapping = Mapping::huge(LEN).map_err(|e| e.to_string())?;
+    let mut buf = mapping
+        .carve(LEN, 4096, 0)
+        .ok_or("the 4 MiB mapping could not hold 4 MiB")?;
+    buf.as_mut_slice().fill(0x5a);
+    match mapping.huge_kind() {
+        Some(HugeKind::HugeTlb) => {
+            Ok("MAP_HUGETLB (2 MiB pages from vm.nr_hugepages); --hugepages uses them".into())
+        }
+        Some(HugeKind::Thp) => match mapping.smaps_huge_bytes() {
+            Some((0, _)) => Err(
+                "no hugetlb pool (vm.nr_hugepages = 0) and transparent huge pages gave none \
+                 to a 4 MiB mapping: --hugepages points record 0 huge bytes as measured"
+                    .into(),
+            ),
+            Some((thp, _)) => Ok(format!(
+                "transparent huge pages (madvise): {} KiB of a 4 MiB mapping in huge pages \
+                 (no hugetlb pool: vm.nr_hugepages = 0); --hugepages records what each pool got",
+                thp >> 10
+            )),
+            None => Err("/proc/self/smaps does not say what backed the mapping".into()),
+        },
+        None => Err("the mapping is not a huge-page one".into()),
+    }
+}
+
 /// One check per path.
 pub(super) fn checks() -> Vec<Check> {
     vec![
@@ -49,6 +108,16 @@ pub(super) fn checks() -> Vec<Check> {
             "vmsplice + splice",
             probe(StrategyKind::Splice),
             "the splice strategy is reported unsupported with this reason, never faked",
+        ),
+        check(
+            "UDP GSO (UDP_SEGMENT)",
+            udp_gso(),
+            "--udp-gso points fail with this reason, never faked; UDP_SEGMENT needs Linux 4.18+",
+        ),
+        check(
+            "huge pages (--hugepages)",
+            hugepages(),
+            "set vm.nr_hugepages, or transparent_hugepage to madvise or always",
         ),
     ]
 }
