@@ -16,17 +16,22 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 /// `SO_ZEROCOPY` from `<asm-generic/socket.h>` (libc has it, spelt the same).
 const SO_ZEROCOPY: libc::c_int = libc::SO_ZEROCOPY;
 
-/// Sets `SO_ZEROCOPY` on a socket, which `MSG_ZEROCOPY` sends need.
-pub fn enable_zerocopy(socket: BorrowedFd<'_>) -> io::Result<()> {
-    let one: libc::c_int = 1;
-    // SAFETY: `socket` is a live descriptor for the duration of the call (borrowed), and the
-    // option value points at a c_int that outlives the call, with its exact size passed.
+/// `setsockopt(level, name)` with an `int` value: the one place such an option is set
+/// (`SO_ZEROCOPY`, `UDP_SEGMENT`, and the receive strategies' `SO_RCVLOWAT`, `TCP_MAXSEG`).
+pub(crate) fn set_int_option(
+    socket: BorrowedFd<'_>,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: the value points at a c_int that outlives the call, with its exact size; the
+    // descriptor is borrowed, so it stays open.
     let rc = unsafe {
         libc::setsockopt(
             socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            SO_ZEROCOPY,
-            (&one as *const libc::c_int).cast(),
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
@@ -35,6 +40,11 @@ pub fn enable_zerocopy(socket: BorrowedFd<'_>) -> io::Result<()> {
     } else {
         Err(io::Error::last_os_error())
     }
+}
+
+/// Sets `SO_ZEROCOPY` on a socket, which `MSG_ZEROCOPY` sends need.
+pub fn enable_zerocopy(socket: BorrowedFd<'_>) -> io::Result<()> {
+    set_int_option(socket, libc::SOL_SOCKET, SO_ZEROCOPY, 1)
 }
 
 /// What one error-queue read returned.
@@ -103,21 +113,5 @@ const UDP_SEGMENT: libc::c_int = 103;
 /// Sets `UDP_SEGMENT` on a UDP socket: every send is cut by the kernel (or the device) into
 /// datagrams of `size` bytes, the last one shorter (generic segmentation offload).
 pub fn set_udp_segment(socket: BorrowedFd<'_>, size: u16) -> io::Result<()> {
-    let value: libc::c_int = size.into();
-    // SAFETY: as in `enable_zerocopy`: a borrowed live descriptor, and a c_int option value
-    // that outlives the call, with its exact size passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_UDP,
-            UDP_SEGMENT,
-            (&value as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    set_int_option(socket, libc::SOL_UDP, UDP_SEGMENT, size.into())
 }

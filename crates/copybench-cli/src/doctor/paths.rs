@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use copybench_core::engine::{run_point, Endpoints, NoHooks, PointParams, Protocol};
 use copybench_core::mapping::{HugeKind, Mapping};
+use copybench_core::result::Point;
 use copybench_core::StrategyKind;
 
 use super::{check, Check};
 
-/// A short verified loopback point of a strategy: what it says, or why it failed.
-fn probe(strategy: StrategyKind) -> Result<String, String> {
-    let mut p = PointParams::new(strategy, 64 << 10, 1);
+/// A verified 100 ms point of `p` over loopback, or why there is none (`what` names it).
+fn short_point(mut p: PointParams, what: &str) -> Result<Point, String> {
     p.warmup = Duration::ZERO;
     p.duration = Duration::from_millis(100);
     let point = run_point(
@@ -25,10 +25,16 @@ fn probe(strategy: StrategyKind) -> Result<String, String> {
     .map_err(|e| e.to_string())?;
     if !point.verified {
         return Err(format!(
-            "ran but the receiver's check failed: {}",
+            "{what} but the receiver's check failed: {}",
             point.error.unwrap_or_default()
         ));
     }
+    Ok(point)
+}
+
+/// A short verified loopback point of a strategy: what it says, or why it failed.
+fn probe(strategy: StrategyKind) -> Result<String, String> {
+    let point = short_point(PointParams::new(strategy, 64 << 10, 1), "ran")?;
     Ok(format!(
         "TCP, verified over loopback ({:.1} Gbps in 100 ms at 64 KiB); a buffer is rewritten \
          only {} bytes past the peer's ACK; UDP refused",
@@ -45,21 +51,7 @@ fn udp_gso() -> Result<String, String> {
     let mut p = PointParams::new(StrategyKind::ScatterGather, 16 << 10, 1);
     p.protocol = Protocol::Udp;
     p.udp_gso = Some(1400);
-    p.warmup = Duration::ZERO;
-    p.duration = Duration::from_millis(100);
-    let point = run_point(
-        &p,
-        &Endpoints::loopback(),
-        &NoHooks,
-        &AtomicBool::new(false),
-    )
-    .map_err(|e| e.to_string())?;
-    if !point.verified {
-        return Err(format!(
-            "UDP_SEGMENT accepted but the receiver's check failed: {}",
-            point.error.unwrap_or_default()
-        ));
-    }
+    let point = short_point(p, "UDP_SEGMENT accepted")?;
     Ok(format!(
         "UDP_SEGMENT accepted: 16 KiB sends of 1400-byte datagrams verified over loopback \
          ({:.1} Gbps in 100 ms); --udp-gso works with every UDP strategy",

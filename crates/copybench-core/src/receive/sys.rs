@@ -201,30 +201,7 @@ pub fn wait_readable(socket: BorrowedFd<'_>, timeout: Duration) -> io::Result<bo
     }
 }
 
-/// `setsockopt(level, name)` with an `int` value.
-pub fn set_int_option(
-    socket: BorrowedFd<'_>,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: libc::c_int,
-) -> io::Result<()> {
-    // SAFETY: the value points at a c_int that outlives the call, with its exact size; the
-    // descriptor is borrowed, so it stays open.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            level,
-            name,
-            (&value as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
+pub(crate) use crate::sys::set_int_option;
 
 /// `getsockopt(TCP_INFO)`'s `tcpi_rcv_mss`: the kernel's estimate of the peer's segment
 /// payload (the largest segment or GSO size seen, at most the MSS this side advertised).
