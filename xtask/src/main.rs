@@ -1,11 +1,12 @@
 //! `cargo xtask`: the project's own tasks.
 //!
 //! - `cargo xtask bench`: the main job. Builds copybench in release, runs the default sweep
-//!   (all strategies, 1k/4k/16k/64k, 1/2/4/8 threads, 3 repetitions; netns when privileged,
-//!   loopback otherwise) and a request/response sweep, then renders the HTML report, all under
-//!   `target/copybench/<timestamp>/`.
-//! - `cargo xtask test`: installs what the tests need (`scripts/install-deps.sh`) and runs every
-//!   test of the workspace. `.ci/run` calls exactly this.
+//!   (7 strategies, 1k/4k/16k/64k, 1/2 threads, 3 repetitions; netns when privileged,
+//!   loopback otherwise), request/response, and as root the sink, GSO, receive and paced
+//!   sweeps, then renders the HTML report, all under `target/copybench/<timestamp>/`.
+//! - `cargo xtask test`: installs what the tests need (`scripts/install-deps.sh`), runs every
+//!   test of the workspace, then the README's Quick start as written (one more test in the
+//!   closing line). `.ci/run` calls exactly this.
 //! - `cargo xtask screenshot REPORT.html OUT.png [HEIGHT]`: a PNG of a report's top HEIGHT
 //!   pixels (default 2600) at 1280 wide, with the headless Chromium the browser test uses, the
 //!   same flags, offline (`unshare --net` as root). `docs/report.png` is made this way from
@@ -579,7 +580,29 @@ fn test(extra: &[String]) -> Result<()> {
         count_results(&line, &mut totals);
     }
     let status = child.wait()?;
-    let skips = skips_in(&log.0);
+    let mut skips = skips_in(&log.0);
+    // The README's Quick start, after the unit and integration tests: one more test.
+    let quickstart_failed = match quickstart_as_root() {
+        QuickStart::Passed => {
+            println!("test readme quick start ... ok");
+            totals[0] += 1;
+            false
+        }
+        QuickStart::Skipped(why) => {
+            // Counted as run, then moved to skipped by the closing line, as a test's own skip.
+            totals[0] += 1;
+            skips.push(format!(
+                "{}readme quick start: {why}",
+                copybench_core::skip::SKIP_MARKER
+            ));
+            false
+        }
+        QuickStart::Failed(e) => {
+            println!("test readme quick start ... FAILED: {e:#}");
+            totals[1] += 1;
+            true
+        }
+    };
     for s in &skips {
         println!("{s}");
     }
@@ -588,10 +611,112 @@ fn test(extra: &[String]) -> Result<()> {
     if !status.success() {
         bail!("cargo test failed ({status})");
     }
+    if quickstart_failed {
+        bail!("the README's Quick start failed as written");
+    }
     if totals[0] <= skips.len() as u64 {
         bail!("cargo test ran no test that did not skip");
     }
     Ok(())
+}
+
+enum QuickStart {
+    Passed,
+    Skipped(String),
+    Failed(anyhow::Error),
+}
+
+/// The Quick start needs root (its first line installs Debian packages): skipped otherwise,
+/// except under `CI=true`, where every dependency is promised and a skip is a failure.
+fn quickstart_as_root() -> QuickStart {
+    if !is_root() {
+        let why = "needs root (scripts/install-deps.sh installs Debian packages)".to_string();
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            return QuickStart::Failed(anyhow::anyhow!("{why}, and CI=true forbids skips"));
+        }
+        return QuickStart::Skipped(why);
+    }
+    match quickstart() {
+        Ok(()) => QuickStart::Passed,
+        Err(e) => QuickStart::Failed(e),
+    }
+}
+
+/// The README's Quick start, run as written: every line of the first ```sh block under
+/// "## Quick start", one `bash` each, from the workspace root, as a reader pastes them. Every
+/// file named after `--out`/`-o` must then exist and not be empty; files the commands created in
+/// the root are removed afterwards (nothing left behind).
+fn quickstart() -> Result<()> {
+    let root = workspace_root();
+    let readme = std::fs::read_to_string(root.join("README.md")).context("reading README.md")?;
+    let commands = quickstart_commands(&readme)?;
+    let names = |dir: &std::path::Path| -> Result<std::collections::BTreeSet<std::ffi::OsString>> {
+        Ok(std::fs::read_dir(dir)?
+            .filter_map(|e| e.ok().map(|e| e.file_name()))
+            .collect())
+    };
+    let before = names(&root)?;
+    let outcome = (|| -> Result<()> {
+        for line in &commands {
+            run(Command::new("bash")
+                .args(["-euo", "pipefail", "-c", line])
+                .current_dir(&root))
+            .with_context(|| format!("README Quick start line `{line}`"))?;
+        }
+        for out in outputs_named(&commands) {
+            let len = std::fs::metadata(root.join(&out)).map(|m| m.len());
+            if !matches!(len, Ok(n) if n > 0) {
+                bail!("README Quick start: `{out}` was named as an output but not written");
+            }
+        }
+        Ok(())
+    })();
+    for name in names(&root)?.difference(&before) {
+        let path = root.join(name);
+        if path.is_file() {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+    outcome
+}
+
+/// The command lines of the README's Quick start block (comments and blank lines left out).
+fn quickstart_commands(readme: &str) -> Result<Vec<String>> {
+    let section = readme
+        .split("\n## Quick start\n")
+        .nth(1)
+        .context("README.md has no \"## Quick start\" section")?;
+    let section = section.split("\n## ").next().unwrap_or(section);
+    let block = section
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("\n```").next())
+        .context("README.md's Quick start has no ```sh block")?;
+    let commands: Vec<String> = block
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect();
+    if commands.is_empty() {
+        bail!("README.md's Quick start block is empty");
+    }
+    Ok(commands)
+}
+
+/// The files the commands name after `--out` or `-o`.
+fn outputs_named(commands: &[String]) -> Vec<String> {
+    commands
+        .iter()
+        .flat_map(|c| {
+            let words: Vec<&str> = c.split_whitespace().collect();
+            words
+                .windows(2)
+                .filter(|w| w[0] == "--out" || w[0] == "-o")
+                .map(|w| w[1].to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 fn main() {
@@ -643,6 +768,17 @@ mod tests {
             closing_line(totals, &[]),
             "tests: 5 passed, 1 failed, 2 skipped"
         );
+    }
+
+    #[test]
+    fn the_readme_quick_start_installs_first_and_names_its_outputs() {
+        let commands = quickstart_commands(include_str!("../../README.md")).unwrap();
+        assert_eq!(commands[0], "scripts/install-deps.sh", "{commands:?}");
+        assert!(commands.len() >= 3, "{commands:?}");
+        let outputs = outputs_named(&commands);
+        assert!(outputs.iter().any(|o| o.ends_with(".json")), "{outputs:?}");
+        assert!(outputs.iter().any(|o| o.ends_with(".html")), "{outputs:?}");
+        assert!(quickstart_commands("# x\n## Quick start\nno block\n## Next\n").is_err());
     }
 
     #[test]

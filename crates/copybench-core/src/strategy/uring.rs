@@ -72,7 +72,7 @@ use crate::message::Message;
 use crate::result::{UringSetup, ZeroCopyStats};
 
 /// Sends in flight per socket unless `--uring-depth` says otherwise. Chosen by measurement
-/// (README, "io_uring"): see there for the figures.
+/// (docs/measured.md, "io_uring with sends in flight"): see there for the figures.
 pub const DEFAULT_URING_DEPTH: usize = 8;
 /// Most sends in flight per socket (`--uring-depth`).
 pub const MAX_URING_DEPTH: usize = 256;
