@@ -6,7 +6,7 @@
 //!   sweeps, then renders the HTML report, all under `target/copybench/<timestamp>/`.
 //! - `cargo xtask test`: installs what the tests need (`scripts/install-deps.sh`), runs every
 //!   test of the workspace, then the README's Quick start as written (one more test in the
-//!   closing line). `.ci/run` calls exactly this.
+//!   closing line; alone: `cargo xtask quickstart`). `.ci/run` calls exactly this.
 //! - `cargo xtask screenshot REPORT.html OUT.png [HEIGHT]`: a PNG of a report's top HEIGHT
 //!   pixels (default 2600) at 1280 wide, with the headless Chromium the browser test uses, the
 //!   same flags, offline (`unshare --net` as root). `docs/report.png` is made this way from
@@ -732,6 +732,7 @@ fn dispatch() -> Result<()> {
         Some("bench") => bench(&args[1..]),
         Some("test") => test(&args[1..]),
         Some("screenshot") => screenshot(&args[1..]),
+        Some("quickstart") => quickstart(),
         Some("peers") => peers(&args[1..]),
         Some("overhead") => overhead(args.get(1).map_or(Ok(6), |n| n.parse()).context("rounds")?),
         _ => {
@@ -739,6 +740,7 @@ fn dispatch() -> Result<()> {
                 "usage:\n  cargo xtask bench [copybench run options]   the default sweep and its report\n  \
                  cargo xtask test [cargo test options]        install test dependencies, run every test\n  \
                  cargo xtask screenshot REPORT.html OUT.png [HEIGHT]   a PNG of a report (headless chromium)\n  \
+                 cargo xtask quickstart                       the README's Quick start, as written (part of test)\n  \
                  cargo xtask overhead [rounds]                throughput with vs without counters\n  \
                  cargo xtask peers [copybench peers options]  copybench vs iperf3, iperf, sockperf, nuttcp (issue 17's target)"
             );
