@@ -783,6 +783,78 @@ mod tests {
         assert!(quickstart_commands("# x\n## Quick start\nno block\n## Next\n").is_err());
     }
 
+    /// GitHub's anchor for a heading: lower case, punctuation other than `-` and `_` dropped,
+    /// spaces to `-`.
+    fn slug(heading: &str) -> String {
+        heading
+            .trim()
+            .to_lowercase()
+            .chars()
+            .filter(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | ' '))
+            .map(|c| if c == ' ' { '-' } else { c })
+            .collect()
+    }
+
+    fn anchors(markdown: &str) -> Vec<String> {
+        let mut fenced = false;
+        let mut out = Vec::new();
+        for line in markdown.lines() {
+            if line.starts_with("```") {
+                fenced = !fenced;
+            } else if !fenced && line.starts_with('#') {
+                out.push(slug(line.trim_start_matches('#')));
+            }
+        }
+        out
+    }
+
+    /// Every relative link of README.md and docs/*.md names a file that exists and, where it
+    /// has one, an anchor that is a heading of that file (the README's detail lives in docs/).
+    #[test]
+    fn readme_and_docs_links_lead_somewhere() {
+        let root = workspace_root();
+        let mut files = vec![root.join("README.md")];
+        for entry in std::fs::read_dir(root.join("docs")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "md") {
+                files.push(path);
+            }
+        }
+        let mut broken = Vec::new();
+        for file in &files {
+            let text = std::fs::read_to_string(file).unwrap();
+            for (i, _) in text.match_indices("](") {
+                let rest = &text[i + 2..];
+                let Some(end) = rest.find(')') else { continue };
+                let link = &rest[..end];
+                if link.contains("://") || link.contains(' ') || link.starts_with("mailto:") {
+                    continue;
+                }
+                let (path, anchor) = link.split_once('#').unwrap_or((link, ""));
+                let target = if path.is_empty() {
+                    file.clone()
+                } else {
+                    file.parent().unwrap().join(path)
+                };
+                if !target.exists() {
+                    broken.push(format!("{}: {link} (no such file)", file.display()));
+                } else if !anchor.is_empty()
+                    && target.extension().is_some_and(|e| e == "md")
+                    && !anchors(&std::fs::read_to_string(&target).unwrap())
+                        .iter()
+                        .any(|a| a == anchor)
+                {
+                    broken.push(format!("{}: {link} (no such heading)", file.display()));
+                }
+            }
+        }
+        assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+        assert_eq!(
+            slug("`copybench compare OLD.json NEW.json`"),
+            "copybench-compare-oldjson-newjson"
+        );
+    }
+
     #[test]
     fn the_skip_log_is_read_line_by_line_and_only_marked_lines_count() {
         let dir = std::env::temp_dir().join(format!("xtask-skip-test-{}", std::process::id()));
