@@ -142,21 +142,40 @@ pub struct CrossoverArgs {
     pub no_counters: bool,
 }
 
-fn parse_between(s: &str) -> Result<(usize, usize), String> {
+/// Why `--between` or `--tolerance` was refused (clap prints it after the flag's name).
+#[derive(Debug, thiserror::Error)]
+enum SearchBoundError {
+    #[error("'{0}' is not a range LOW..HIGH, like 1k..256k")]
+    NotARange(String),
+    /// One bound is not a size: the size parser's own words (it lives in `args.rs`).
+    #[error("{0}")]
+    Size(String),
+    #[error("{0}: LOW must be below HIGH")]
+    NotRising(String),
+    /// Not a percentage: the percentage parser's own words.
+    #[error("{0}")]
+    Percent(String),
+    #[error("{0}: the tolerance must be above 0 percent")]
+    NotPositive(String),
+}
+
+fn parse_between(s: &str) -> Result<(usize, usize), SearchBoundError> {
     let (lo, hi) = s
         .split_once("..")
-        .ok_or_else(|| format!("'{s}' is not a range LOW..HIGH, like 1k..256k"))?;
-    let (lo, hi) = (parse_msg_size(lo)?, parse_msg_size(hi)?);
+        .ok_or_else(|| SearchBoundError::NotARange(s.into()))?;
+    // `to_string`: the parsers of args.rs may return words or a typed error.
+    let size = |text: &str| parse_msg_size(text).map_err(|e| SearchBoundError::Size(e.to_string()));
+    let (lo, hi) = (size(lo)?, size(hi)?);
     if lo >= hi {
-        return Err(format!("{s}: LOW must be below HIGH"));
+        return Err(SearchBoundError::NotRising(s.into()));
     }
     Ok((lo, hi))
 }
 
-fn parse_tolerance(s: &str) -> Result<f64, String> {
-    let v = crate::args::parse_pct(s)?;
+fn parse_tolerance(s: &str) -> Result<f64, SearchBoundError> {
+    let v = crate::args::parse_pct(s).map_err(|e| SearchBoundError::Percent(e.to_string()))?;
     if v <= 0.0 {
-        return Err(format!("{s}: the tolerance must be above 0 percent"));
+        return Err(SearchBoundError::NotPositive(s.into()));
     }
     Ok(v)
 }
@@ -494,8 +513,34 @@ mod tests {
     #[test]
     fn between_takes_a_rising_range() {
         assert_eq!(parse_between("1k..256k").unwrap(), (1024, 256 << 10));
-        assert!(parse_between("256k..1k").is_err());
-        assert!(parse_between("1k").is_err());
-        assert!(parse_between("1k..1k").is_err());
+        assert_eq!(
+            parse_between("256k..1k").unwrap_err().to_string(),
+            "256k..1k: LOW must be below HIGH"
+        );
+        assert_eq!(
+            parse_between("1k").unwrap_err().to_string(),
+            "'1k' is not a range LOW..HIGH, like 1k..256k"
+        );
+        assert!(matches!(
+            parse_between("1k..1k"),
+            Err(SearchBoundError::NotRising(_))
+        ));
+        assert!(matches!(
+            parse_between("1k..lots"),
+            Err(SearchBoundError::Size(_))
+        ));
+    }
+
+    #[test]
+    fn tolerance_is_a_positive_percentage() {
+        assert_eq!(parse_tolerance("10").unwrap(), 10.0);
+        assert_eq!(
+            parse_tolerance("0").unwrap_err().to_string(),
+            "0: the tolerance must be above 0 percent"
+        );
+        assert!(matches!(
+            parse_tolerance("ten"),
+            Err(SearchBoundError::Percent(_))
+        ));
     }
 }
