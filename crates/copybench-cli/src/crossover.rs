@@ -15,7 +15,9 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use copybench_core::crossover::{Bisection, CrossoverRecord, Step};
-use copybench_core::engine::{DataTemperature, EngineError, Mode, PointParams, Protocol, Verify};
+use copybench_core::engine::{
+    DataTemperature, EngineError, Mode, PointParams, Protocol, ReceiveKind, Verify,
+};
 use copybench_core::findings::{size_text, Figure};
 use copybench_core::message::Align;
 use copybench_core::model::Placement;
@@ -116,6 +118,13 @@ pub struct CrossoverArgs {
     #[arg(long, value_parser = parse_align, default_value = "offset:96")]
     pub align: Align,
 
+    /// How the receivers read, as `copybench run --receive`: read (read(2), every byte
+    /// checked), trunc (recv(MSG_TRUNC): counted, not copied) or zerocopy
+    /// (TCP_ZEROCOPY_RECEIVE, with the page-aligned MTU or MSS it needs). One for the whole
+    /// search: both strategies are measured over it.
+    #[arg(long, value_parser = crate::args::parse_receive, default_value = "read")]
+    pub receive: ReceiveKind,
+
     /// CPU placement, as `copybench run` (and with the same default, so that a crossover and
     /// a run measure alike), recorded with every point: apart, same, none (unpinned).
     #[arg(long, value_parser = crate::args::parse_placement, default_value = "apart")]
@@ -205,7 +214,7 @@ impl CrossoverArgs {
             udp_gso: None,
             placement: self.placement,
             verify: Verify::Full,
-            receives: vec![copybench_core::engine::ReceiveKind::Read],
+            receives: vec![self.receive],
             read_size: None,
             fields: self.fields,
             pool: self.pool,
@@ -361,8 +370,20 @@ impl Session<'_> {
         threads: usize,
     ) -> Result<Option<(Vec<f64>, Vec<f64>)>> {
         let reps = usize::from(self.args.repetitions);
-        let points =
-            copybench_core::sweep::plan(&self.plan.template, &[a, b], &[size], &[threads], reps);
+        let mut points = copybench_core::sweep::plan_with_receives(
+            &self.plan.template,
+            &[a, b],
+            &[self.args.receive],
+            &[size],
+            &[threads],
+            reps,
+        );
+        for p in &mut points {
+            // What trunc can check, as in `copybench run` (run/plan.rs): the counts.
+            if p.receive == ReceiveKind::Trunc {
+                p.verify = Verify::Discard;
+            }
+        }
         let first = self.results.points.len();
         for params in &points {
             if self.cancel.load(Ordering::Relaxed) {
@@ -438,8 +459,13 @@ impl Session<'_> {
 }
 
 fn label(p: &PointParams) -> String {
+    // As the run's table: a receive strategy other than read is shown as `strategy <- trunc`.
+    let receive = match p.receive {
+        ReceiveKind::Read => String::new(),
+        other => format!(" <- {other}"),
+    };
     format!(
-        "{} {} x{} rep {}",
+        "{}{receive} {} x{} rep {}",
         p.strategy,
         format_size(p.msg_size),
         p.threads,
