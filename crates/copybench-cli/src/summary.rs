@@ -594,9 +594,7 @@ mod tests {
         r.findings = Some(findings);
         let notes = summary_table(&r).notes.join("\n");
         assert!(
-            notes.contains(
-                "pools differ within cells: splice 74m per connection vs 8m (9.2x)"
-            ),
+            notes.contains("pools differ within cells: splice 74m per connection vs 8m (9.2x)"),
             "{notes}"
         );
     }

@@ -377,7 +377,13 @@ fn crossover_measures_both_strategies_over_the_receive_strategy_asked_for() {
     }
 
     let out = copybench()
-        .args(["crossover", "--topology", "loopback", "--pair", "sg,twocopy"])
+        .args([
+            "crossover",
+            "--topology",
+            "loopback",
+            "--pair",
+            "sg,twocopy",
+        ])
         .args(["--receive", "bogus"])
         .output()
         .unwrap();

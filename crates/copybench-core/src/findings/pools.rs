@@ -107,9 +107,8 @@ pub(crate) fn mixed_pools_caveat(
                     .collect::<Vec<_>>()
                     .join(", ")
             };
-            let bytes = |f: fn(&PoolDifference) -> u64| {
-                range(mine.iter().map(|d| f(d) as f64), |b| size_text(b))
-            };
+            let bytes =
+                |f: fn(&PoolDifference) -> u64| range(mine.iter().map(|d| f(d) as f64), size_text);
             format!(
                 "{s} ({where_}): {} per connection against the others' {} ({})",
                 bytes(|d| d.pool_bytes),
