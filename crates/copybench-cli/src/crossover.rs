@@ -15,7 +15,9 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use copybench_core::crossover::{Bisection, CrossoverRecord, Step};
-use copybench_core::engine::{DataTemperature, EngineError, Mode, PointParams, Protocol, Verify};
+use copybench_core::engine::{
+    DataTemperature, EngineError, Mode, PointParams, Protocol, ReceiveKind, Verify,
+};
 use copybench_core::findings::{size_text, Figure};
 use copybench_core::message::Align;
 use copybench_core::model::Placement;
@@ -116,6 +118,13 @@ pub struct CrossoverArgs {
     #[arg(long, value_parser = parse_align, default_value = "offset:96")]
     pub align: Align,
 
+    /// How the receivers read, as `copybench run --receive`: read (read(2), every byte
+    /// checked), trunc (recv(MSG_TRUNC): counted, not copied) or zerocopy
+    /// (TCP_ZEROCOPY_RECEIVE, with the page-aligned MTU or MSS it needs). One for the whole
+    /// search: both strategies are measured over it.
+    #[arg(long, value_parser = crate::args::parse_receive, default_value = "read")]
+    pub receive: ReceiveKind,
+
     /// CPU placement, as `copybench run` (and with the same default, so that a crossover and
     /// a run measure alike), recorded with every point: apart, same, none (unpinned).
     #[arg(long, value_parser = crate::args::parse_placement, default_value = "apart")]
@@ -142,21 +151,40 @@ pub struct CrossoverArgs {
     pub no_counters: bool,
 }
 
-fn parse_between(s: &str) -> Result<(usize, usize), String> {
+/// Why `--between` or `--tolerance` was refused (clap prints it after the flag's name).
+#[derive(Debug, thiserror::Error)]
+enum SearchBoundError {
+    #[error("'{0}' is not a range LOW..HIGH, like 1k..256k")]
+    NotARange(String),
+    /// One bound is not a size: the size parser's own words (it lives in `args.rs`).
+    #[error("{0}")]
+    Size(String),
+    #[error("{0}: LOW must be below HIGH")]
+    NotRising(String),
+    /// Not a percentage: the percentage parser's own words.
+    #[error("{0}")]
+    Percent(String),
+    #[error("{0}: the tolerance must be above 0 percent")]
+    NotPositive(String),
+}
+
+fn parse_between(s: &str) -> Result<(usize, usize), SearchBoundError> {
     let (lo, hi) = s
         .split_once("..")
-        .ok_or_else(|| format!("'{s}' is not a range LOW..HIGH, like 1k..256k"))?;
-    let (lo, hi) = (parse_msg_size(lo)?, parse_msg_size(hi)?);
+        .ok_or_else(|| SearchBoundError::NotARange(s.into()))?;
+    // `to_string`: the parsers of args.rs may return words or a typed error.
+    let size = |text: &str| parse_msg_size(text).map_err(|e| SearchBoundError::Size(e.to_string()));
+    let (lo, hi) = (size(lo)?, size(hi)?);
     if lo >= hi {
-        return Err(format!("{s}: LOW must be below HIGH"));
+        return Err(SearchBoundError::NotRising(s.into()));
     }
     Ok((lo, hi))
 }
 
-fn parse_tolerance(s: &str) -> Result<f64, String> {
-    let v = crate::args::parse_pct(s)?;
+fn parse_tolerance(s: &str) -> Result<f64, SearchBoundError> {
+    let v = crate::args::parse_pct(s).map_err(|e| SearchBoundError::Percent(e.to_string()))?;
     if v <= 0.0 {
-        return Err(format!("{s}: the tolerance must be above 0 percent"));
+        return Err(SearchBoundError::NotPositive(s.into()));
     }
     Ok(v)
 }
@@ -186,7 +214,7 @@ impl CrossoverArgs {
             udp_gso: None,
             placement: self.placement,
             verify: Verify::Full,
-            receives: vec![copybench_core::engine::ReceiveKind::Read],
+            receives: vec![self.receive],
             read_size: None,
             fields: self.fields,
             pool: self.pool,
@@ -342,8 +370,20 @@ impl Session<'_> {
         threads: usize,
     ) -> Result<Option<(Vec<f64>, Vec<f64>)>> {
         let reps = usize::from(self.args.repetitions);
-        let points =
-            copybench_core::sweep::plan(&self.plan.template, &[a, b], &[size], &[threads], reps);
+        let mut points = copybench_core::sweep::plan_with_receives(
+            &self.plan.template,
+            &[a, b],
+            &[self.args.receive],
+            &[size],
+            &[threads],
+            reps,
+        );
+        for p in &mut points {
+            // What trunc can check, as in `copybench run` (run/plan.rs): the counts.
+            if p.receive == ReceiveKind::Trunc {
+                p.verify = Verify::Discard;
+            }
+        }
         let first = self.results.points.len();
         for params in &points {
             if self.cancel.load(Ordering::Relaxed) {
@@ -419,8 +459,13 @@ impl Session<'_> {
 }
 
 fn label(p: &PointParams) -> String {
+    // As the run's table: a receive strategy other than read is shown as `strategy <- trunc`.
+    let receive = match p.receive {
+        ReceiveKind::Read => String::new(),
+        other => format!(" <- {other}"),
+    };
     format!(
-        "{} {} x{} rep {}",
+        "{}{receive} {} x{} rep {}",
         p.strategy,
         format_size(p.msg_size),
         p.threads,
@@ -494,8 +539,34 @@ mod tests {
     #[test]
     fn between_takes_a_rising_range() {
         assert_eq!(parse_between("1k..256k").unwrap(), (1024, 256 << 10));
-        assert!(parse_between("256k..1k").is_err());
-        assert!(parse_between("1k").is_err());
-        assert!(parse_between("1k..1k").is_err());
+        assert_eq!(
+            parse_between("256k..1k").unwrap_err().to_string(),
+            "256k..1k: LOW must be below HIGH"
+        );
+        assert_eq!(
+            parse_between("1k").unwrap_err().to_string(),
+            "'1k' is not a range LOW..HIGH, like 1k..256k"
+        );
+        assert!(matches!(
+            parse_between("1k..1k"),
+            Err(SearchBoundError::NotRising(_))
+        ));
+        assert!(matches!(
+            parse_between("1k..lots"),
+            Err(SearchBoundError::Size(_))
+        ));
+    }
+
+    #[test]
+    fn tolerance_is_a_positive_percentage() {
+        assert_eq!(parse_tolerance("10").unwrap(), 10.0);
+        assert_eq!(
+            parse_tolerance("0").unwrap_err().to_string(),
+            "0: the tolerance must be above 0 percent"
+        );
+        assert!(matches!(
+            parse_tolerance("ten"),
+            Err(SearchBoundError::Percent(_))
+        ));
     }
 }

@@ -1,9 +1,65 @@
 //! `copybench doctor`: what this machine supports, and what to do about each gap.
 
+use copybench_core::engine::EngineError;
+use copybench_core::mapping::MapError;
+use copybench_core::strategy::{StrategyError, UringUnavailable};
+use copybench_core::StrategyKind;
+
 use crate::hooks::CliHooks;
 use crate::host;
 
 mod paths;
+
+/// Why a check found a gap: the words `doctor` prints after `GAP`.
+#[derive(Debug, thiserror::Error)]
+enum Gap {
+    #[error("missing")]
+    NoNetAdmin,
+    #[error(
+        "cannot build a sink without CAP_NET_ADMIN; loopback and veth: always copied (local delivery)"
+    )]
+    NoSink,
+    #[error(transparent)]
+    Net(#[from] copybench_net::NetError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Strategy(#[from] StrategyError),
+    #[error(transparent)]
+    Uring(#[from] UringUnavailable),
+    #[error(transparent)]
+    Mapping(#[from] MapError),
+    #[error(transparent)]
+    Counter(#[from] copybench_perf::Unavailable),
+    #[error("unreadable")]
+    OptmemUnreadable,
+    /// `kernel.io_uring_disabled` holds this value (not 0).
+    #[error("kernel.io_uring_disabled = {0}")]
+    UringDisabled(String),
+    #[error("not offered by this kernel ({0} is unsupported)")]
+    OpcodeMissing(StrategyKind),
+    #[error("no zero-copy figures")]
+    NoZeroCopyFigures,
+    #[error(
+        "even on the sink {copied} of {completions} completions were copied (the device lacks \
+         checksum offload?)"
+    )]
+    CopiedOnSink { copied: u64, completions: u64 },
+    /// The point ran (`what` says how far it got) but the receiver's check failed.
+    #[error("{what} but the receiver's check failed: {error}")]
+    Unverified { what: &'static str, error: String },
+    #[error("the 4 MiB mapping could not hold 4 MiB")]
+    MappingTooSmall,
+    #[error(
+        "no hugetlb pool (vm.nr_hugepages = 0) and transparent huge pages gave none to a 4 MiB \
+         mapping: --hugepages points record 0 huge bytes as measured"
+    )]
+    NoHugePages,
+    #[error("/proc/self/smaps does not say what backed the mapping")]
+    SmapsSilent,
+    #[error("the mapping is not a huge-page one")]
+    NotHuge,
+}
 
 struct Check {
     what: String,
@@ -12,7 +68,7 @@ struct Check {
     fix: Option<String>,
 }
 
-fn check(what: &str, result: Result<String, String>, fix: &str) -> Check {
+fn check(what: &str, result: Result<String, Gap>, fix: &str) -> Check {
     match result {
         Ok(detail) => Check {
             what: what.into(),
@@ -20,10 +76,10 @@ fn check(what: &str, result: Result<String, String>, fix: &str) -> Check {
             detail,
             fix: None,
         },
-        Err(detail) => Check {
+        Err(gap) => Check {
             what: what.into(),
             ok: false,
-            detail,
+            detail: gap.to_string(),
             fix: Some(fix.into()),
         },
     }
@@ -31,14 +87,12 @@ fn check(what: &str, result: Result<String, String>, fix: &str) -> Check {
 
 /// Measures it: a short MSG_ZEROCOPY UDP point through a sink, counting copied completions.
 /// Over loopback and veth with a receiver the kernel always copies (local delivery).
-fn sink_zerocopy() -> Result<String, String> {
+fn sink_zerocopy() -> Result<String, Gap> {
     use copybench_core::engine::{run_senders, PointParams, Protocol};
-    use copybench_core::StrategyKind;
     if !copybench_net::has_net_admin() {
-        return Err("cannot build a sink without CAP_NET_ADMIN; loopback and veth: always copied (local delivery)".into());
+        return Err(Gap::NoSink);
     }
-    let sink = copybench_net::Sink::create(&copybench_net::SinkConfig::default())
-        .map_err(|e| e.to_string())?;
+    let sink = copybench_net::Sink::create(&copybench_net::SinkConfig::default())?;
     let mut params = PointParams::new(StrategyKind::ZeroCopy, 8000, 1);
     params.protocol = Protocol::Udp;
     params.warmup = std::time::Duration::ZERO;
@@ -46,13 +100,12 @@ fn sink_zerocopy() -> Result<String, String> {
     let hooks = CliHooks::new(None, None, false).with_sink(Some(&sink));
     let to = std::net::SocketAddr::from((sink.target_addr(), 9));
     let cancel = std::sync::atomic::AtomicBool::new(false);
-    let (senders, _) =
-        run_senders(&params, &[to], &hooks, &cancel, &|_| {}).map_err(|e| e.to_string())?;
+    let (senders, _) = run_senders(&params, &[to], &hooks, &cancel, &|_| {})?;
     let z = senders
         .iter()
         .filter_map(|s| s.zerocopy.clone())
         .next()
-        .ok_or("no zero-copy figures")?;
+        .ok_or(Gap::NoZeroCopyFigures)?;
     if z.copied == 0 && z.completions > 0 {
         Ok(format!(
             "sink (--topology sink --protocol udp): {} of {} MSG_ZEROCOPY sends not copied; \
@@ -60,10 +113,10 @@ fn sink_zerocopy() -> Result<String, String> {
             z.completions, z.sends
         ))
     } else {
-        Err(format!(
-            "even on the sink {} of {} completions were copied (the device lacks checksum offload?)",
-            z.copied, z.completions
-        ))
+        Err(Gap::CopiedOnSink {
+            copied: z.copied,
+            completions: z.completions,
+        })
     }
 }
 
@@ -71,7 +124,7 @@ fn sink_zerocopy() -> Result<String, String> {
 fn uring_checks() -> Vec<Check> {
     let knob = match std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled") {
         Ok(v) if v.trim() == "0" => Ok("enabled".to_string()),
-        Ok(v) => Err(format!("kernel.io_uring_disabled = {}", v.trim())),
+        Ok(v) => Err(Gap::UringDisabled(v.trim().to_string())),
         Err(_) => Ok("no io_uring_disabled knob; assumed enabled".into()),
     };
     let mut checks = vec![check("io_uring", knob, "sysctl kernel.io_uring_disabled=0")];
@@ -82,17 +135,14 @@ fn uring_checks() -> Vec<Check> {
                 if op.supported {
                     Ok(format!("supported (used by {})", op.used_by))
                 } else {
-                    Err(format!(
-                        "not offered by this kernel ({} is unsupported)",
-                        op.used_by
-                    ))
+                    Err(Gap::OpcodeMissing(op.used_by))
                 },
                 "the strategy is reported unsupported, never faked; SEND_ZC needs Linux 6.0+",
             )
         })),
         Err(e) => checks.push(check(
             "io_uring opcodes",
-            Err(e.to_string()),
+            Err(e.into()),
             "the io_uring strategies will be reported unsupported",
         )),
     }
@@ -118,7 +168,7 @@ pub fn run() -> usize {
             if copybench_net::has_net_admin() {
                 Ok("yes".into())
             } else {
-                Err("missing".into())
+                Err(Gap::NoNetAdmin)
             },
             "run as root (or grant CAP_NET_ADMIN and CAP_SYS_ADMIN) for --topology netns; --topology loopback needs nothing",
         ),
@@ -126,14 +176,14 @@ pub fn run() -> usize {
             "network namespaces + veth",
             copybench_net::check_namespaces()
                 .map(|()| "created, carried TCP, removed".into())
-                .map_err(|e| e.to_string()),
+                .map_err(Gap::from),
             "use --topology loopback, or run as root",
         ),
         check(
             "MSG_ZEROCOPY (SO_ZEROCOPY)",
             copybench_core::strategy::probe_zerocopy()
                 .map(|()| "accepted on TCP".into())
-                .map_err(|e| e.to_string()),
+                .map_err(Gap::from),
             "the zero-copy strategy needs Linux 4.14+; it will be reported unsupported, never faked",
         ),
         check(
@@ -144,7 +194,7 @@ pub fn run() -> usize {
                         "{v} bytes (the zero-copy notification budget; when full, sendmsg says ENOBUFS and copybench reaps and retries, counting it)"
                     )
                 })
-                .ok_or_else(|| "unreadable".to_string()),
+                .ok_or(Gap::OptmemUnreadable),
             "read /proc/sys/net/core/optmem_max",
         ),
     ];
@@ -158,7 +208,7 @@ pub fn run() -> usize {
     for a in copybench_perf::availability() {
         checks.push(check(
             &format!("counter {}", a.event),
-            a.result.map(|()| "opens".into()).map_err(|e| e.to_string()),
+            a.result.map(|()| "opens".into()).map_err(Gap::from),
             "reported as unsupported in results (never as 0); hardware counters need a PMU: bare metal, or a VM with PMU passthrough",
         ));
     }

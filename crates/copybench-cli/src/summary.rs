@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use copybench_core::engine::{DataTemperature, Mode, Protocol, Verify};
+use copybench_core::findings::PoolDifference;
 use copybench_core::result::{Point, RunResults, TopologyKind};
 use copybench_core::sweep::{summarize, CellSummary, Spread, NOISY_CV};
 use copybench_core::units::format_size;
@@ -168,6 +169,7 @@ pub fn summary_table(results: &RunResults) -> SummaryTable {
     notes.extend(receive_note(&cells));
     notes.extend(verification_note(results));
     notes.extend(data_note(&results.points));
+    notes.extend(pool_note(results));
     if let Some(note) = &results.config.placement_note {
         notes.push(format!("placement: {note}"));
     }
@@ -175,6 +177,63 @@ pub fn summary_table(results: &RunResults) -> SummaryTable {
         header: if rr { RR_HEADER } else { STREAM_HEADER }.to_vec(),
         rows,
         notes,
+    }
+}
+
+/// The findings' `mixed_pools` caveat in one line: which strategies ran from a pool of
+/// another size than the others in their cells, and by how much.
+fn pool_note(results: &RunResults) -> Option<String> {
+    let differences: Vec<&PoolDifference> = results
+        .findings
+        .as_ref()?
+        .groups
+        .iter()
+        .flat_map(|g| &g.pool_differences)
+        .collect();
+    let mut strategies: Vec<_> = differences.iter().map(|d| d.strategy).collect();
+    strategies.sort();
+    strategies.dedup();
+    let each: Vec<String> = strategies
+        .iter()
+        .map(|&s| {
+            let mine: Vec<&PoolDifference> = differences
+                .iter()
+                .copied()
+                .filter(|d| d.strategy == s)
+                .collect();
+            let bytes = |f: fn(&PoolDifference) -> u64| {
+                span(mine.iter().map(|d| f(d) as f64), |b| {
+                    format_size(b as usize)
+                })
+            };
+            format!(
+                "{s} {} per connection vs {} ({})",
+                bytes(|d| d.pool_bytes),
+                bytes(|d| d.others_pool_bytes),
+                span(mine.iter().map(|d| d.ratio), |r| format!("{r:.1}x"))
+            )
+        })
+        .collect();
+    (!each.is_empty()).then(|| {
+        format!(
+            "pools differ within cells: {}; a larger pool is colder in cache, so these are not \
+             on the same buffer temperature as the others (findings: mixed_pools; --data cold \
+             runs every strategy from one pool)",
+            each.join(", ")
+        )
+    })
+}
+
+/// `lo` or `lo..hi` of some values, each written by `text`.
+fn span(values: impl Iterator<Item = f64>, text: impl Fn(f64) -> String) -> String {
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
+    let (lo, hi) = (text(lo), text(hi));
+    if lo == hi {
+        lo
+    } else {
+        format!("{lo}..{hi}")
     }
 }
 
@@ -516,6 +575,27 @@ mod tests {
             summary_table(&r).rows[0][at],
             "n/a",
             "never 0 for unmeasured"
+        );
+    }
+
+    #[test]
+    fn a_strategy_on_another_pool_is_noted_under_the_table() {
+        let mut r = results_with(None);
+        assert!(!summary_table(&r).notes.join("\n").contains("pools differ"));
+        let mut findings =
+            copybench_core::findings::findings(&r.points, TopologyKind::Loopback, Protocol::Tcp);
+        findings.groups[0].pool_differences.push(PoolDifference {
+            strategy: copybench_core::StrategyKind::Splice,
+            msg_size: 65536,
+            pool_bytes: 74 << 20,
+            others_pool_bytes: 8 << 20,
+            ratio: 9.25,
+        });
+        r.findings = Some(findings);
+        let notes = summary_table(&r).notes.join("\n");
+        assert!(
+            notes.contains("pools differ within cells: splice 74m per connection vs 8m (9.2x)"),
+            "{notes}"
         );
     }
 }

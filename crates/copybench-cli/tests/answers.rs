@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Output;
 
+use copybench_core::engine::{ReceiveKind, Verify};
 use copybench_core::findings::{CaveatKind, Crossing, Figure};
 use copybench_core::result::{Placement, RunResults};
 use copybench_core::StrategyKind;
@@ -332,6 +333,62 @@ fn crossover_over_loopback_finds_no_sign_change_for_copied_zero_copy() {
         .points
         .iter()
         .all(|p| p.placement == Some(placement)));
+}
+
+#[test]
+fn crossover_measures_both_strategies_over_the_receive_strategy_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("crossover.json");
+    let out = copybench()
+        .args(["crossover", "--pair", "sg,twocopy", "--between", "4k..8k"])
+        .args(["--receive", "trunc", "--topology", "loopback"])
+        .args([
+            "--duration",
+            "100ms",
+            "--warmup",
+            "20ms",
+            "--repetitions",
+            "2",
+        ])
+        .args(["--out", json.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("scattergather <- trunc"),
+        "{}",
+        stderr(&out)
+    );
+    let results: RunResults =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(results.config.receives, [ReceiveKind::Trunc]);
+    assert!(!results.points.is_empty());
+    for p in &results.points {
+        assert_eq!(
+            p.receive,
+            ReceiveKind::Trunc,
+            "{} {}",
+            p.strategy,
+            p.msg_size
+        );
+        // What trunc checks: the counts, as `copybench run --receive trunc` records it.
+        assert_eq!(p.verification, Verify::Discard);
+        assert!(p.verified, "{} {}: {:?}", p.strategy, p.msg_size, p.error);
+    }
+
+    let out = copybench()
+        .args([
+            "crossover",
+            "--topology",
+            "loopback",
+            "--pair",
+            "sg,twocopy",
+        ])
+        .args(["--receive", "bogus"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--receive"), "{}", stderr(&out));
 }
 
 #[test]

@@ -105,3 +105,28 @@ fn the_cold_pool_is_larger_than_the_last_level_cache() {
         cold.validate().unwrap();
     }
 }
+
+#[test]
+fn on_cold_data_every_strategy_runs_from_the_same_pool() {
+    // Hot: sendfile and splice need a pool several times the others' (their release rule);
+    // cold: one pool for all, at least as large as theirs, so one temperature.
+    for size in [1024, 4096, 64 << 10, 1 << 20] {
+        let cold_pool = |s| quick(s, size, 2, DataTemperature::Cold).pool_size();
+        let by_reference = quick(StrategyKind::Sendfile, size, 2, DataTemperature::Hot).pool_size();
+        let copying = quick(StrategyKind::ScatterGather, size, 2, DataTemperature::Hot).pool_size();
+        assert!(
+            by_reference > copying,
+            "{size}: {by_reference} vs {copying}"
+        );
+        let pools: Vec<usize> = StrategyKind::ALL.iter().map(|&s| cold_pool(s)).collect();
+        assert!(
+            pools.iter().all(|&p| p == pools[0]),
+            "{size}: cold pools {pools:?}"
+        );
+        assert!(
+            pools[0] >= by_reference,
+            "{size}: {} < {by_reference}",
+            pools[0]
+        );
+    }
+}

@@ -835,3 +835,97 @@ fn bootstrap_interval_covers_a_known_crossing() {
     eprintln!("bootstrap coverage {coverage}");
     assert!(coverage >= 0.75, "{coverage}");
 }
+
+/// Two-copy and scatter-gather from the hot default pool (8 MiB per connection), sendfile
+/// from its own (74 MiB), at two sizes; `sendfile_pool` overrides sendfile's.
+fn mixed_pool_points(sendfile_pool: u64) -> Vec<Point> {
+    let mut out = Vec::new();
+    for size in [4096, 65536] {
+        for k in [Two, Sg, StrategyKind::Sendfile] {
+            for (rep, f) in REPS.iter().enumerate() {
+                let mut p = point(k, size, 1, rep, 10.0 * f, Some(0.5));
+                p.pool_bytes = if k == StrategyKind::Sendfile {
+                    sendfile_pool
+                } else {
+                    8 << 20
+                };
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_strategy_on_another_pool_is_named_with_how_much() {
+    let f = findings(
+        &mixed_pool_points(74 << 20),
+        TopologyKind::Loopback,
+        Protocol::Tcp,
+    );
+    let g = only_group(&f);
+    let d = &g.pool_differences;
+    assert_eq!(d.len(), 2, "{d:#?}");
+    assert!(d.iter().all(|d| d.strategy == StrategyKind::Sendfile));
+    assert_eq!(
+        d.iter().map(|d| d.msg_size).collect::<Vec<_>>(),
+        [4096, 65536]
+    );
+    assert_eq!(
+        (d[0].pool_bytes, d[0].others_pool_bytes),
+        (74 << 20, 8 << 20)
+    );
+    assert!((d[0].ratio - 9.25).abs() < 1e-9, "{}", d[0].ratio);
+
+    let caveat = g
+        .caveats
+        .iter()
+        .find(|c| c.kind == CaveatKind::MixedPools)
+        .expect("a mixed_pools caveat");
+    assert!(
+        caveat.text.contains(
+            "sendfile (all sizes): 74 MiB per connection against the others' 8 MiB (9.2x)"
+        ),
+        "{}",
+        caveat.text
+    );
+    assert!(caveat.text.contains("--data cold"), "{}", caveat.text);
+    // In the JSON (typed, additive) and in the text.
+    let json = serde_json::to_value(&f).unwrap();
+    assert_eq!(
+        json["groups"][0]["pool_differences"][0]["strategy"],
+        "sendfile"
+    );
+    assert_eq!(
+        json["groups"][0]["pool_differences"][0]["others_pool_bytes"],
+        8 << 20
+    );
+    assert!(json["groups"][0]["caveats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["kind"] == "mixed_pools"));
+    assert!(render_text(&f).contains("caveat: buffer pools differ"));
+    let back: Findings = serde_json::from_value(json).unwrap();
+    assert_eq!(back, f);
+}
+
+#[test]
+fn one_pool_for_all_gives_no_mixed_pools_caveat() {
+    for same in [8 << 20, 8 << 20 | 1 << 19] {
+        // 8 MiB, and 8.5 MiB (within the 10% called the same).
+        let f = findings(
+            &mixed_pool_points(same),
+            TopologyKind::Loopback,
+            Protocol::Tcp,
+        );
+        let g = only_group(&f);
+        assert!(g.pool_differences.is_empty(), "{:#?}", g.pool_differences);
+        assert!(g.caveats.iter().all(|c| c.kind != CaveatKind::MixedPools));
+        let json = serde_json::to_value(&f).unwrap();
+        assert!(json["groups"][0].get("pool_differences").is_none());
+    }
+    // Points without a recorded pool (older files) are left out, not compared as 0.
+    let f = findings(&mixed_pool_points(0), TopologyKind::Loopback, Protocol::Tcp);
+    assert!(only_group(&f).pool_differences.is_empty());
+}

@@ -8,6 +8,7 @@ use perf_event::events::{Cache, CacheId, CacheOp, CacheResult, Hardware, Softwar
 use perf_event::{Builder, Counter, GroupData, ReadFormat};
 use serde::{Deserialize, Serialize};
 
+use crate::error::GroupFailure;
 use crate::reading::{scale_for_multiplexing, Reading};
 use crate::reason::{self, OpenContext};
 use crate::Unavailable;
@@ -180,7 +181,7 @@ impl Field {
 struct CounterGroup {
     members: Vec<(Field, Counter)>,
     /// A failed reset/enable/disable: every member then reads as unsupported with this.
-    error: Option<String>,
+    error: Option<GroupFailure>,
 }
 
 impl CounterGroup {
@@ -188,7 +189,7 @@ impl CounterGroup {
         &mut self.members[0].1
     }
 
-    fn control(&mut self, what: &str, op: fn(&mut Counter) -> std::io::Result<()>) {
+    fn control(&mut self, what: &'static str, op: fn(&mut Counter) -> std::io::Result<()>) {
         if self.error.is_some() {
             return;
         }
@@ -200,7 +201,7 @@ impl CounterGroup {
     /// Reads the group, writing each member's scaled value into `out`; returns the group's
     /// (time_enabled, time_running).
     fn read_into(&mut self, out: &mut [Option<Reading>; FIELDS]) -> (u64, u64) {
-        let data: Result<GroupData, String> = match &self.error {
+        let data: Result<GroupData, GroupFailure> = match &self.error {
             Some(e) => Err(e.clone()),
             None => self
                 .leader()
@@ -211,7 +212,7 @@ impl CounterGroup {
             Ok(d) => d,
             Err(why) => {
                 for (field, _) in &self.members {
-                    out[field.index()] = Some(Reading::Unsupported(why.clone()));
+                    out[field.index()] = Some(Reading::Unsupported(why.to_string()));
                 }
                 return (0, 0);
             }

@@ -54,3 +54,17 @@ pub enum Unavailable {
     #[error("{0}")]
     Open(String),
 }
+
+/// Why a whole counter group cannot be controlled or read: every counter of the group then
+/// reads as unsupported with this reason. The failure is kept for every later read, and
+/// `io::Error` is not `Clone`, so its words are kept rather than the error itself.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{action} failed: {error}{}", errno.as_ref().map(|name| format!(" [{name}]")).unwrap_or_default())]
+pub(crate) struct GroupFailure {
+    /// What was being done (`reading the counter group`).
+    pub action: &'static str,
+    /// The error's own words.
+    pub error: String,
+    /// The errno's symbolic name (`reason::errno_name`), when the error has one.
+    pub errno: Option<String>,
+}

@@ -4,6 +4,8 @@ use std::io;
 
 use rustix::io::Errno;
 
+use crate::error::GroupFailure;
+
 /// `perf_event_attr.type` values from the kernel UAPI (`linux/perf_event.h`); stable ABI.
 pub(crate) const PERF_TYPE_HARDWARE: u32 = 0;
 pub(crate) const PERF_TYPE_SOFTWARE: u32 = 1;
@@ -117,10 +119,11 @@ pub(crate) fn permission_reason(errno: &str, paranoid: &str) -> String {
 }
 
 /// Why an ioctl or read on an opened counter failed.
-pub(crate) fn io_failure(what: &str, err: &io::Error) -> String {
-    match err.raw_os_error() {
-        Some(raw) => format!("{what} failed: {err} [{}]", errno_name(raw)),
-        None => format!("{what} failed: {err}"),
+pub(crate) fn io_failure(action: &'static str, err: &io::Error) -> GroupFailure {
+    GroupFailure {
+        action,
+        error: err.to_string(),
+        errno: err.raw_os_error().map(errno_name),
     }
 }
 
@@ -179,5 +182,20 @@ mod tests {
         assert!(r.contains("Invalid argument"), "{r}");
         let r = open_failure(&os(Errno::MFILE), ctx(PERF_TYPE_SOFTWARE, true));
         assert!(r.contains("EMFILE"), "{r}");
+    }
+
+    #[test]
+    fn a_group_failure_says_what_failed_with_the_errno_name() {
+        let failure = io_failure("reading the counter group", &os(Errno::BADF));
+        assert_eq!(failure.errno.as_deref(), Some("EBADF"));
+        let words = failure.to_string();
+        assert!(
+            words.starts_with("reading the counter group failed: "),
+            "{words}"
+        );
+        assert!(words.ends_with(" [EBADF]"), "{words}");
+        // An error without an errno has no bracket.
+        let plain = io_failure("enabling the counter group", &io::Error::other("gone"));
+        assert_eq!(plain.to_string(), "enabling the counter group failed: gone");
     }
 }

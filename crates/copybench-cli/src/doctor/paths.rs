@@ -10,10 +10,10 @@ use copybench_core::mapping::{HugeKind, Mapping};
 use copybench_core::result::Point;
 use copybench_core::StrategyKind;
 
-use super::{check, Check};
+use super::{check, Check, Gap};
 
 /// A verified 100 ms point of `p` over loopback, or why there is none (`what` names it).
-fn short_point(mut p: PointParams, what: &str) -> Result<Point, String> {
+fn short_point(mut p: PointParams, what: &'static str) -> Result<Point, Gap> {
     p.warmup = Duration::ZERO;
     p.duration = Duration::from_millis(100);
     let point = run_point(
@@ -21,19 +21,18 @@ fn short_point(mut p: PointParams, what: &str) -> Result<Point, String> {
         &Endpoints::loopback(),
         &NoHooks,
         &AtomicBool::new(false),
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     if !point.verified {
-        return Err(format!(
-            "{what} but the receiver's check failed: {}",
-            point.error.unwrap_or_default()
-        ));
+        return Err(Gap::Unverified {
+            what,
+            error: point.error.unwrap_or_default(),
+        });
     }
     Ok(point)
 }
 
 /// A short verified loopback point of a strategy: what it says, or why it failed.
-fn probe(strategy: StrategyKind) -> Result<String, String> {
+fn probe(strategy: StrategyKind) -> Result<String, Gap> {
     let point = short_point(PointParams::new(strategy, 64 << 10, 1), "ran")?;
     Ok(format!(
         "TCP, verified over loopback ({:.1} Gbps in 100 ms at 64 KiB); a buffer is rewritten \
@@ -47,7 +46,7 @@ fn probe(strategy: StrategyKind) -> Result<String, String> {
 
 /// UDP GSO: 16 KiB sends of 1400-byte datagrams (`UDP_SEGMENT`), 100 ms over loopback with
 /// the receiver placing and verifying every datagram.
-fn udp_gso() -> Result<String, String> {
+fn udp_gso() -> Result<String, Gap> {
     let mut p = PointParams::new(StrategyKind::ScatterGather, 16 << 10, 1);
     p.protocol = Protocol::Udp;
     p.udp_gso = Some(1400);
@@ -60,31 +59,25 @@ fn udp_gso() -> Result<String, String> {
 }
 
 /// Huge pages: 4 MiB mapped as `--hugepages` maps a pool, touched, and what backed it.
-fn hugepages() -> Result<String, String> {
+fn hugepages() -> Result<String, Gap> {
     const LEN: usize = 4 << 20;
-    let mapping = Mapping::huge(LEN).map_err(|e| e.to_string())?;
-    let mut buf = mapping
-        .carve(LEN, 4096, 0)
-        .ok_or("the 4 MiB mapping could not hold 4 MiB")?;
+    let mapping = Mapping::huge(LEN)?;
+    let mut buf = mapping.carve(LEN, 4096, 0).ok_or(Gap::MappingTooSmall)?;
     buf.as_mut_slice().fill(0x5a);
     match mapping.huge_kind() {
         Some(HugeKind::HugeTlb) => {
             Ok("MAP_HUGETLB (2 MiB pages from vm.nr_hugepages); --hugepages uses them".into())
         }
         Some(HugeKind::Thp) => match mapping.smaps_huge_bytes() {
-            Some((0, _)) => Err(
-                "no hugetlb pool (vm.nr_hugepages = 0) and transparent huge pages gave none \
-                 to a 4 MiB mapping: --hugepages points record 0 huge bytes as measured"
-                    .into(),
-            ),
+            Some((0, _)) => Err(Gap::NoHugePages),
             Some((thp, _)) => Ok(format!(
                 "transparent huge pages (madvise): {} KiB of a 4 MiB mapping in huge pages \
                  (no hugetlb pool: vm.nr_hugepages = 0); --hugepages records what each pool got",
                 thp >> 10
             )),
-            None => Err("/proc/self/smaps does not say what backed the mapping".into()),
+            None => Err(Gap::SmapsSilent),
         },
-        None => Err("the mapping is not a huge-page one".into()),
+        None => Err(Gap::NotHuge),
     }
 }
 

@@ -96,7 +96,30 @@ fn columns() -> Vec<Column> {
             p.receiver.cpu_utilisation_pct.map(|x| x.to_string())
         }),
     ]);
+    cols.extend(send_path_columns());
     cols
+}
+
+/// Issue 25's send-path options, each empty where it does not apply: `splice_gift` for
+/// `splice` points only, `udp_gso` for UDP points with `--udp-gso`, and what `--hugepages`
+/// got (its `huge_bytes` empty where `/proc/self/smaps` could not say).
+fn send_path_columns() -> Vec<Column> {
+    vec![
+        column("splice_gift", |p| p.splice_gift.map(|x| x.to_string())),
+        column("udp_gso", |p| p.udp_gso.map(|x| x.to_string())),
+        column("hugepages_backing", |p| {
+            p.hugepages.as_ref().map(|h| h.backing.clone())
+        }),
+        column("hugepages_mapped_bytes", |p| {
+            p.hugepages.as_ref().map(|h| h.mapped_bytes.to_string())
+        }),
+        column("hugepages_huge_bytes", |p| {
+            p.hugepages
+                .as_ref()
+                .and_then(|h| h.huge_bytes)
+                .map(|x| x.to_string())
+        }),
+    ]
 }
 
 fn point_columns() -> Vec<Column> {
@@ -294,5 +317,53 @@ system_user_ns,system_system_ns,system_softirq_ns,system_irq_ns,fields,pool,erro
         let row: Vec<&str> = lines.next().unwrap().split(',').collect();
         let at = header.iter().position(|h| *h == "cycles_per_byte").unwrap();
         assert_eq!(row[at], "");
+    }
+
+    /// The cells of `columns` in the one row of `p`'s CSV.
+    fn cells(p: Point, columns: &[&str]) -> Vec<String> {
+        let text = csv(&[p]);
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+        columns
+            .iter()
+            .map(|c| {
+                let at = header
+                    .iter()
+                    .position(|h| h == c)
+                    .unwrap_or_else(|| panic!("no {c}"));
+                row[at].to_string()
+            })
+            .collect()
+    }
+
+    const SEND_PATH: [&str; 5] = [
+        "splice_gift",
+        "udp_gso",
+        "hugepages_backing",
+        "hugepages_mapped_bytes",
+        "hugepages_huge_bytes",
+    ];
+
+    #[test]
+    fn send_path_options_are_columns_empty_where_they_do_not_apply() {
+        let mut p = point();
+        (p.splice_gift, p.udp_gso, p.hugepages) = (None, None, None);
+        assert_eq!(cells(p.clone(), &SEND_PATH), ["", "", "", "", ""]);
+
+        p.splice_gift = Some(false);
+        p.udp_gso = Some(1400);
+        p.hugepages = Some(copybench_core::result::HugePages {
+            backing: "thp".into(),
+            mapped_bytes: 4 << 20,
+            huge_bytes: Some(2 << 20),
+        });
+        assert_eq!(
+            cells(p.clone(), &SEND_PATH),
+            ["false", "1400", "thp", "4194304", "2097152"]
+        );
+        // Huge bytes smaps could not tell are empty, not 0.
+        p.hugepages.as_mut().unwrap().huge_bytes = None;
+        assert_eq!(cells(p, &SEND_PATH[4..]), [""]);
     }
 }

@@ -37,45 +37,70 @@ pub fn point_memory(p: &PointParams) -> usize {
     pools.max(receivers)
 }
 
+/// A point (or a session) beyond one of the server's limits; each names the limit and the
+/// flag that raises it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LimitError {
+    #[error("{threads} threads is more than this server allows per point, {max} (copybench server --max-threads)")]
+    Threads { threads: usize, max: usize },
+    #[error(
+        "{} x {pool} buffers (pool) x {threads} threads is {} of buffers, more than this server \
+         allows per point, {} (copybench server --max-memory; or a smaller --pool, size or thread count)",
+        format_size(*msg_size), format_size(*memory), format_size(*max)
+    )]
+    Memory {
+        msg_size: usize,
+        pool: usize,
+        threads: usize,
+        memory: usize,
+        max: usize,
+    },
+    #[error(
+        "warm-up + duration of {time:?} is longer than this server allows per point, {max:?} \
+         (copybench server --max-duration)"
+    )]
+    Duration { time: Duration, max: Duration },
+    #[error(
+        "this session reached this server's limit of {max} points (copybench server --max-points); \
+         split the sweep into several runs"
+    )]
+    Points { max: usize },
+}
+
 impl Limits {
     /// Checks one point; the refusal names the limit and the flag that raises it.
-    pub fn check(&self, p: &PointParams) -> Result<(), String> {
+    pub fn check(&self, p: &PointParams) -> Result<(), LimitError> {
         if p.threads > self.max_threads {
-            return Err(format!(
-                "{} threads is more than this server allows per point, {} (copybench server --max-threads)",
-                p.threads, self.max_threads
-            ));
+            return Err(LimitError::Threads {
+                threads: p.threads,
+                max: self.max_threads,
+            });
         }
         let memory = point_memory(p);
         if memory > self.max_memory {
-            return Err(format!(
-                "{} x {} buffers (pool) x {} threads is {} of buffers, more than this server allows per point, {} \
-                 (copybench server --max-memory; or a smaller --pool, size or thread count)",
-                format_size(p.msg_size),
-                p.pool_size(),
-                p.threads,
-                format_size(memory),
-                format_size(self.max_memory)
-            ));
+            return Err(LimitError::Memory {
+                msg_size: p.msg_size,
+                pool: p.pool_size(),
+                threads: p.threads,
+                memory,
+                max: self.max_memory,
+            });
         }
         let time = p.warmup.saturating_add(p.duration);
         if time > self.max_duration {
-            return Err(format!(
-                "warm-up + duration of {:?} is longer than this server allows per point, {:?} \
-                 (copybench server --max-duration)",
-                time, self.max_duration
-            ));
+            return Err(LimitError::Duration {
+                time,
+                max: self.max_duration,
+            });
         }
         Ok(())
     }
 
     /// The refusal for the point after the session's last allowed one.
-    pub fn points_exceeded(&self) -> String {
-        format!(
-            "this session reached this server's limit of {} points (copybench server --max-points); \
-             split the sweep into several runs",
-            self.max_points
-        )
+    pub fn points_exceeded(&self) -> LimitError {
+        LimitError::Points {
+            max: self.max_points,
+        }
     }
 }
 
@@ -101,6 +126,7 @@ mod tests {
         assert!(limits()
             .check(&threads)
             .unwrap_err()
+            .to_string()
             .contains("--max-threads"));
         let mut memory = PointParams::new(StrategyKind::TwoCopy, 1 << 20, 4);
         memory.pool = Some(64);
@@ -108,14 +134,19 @@ mod tests {
         assert!(limits()
             .check(&memory)
             .unwrap_err()
+            .to_string()
             .contains("--max-memory"));
         let mut long = ok.clone();
         long.duration = Duration::from_secs(10);
         assert!(limits()
             .check(&long)
             .unwrap_err()
+            .to_string()
             .contains("--max-duration"));
-        assert!(limits().points_exceeded().contains("--max-points"));
+        assert!(limits()
+            .points_exceeded()
+            .to_string()
+            .contains("--max-points"));
     }
 
     #[test]

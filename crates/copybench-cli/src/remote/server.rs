@@ -14,11 +14,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use copybench_core::engine::{run_receivers, Phase, PointParams};
+use copybench_core::engine::{run_receivers, ParamsError, Phase, PointParams};
 use copybench_core::result::{HostInfo, SystemCpu};
 
 use super::auth::{hex, nonce, parse_nonce, AuthKey, Side};
-use super::limits::Limits;
+use super::limits::{LimitError, Limits};
 use super::protocol::{
     read_frame, read_frame_limited, write_frame, Deadline, FrameError, Message,
     MAX_HANDSHAKE_FRAME, PROTOCOL_VERSION,
@@ -37,6 +37,78 @@ const STOP_GRACE: Duration = Duration::from_secs(3);
 /// Slack on top of a point's warm-up + duration for each of its phase messages (the first
 /// one waits for every sender to connect).
 const PHASE_SLACK: Duration = Duration::from_secs(30);
+
+/// Why the server refuses a client: the words go to the client in an `error` frame and to
+/// the server's log.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error("busy: another test is running (from {peer} since {since})")]
+    Busy { peer: SocketAddr, since: String },
+    #[error("busy: too many connections are being set up")]
+    TooManyHandshakes,
+    #[error(
+        "protocol version {protocol} (copybench {tool_version}) is not supported: this server \
+         (copybench {}) speaks version {}; run the same copybench version on both hosts",
+        env!("CARGO_PKG_VERSION"),
+        PROTOCOL_VERSION
+    )]
+    Version { protocol: u32, tool_version: String },
+    /// A message of another kind than the protocol allows here.
+    #[error("expected {expected}, got {got}")]
+    Unexpected {
+        expected: &'static str,
+        got: &'static str,
+    },
+    #[error("{}", SHUTTING_DOWN)]
+    ShuttingDown,
+    /// A message did not arrive whole in time, `during` a step of the protocol.
+    #[error("{during} did not complete within {after:?}")]
+    Incomplete {
+        during: &'static str,
+        after: Duration,
+    },
+    /// A frame that could not be read (closed, too large, not JSON, ...).
+    #[error(transparent)]
+    Frame(FrameError),
+    #[error("idle for {0:?}: closing the session (copybench server --idle-timeout)")]
+    Idle(Duration),
+    #[error("this server requires authentication (a 32-byte hex nonce in hello)")]
+    AuthRequired,
+    #[error("no random numbers: {0}")]
+    NoRandom(getrandom::Error),
+    #[error("authentication failed: the client's --auth-key-file does not hold this server's key")]
+    AuthFailed,
+    /// The session asked for more than the server allows (its point count).
+    #[error(transparent)]
+    Limit(#[from] LimitError),
+    #[error("invalid parameters: {0}")]
+    Invalid(#[from] ParamsError),
+    /// A test hook of the local engine (named) was set in the point.
+    #[error("{0} is a test hook of the local engine; a server does not accept it")]
+    TestHook(&'static str),
+}
+
+impl Refusal {
+    /// The refusal for a frame that could not be read `during` a step of the protocol.
+    fn of_frame(e: FrameError, during: &'static str) -> Refusal {
+        match e {
+            FrameError::ShuttingDown => Refusal::ShuttingDown,
+            FrameError::TimedOut(after) => Refusal::Incomplete { during, after },
+            other => Refusal::Frame(other),
+        }
+    }
+}
+
+/// Why a connection ended before its client said goodbye (the server's log line).
+#[derive(Debug, thiserror::Error)]
+enum SessionError {
+    /// The client was told, in an `error` frame that closes the session.
+    #[error(transparent)]
+    Refused(Refusal),
+    /// The control connection failed; nothing more can be said to the client.
+    #[error("control connection: {0}")]
+    Control(#[from] std::io::Error),
+}
 
 /// The server's settings, checked.
 pub struct ServerConfig {
@@ -115,13 +187,13 @@ impl State {
     }
 
     /// Takes the server for `peer`, or says who has it.
-    fn claim(&self, peer: SocketAddr) -> Result<Session<'_>, String> {
+    fn claim(&self, peer: SocketAddr) -> Result<Session<'_>, Refusal> {
         let mut holder = self.holder();
         if let Some(h) = &*holder {
-            return Err(format!(
-                "busy: another test is running (from {} since {})",
-                h.peer, h.since
-            ));
+            return Err(Refusal::Busy {
+                peer: h.peer,
+                since: h.since.clone(),
+            });
         }
         *holder = Some(Holder {
             peer,
@@ -228,7 +300,7 @@ fn accept_loop(listener: &TcpListener, state: &Arc<State>) -> Result<()> {
         if state.handshakes.fetch_add(1, Ordering::SeqCst) >= MAX_HANDSHAKES {
             state.handshakes.fetch_sub(1, Ordering::SeqCst);
             let _ = conn.set_write_timeout(Some(Duration::from_secs(1)));
-            refuse(&conn, "busy: too many connections are being set up".into());
+            refuse(&conn, Refusal::TooManyHandshakes);
             continue;
         }
         let state = Arc::clone(state);
@@ -258,27 +330,25 @@ fn shut_down(state: &State) {
 }
 
 /// Answers an error frame that ends the session (the connection is closed once the server
-/// is free again); returns the message for the server's log.
-fn refuse(control: &TcpStream, message: String) -> String {
+/// is free again); returns the session's end for the server's log.
+fn refuse(control: &TcpStream, refusal: Refusal) -> SessionError {
     let _ = write_frame(
         control,
         &Message::Error {
-            message: message.clone(),
+            message: refusal.to_string(),
             closing: true,
         },
     );
-    message
+    SessionError::Refused(refusal)
 }
 
 /// One connection: its handshake, then, holding the server, its session. Returns the number
 /// of points served.
-fn connection(control: &TcpStream, state: &State) -> Result<usize, String> {
-    let peer = control.peer_addr().map_err(|e| e.to_string())?;
-    control.set_nodelay(true).map_err(|e| e.to_string())?;
+fn connection(control: &TcpStream, state: &State) -> Result<usize, SessionError> {
+    let peer = control.peer_addr()?;
+    control.set_nodelay(true)?;
     // A client that does not read must not block the server on a write.
-    control
-        .set_write_timeout(Some(state.config.idle_timeout))
-        .map_err(|e| e.to_string())?;
+    control.set_write_timeout(Some(state.config.idle_timeout))?;
     let handshaking = Handshaking(&state.handshakes);
     let session = handshake(control, state, peer)?;
     drop(handshaking);
@@ -296,7 +366,7 @@ fn handshake<'s>(
     control: &TcpStream,
     state: &'s State,
     peer: SocketAddr,
-) -> Result<Session<'s>, String> {
+) -> Result<Session<'s>, SessionError> {
     let mut input = Deadline::new(control, state.config.handshake_timeout, &state.stop);
     let client_nonce = match read_frame_limited(&mut input, MAX_HANDSHAKE_FRAME) {
         Ok(Message::Hello {
@@ -306,14 +376,25 @@ fn handshake<'s>(
             protocol,
             tool_version,
             ..
-        }) => return Err(refuse(control, version_mismatch(protocol, &tool_version))),
+        }) => {
+            return Err(refuse(
+                control,
+                Refusal::Version {
+                    protocol,
+                    tool_version,
+                },
+            ))
+        }
         Ok(other) => {
             return Err(refuse(
                 control,
-                format!("expected hello, got {}", other.kind()),
+                Refusal::Unexpected {
+                    expected: "hello",
+                    got: other.kind(),
+                },
             ))
         }
-        Err(e) => return Err(refuse(control, frame_refusal(&e, "the handshake"))),
+        Err(e) => return Err(refuse(control, Refusal::of_frame(e, "the handshake"))),
     };
     if let Some(key) = &state.config.key {
         authenticate(control, &mut input, key, client_nonce.as_deref())?;
@@ -327,26 +408,8 @@ fn handshake<'s>(
             authenticated: state.config.key.is_some(),
             host: Some(state.host.clone()),
         },
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     Ok(session)
-}
-
-fn version_mismatch(protocol: u32, tool_version: &str) -> String {
-    format!(
-        "protocol version {protocol} (copybench {tool_version}) is not supported: this server \
-         (copybench {}) speaks version {PROTOCOL_VERSION}; run the same copybench version on both hosts",
-        env!("CARGO_PKG_VERSION")
-    )
-}
-
-/// The words for a frame that could not be read, `during` something.
-fn frame_refusal(e: &FrameError, during: &str) -> String {
-    match e {
-        FrameError::ShuttingDown => SHUTTING_DOWN.into(),
-        FrameError::TimedOut(after) => format!("{during} did not complete within {after:?}"),
-        other => other.to_string(),
-    }
 }
 
 /// The challenge-response: the server proves itself first (the client checks), then the
@@ -356,40 +419,35 @@ fn authenticate(
     input: &mut Deadline<'_>,
     key: &AuthKey,
     client_nonce: Option<&str>,
-) -> Result<(), String> {
+) -> Result<(), SessionError> {
     let Some(cn) = client_nonce.and_then(parse_nonce) else {
-        return Err(refuse(
-            control,
-            "this server requires authentication (a 32-byte hex nonce in hello)".into(),
-        ));
+        return Err(refuse(control, Refusal::AuthRequired));
     };
-    let sn = nonce().map_err(|e| refuse(control, format!("no random numbers: {e}")))?;
+    let sn = nonce().map_err(|e| refuse(control, Refusal::NoRandom(e)))?;
     write_frame(
         control,
         &Message::Challenge {
             nonce: hex(&sn),
             proof: key.proof(Side::Server, &cn, &sn),
         },
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     match read_frame_limited(input, MAX_HANDSHAKE_FRAME) {
         Ok(Message::Auth { proof }) if key.verify(Side::Client, &cn, &sn, &proof) => Ok(()),
-        Ok(Message::Auth { .. }) => Err(refuse(
-            control,
-            "authentication failed: the client's --auth-key-file does not hold this server's key"
-                .into(),
-        )),
+        Ok(Message::Auth { .. }) => Err(refuse(control, Refusal::AuthFailed)),
         Ok(other) => Err(refuse(
             control,
-            format!("expected auth, got {}", other.kind()),
+            Refusal::Unexpected {
+                expected: "auth",
+                got: other.kind(),
+            },
         )),
-        Err(e) => Err(refuse(control, frame_refusal(&e, "the handshake"))),
+        Err(e) => Err(refuse(control, Refusal::of_frame(e, "the handshake"))),
     }
 }
 
 /// A session: points until `bye`, within the limits. Returns the number of points served.
-fn serve_session(control: &TcpStream, state: &State) -> Result<usize, String> {
-    let local_ip = control.local_addr().map_err(|e| e.to_string())?.ip();
+fn serve_session(control: &TcpStream, state: &State) -> Result<usize, SessionError> {
+    let local_ip = control.local_addr()?.ip();
     let config = &state.config;
     let hooks = CliHooks::new(None, config.pin.clone(), config.counters);
     let (mut asked, mut served) = (0, 0);
@@ -399,20 +457,18 @@ fn serve_session(control: &TcpStream, state: &State) -> Result<usize, String> {
             Ok(Message::Prepare { params }) => params,
             Ok(Message::Bye) | Err(FrameError::Closed) => return Ok(served),
             Ok(other) => {
-                let message = format!("expected prepare or bye, got {}", other.kind());
-                return Err(refuse(control, message));
+                let unexpected = Refusal::Unexpected {
+                    expected: "prepare or bye",
+                    got: other.kind(),
+                };
+                return Err(refuse(control, unexpected));
             }
-            Err(FrameError::TimedOut(after)) => {
-                let message = format!(
-                    "idle for {after:?}: closing the session (copybench server --idle-timeout)"
-                );
-                return Err(refuse(control, message));
-            }
-            Err(e) => return Err(say_goodbye(control, state, &e)),
+            Err(FrameError::TimedOut(after)) => return Err(refuse(control, Refusal::Idle(after))),
+            Err(e) => return Err(say_goodbye(control, state, e)),
         };
         asked += 1;
         if asked > config.limits.max_points {
-            return Err(refuse(control, config.limits.points_exceeded()));
+            return Err(refuse(control, config.limits.points_exceeded().into()));
         }
         acceptable(&params).map_err(|e| refuse(control, e))?;
         if let Err(limit) = config.limits.check(&params) {
@@ -424,48 +480,40 @@ fn serve_session(control: &TcpStream, state: &State) -> Result<usize, String> {
                     message,
                     closing: false,
                 },
-            )
-            .map_err(|e| e.to_string())?;
+            )?;
             continue;
         }
         let reply = receive_point(control, local_ip, &params, &hooks, state)?;
-        write_frame(control, &reply).map_err(|e| e.to_string())?;
+        write_frame(control, &reply)?;
         served += 1;
     }
 }
 
 /// Refuses with the words for `e`; when the server stops, records that the client was told.
-fn say_goodbye(control: &TcpStream, state: &State, e: &FrameError) -> String {
-    let message = refuse(control, frame_refusal(e, "the next message"));
-    if matches!(e, FrameError::ShuttingDown) {
+fn say_goodbye(control: &TcpStream, state: &State, e: FrameError) -> SessionError {
+    let stopping = matches!(e, FrameError::ShuttingDown);
+    let ended = refuse(control, Refusal::of_frame(e, "the next message"));
+    if stopping {
         state.told_stop.store(true, Ordering::SeqCst);
     }
-    message
+    ended
 }
 
 /// Points a server never runs, whatever its limits: invalid ones, and the local engine's
 /// test hook.
-fn acceptable(params: &PointParams) -> Result<(), String> {
-    params
-        .validate()
-        .map_err(|e| format!("invalid parameters: {e}"))?;
-    if params.corrupt_message.is_some() || params.stall_once.is_some() || params.corrupt_mapping {
-        return Err(
-            "corrupt_message, stall_once and corrupt_mapping are test hooks of the local \
-             engine; a server does not accept them"
-                .into(),
-        );
+fn acceptable(params: &PointParams) -> Result<(), Refusal> {
+    params.validate()?;
+    let hooks = [
+        ("corrupt_message", params.corrupt_message.is_some()),
+        ("stall_once", params.stall_once.is_some()),
+        ("corrupt_mapping", params.corrupt_mapping),
+        ("early_release", params.early_release.is_some()),
+    ];
+    match hooks.iter().find(|(_, set)| *set) {
+        Some((name, _)) => Err(Refusal::TestHook(name)),
+        None => Ok(()),
     }
-    if params.early_release.is_some() {
-        return Err(
-            "early_release is a test hook of the local engine; a server does not \
-                    accept it"
-                .into(),
-        );
-    }
-    Ok(())
 }
-
 /// One point's receiving side; returns the `report` (or `error`) to send back, or ends the
 /// session when the control connection failed.
 fn receive_point(
@@ -474,7 +522,7 @@ fn receive_point(
     params: &PointParams,
     hooks: &CliHooks<'_>,
     state: &State,
-) -> Result<Message, String> {
+) -> Result<Message, SessionError> {
     let budget = params
         .warmup
         .saturating_add(params.duration)
@@ -485,8 +533,7 @@ fn receive_point(
             &Message::Ready {
                 ports: ports.to_vec(),
             },
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         follow_phases(control, phase, budget, hooks, state)
     });
     let system_cpu = match driven {
@@ -516,7 +563,7 @@ fn follow_phases(
     budget: Duration,
     hooks: &CliHooks<'_>,
     state: &State,
-) -> Result<Option<SystemCpu>, String> {
+) -> Result<Option<SystemCpu>, SessionError> {
     use copybench_core::engine::Hooks;
     let mut probe = None;
     let mut system_cpu = None;
@@ -532,11 +579,60 @@ fn follow_phases(
                 }
             }
             Ok(other) => {
-                let message = format!("expected phase, got {}", other.kind());
-                return Err(refuse(control, message));
+                let unexpected = Refusal::Unexpected {
+                    expected: "phase",
+                    got: other.kind(),
+                };
+                return Err(refuse(control, unexpected));
             }
-            Err(e) => return Err(say_goodbye(control, state, &e)),
+            Err(e) => return Err(say_goodbye(control, state, e)),
         }
     }
     Ok(system_cpu)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use copybench_core::StrategyKind;
+
+    #[test]
+    fn a_test_hook_is_refused_by_its_name() {
+        let mut params = PointParams::new(StrategyKind::TwoCopy, 4096, 1);
+        assert!(acceptable(&params).is_ok());
+        params.stall_once = Some(Duration::from_millis(1));
+        let refusal = acceptable(&params).unwrap_err();
+        assert!(
+            matches!(refusal, Refusal::TestHook("stall_once")),
+            "{refusal:?}"
+        );
+        assert_eq!(
+            refusal.to_string(),
+            "stall_once is a test hook of the local engine; a server does not accept it"
+        );
+    }
+
+    #[test]
+    fn an_invalid_point_is_refused_with_the_engine_s_reason() {
+        let params = PointParams::new(StrategyKind::TwoCopy, 0, 1);
+        let refusal = acceptable(&params).unwrap_err();
+        assert!(matches!(refusal, Refusal::Invalid(_)), "{refusal:?}");
+        assert!(
+            refusal.to_string().starts_with("invalid parameters: "),
+            "{refusal}"
+        );
+    }
+
+    #[test]
+    fn a_frame_that_did_not_arrive_says_during_what() {
+        let late = Refusal::of_frame(
+            FrameError::TimedOut(Duration::from_secs(1)),
+            "the handshake",
+        );
+        assert_eq!(late.to_string(), "the handshake did not complete within 1s");
+        let stopping = Refusal::of_frame(FrameError::ShuttingDown, "the next message");
+        assert_eq!(stopping.to_string(), SHUTTING_DOWN);
+        let closed = Refusal::of_frame(FrameError::Closed, "the next message");
+        assert_eq!(closed.to_string(), "the control connection was closed");
+    }
 }

@@ -228,13 +228,19 @@ impl PointParams {
 
     /// The cold pool: payload worth [`COLD_POOL_LLC_FACTOR`] times the last-level cache
     /// ([`last_level_cache`]; 32 MiB assumed where sysfs does not say) per connection, and
-    /// never less than the hot pool, within the same limits ([`MAX_POOL`] buffers, the
-    /// [`MAX_POOL_BYTES`] all connections may take, a ring's registered buffers). Below 1 KiB
-    /// [`MAX_POOL`] caps it under twice a 32 MiB cache: the point's `pool_bytes` says so.
+    /// never less than the pool `sendfile` and `splice` need (their hot default, the largest
+    /// of any strategy), within the same limits ([`MAX_POOL`] buffers, the [`MAX_POOL_BYTES`]
+    /// all connections may take, a ring's registered buffers). Below 1 KiB [`MAX_POOL`] caps
+    /// it under twice a 32 MiB cache: the point's `pool_bytes` says so.
+    ///
+    /// The same for every strategy at one size, whatever the strategy needs on its own: a
+    /// cold comparison is then one temperature, where the hot one cannot be (`sendfile` and
+    /// `splice` cannot reuse a buffer before the peer acknowledged it plus what a receiver
+    /// may hold unread; the findings' `mixed_pools` caveat says so for hot runs).
     pub fn cold_pool(&self) -> usize {
         let llc = last_level_cache().unwrap_or(ASSUMED_LLC_BYTES);
         let wanted = (COLD_POOL_LLC_FACTOR * llc).div_ceil(self.msg_size.max(1));
-        self.pool_within_limits(wanted.max(self.default_pool()))
+        self.pool_within_limits(wanted.max(self.by_reference_pool()))
     }
 
     /// The default pool, sized in bytes rather than messages: twice what a socket may hold in

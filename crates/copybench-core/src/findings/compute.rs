@@ -234,6 +234,9 @@ fn group(
         }
     }
 
+    let pool_differences = super::pools::pool_differences(points);
+    let mut caveats = group_caveats(&cells, &sizes, &strategies, metric, topology, zero_copy);
+    caveats.extend(super::pools::mixed_pools_caveat(&pool_differences, &sizes));
     Group {
         topology,
         protocol,
@@ -242,9 +245,10 @@ fn group(
         metric,
         sizes: size_findings,
         break_even,
-        caveats: group_caveats(&cells, &sizes, &strategies, metric, topology, zero_copy),
+        caveats,
         rate_bps,
         savings: Vec::new(),
+        pool_differences,
     }
 }
 

@@ -25,12 +25,14 @@
 //!   advantage rose at each of the last two steps by 5 points or more in all, else "never in
 //!   this range"; winning at every size is "at or below the smallest size".
 //! - **caveats** in words: zero-copy sends the kernel copied, CPU figures that are missing,
-//!   noisy cells, unverified points, points without a receiver, single repetitions.
+//!   noisy cells, unverified points, points without a receiver, single repetitions, and
+//!   strategies that ran from buffer pools of different sizes (`pools.rs`).
 //!
 //! [`render_text`] turns them into a few lines per group for the terminal.
 
 mod compute;
 mod paced;
+mod pools;
 mod receive;
 mod text;
 

@@ -156,6 +156,34 @@ pub struct Group {
     /// over the runner-up, in figures and in a sentence (`findings/paced.rs`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub savings: Vec<Saving>,
+    /// Each (strategy, size) whose buffer pool differs from the pool the other strategies of
+    /// that size ran from by more than [`POOL_TOLERANCE`] (a `mixed_pools` caveat says it in
+    /// words): its figures are not on the same buffer temperature as theirs. Absent when
+    /// every strategy ran from the same pool.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pool_differences: Vec<PoolDifference>,
+}
+
+/// Pools whose sizes differ by at most this share are called the same (`0.1`: 10%).
+pub const POOL_TOLERANCE: f64 = 0.1;
+
+/// A strategy that ran, at one size of a group, from a buffer pool of another size than the
+/// other strategies there: a larger pool keeps fewer of its buffers in cache, so the two are
+/// not compared on the same buffer temperature.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PoolDifference {
+    /// The strategy.
+    pub strategy: StrategyKind,
+    /// Message size in bytes.
+    pub msg_size: usize,
+    /// Payload bytes of its pool per connection (the points' `pool_bytes`; the median over
+    /// its repetitions).
+    pub pool_bytes: u64,
+    /// The pool the others ran from: the `pool_bytes` most strategies of this size share
+    /// (the smaller on a tie).
+    pub others_pool_bytes: u64,
+    /// `pool_bytes / others_pool_bytes` (9.3: a pool 9.3 times the others').
+    pub ratio: f64,
 }
 
 /// What the cheapest strategy of a paced group saves at one size: sender CPU per byte at the
@@ -418,4 +446,7 @@ pub enum CaveatKind {
     /// Paced points that did not reach their target rate (`--rate`): not at the load asked
     /// for.
     RateNotReached,
+    /// Strategies of one group ran from buffer pools of different sizes (the group's
+    /// `pool_differences`), so not on the same buffer temperature.
+    MixedPools,
 }
