@@ -271,7 +271,7 @@ pub fn run(args: &CrossoverArgs, cancel: &AtomicBool) -> Result<ExitCode> {
     if let Some(note) = &plan.placement_note {
         eprintln!("note: {note}");
     }
-    let mut hooks = CliHooks::new(target.topology(), plan.pin.clone(), plan.counters);
+    let mut hooks = CliHooks::new(Some(target.path()), plan.pin.clone(), plan.counters);
     hooks.placement = Some(plan.placement);
     let mut session = Session {
         results: run::new_results(&plan, &run_args, &target),

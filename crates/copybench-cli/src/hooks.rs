@@ -4,8 +4,9 @@ use std::cell::RefCell;
 
 use copybench_core::engine::{HookError, Hooks, IntervalProbe, Role, ThreadProbe};
 use copybench_core::result::{Counters, CpuTime, Metric, PinRecord, Placement, SystemCpu};
-use copybench_net::{Sink, Topology};
 use copybench_perf::{CounterValues, CpuTimes, Reading, ThreadCounters};
+
+use crate::run::TargetPath;
 
 /// CPUs for sender and receiver threads; thread i takes entry i modulo the list's length.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,9 +50,9 @@ thread_local! {
 }
 
 pub struct CliHooks<'a> {
-    pub topology: Option<&'a Topology>,
-    /// The sink's namespace, which sender threads join (there are no receivers).
-    pub sink: Option<&'a Sink>,
+    /// The path whose sides the threads join (`None`: this namespace, as a server's
+    /// receivers).
+    pub path: Option<&'a dyn TargetPath>,
     pub pin: Option<PinPlan>,
     pub counters: bool,
     /// The named placement `pin` implements, recorded in every point.
@@ -59,30 +60,20 @@ pub struct CliHooks<'a> {
 }
 
 impl<'a> CliHooks<'a> {
-    pub fn new(topology: Option<&'a Topology>, pin: Option<PinPlan>, counters: bool) -> Self {
+    pub fn new(path: Option<&'a dyn TargetPath>, pin: Option<PinPlan>, counters: bool) -> Self {
         CliHooks {
-            topology,
-            sink: None,
+            path,
             pin,
             counters,
             placement: None,
         }
     }
-
-    /// Sender threads join `sink`'s namespace.
-    pub fn with_sink(mut self, sink: Option<&'a Sink>) -> Self {
-        self.sink = sink;
-        self
-    }
 }
 
 impl Hooks for CliHooks<'_> {
     fn enter_thread(&self, role: Role, index: usize) -> Result<Option<usize>, HookError> {
-        if let Some(topology) = self.topology {
-            topology.enter(role)?;
-        }
-        if let (Some(sink), Role::Sender) = (self.sink, role) {
-            sink.enter()?;
+        if let Some(path) = self.path {
+            path.enter(role)?;
         }
         let cpu = match &self.pin {
             Some(plan) => {

@@ -663,7 +663,11 @@ pub fn run(args: PeersArgs, cancel: &AtomicBool) -> Result<ExitCode> {
         Outputs::create(&args.outputs, &results).map_err(|e| UsageError(format!("{e:#}")))?;
 
     let hooks = PeersHooks {
-        inner: CliHooks::new(topology.as_ref(), Some(pin), counters),
+        inner: CliHooks::new(
+            topology.as_ref().map(|t| t as &dyn crate::run::TargetPath),
+            Some(pin),
+            counters,
+        ),
         switches: Arc::new(Mutex::new(None)),
     };
     let endpoints = Endpoints {

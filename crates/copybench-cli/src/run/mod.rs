@@ -20,7 +20,7 @@ use crate::hooks::CliHooks;
 use crate::{host, summary, UsageError};
 
 pub use plan::RunPlan;
-pub use target::Target;
+pub use target::{run_on_side, Target, TargetPath};
 
 /// Exit code after Ctrl-C (128 + SIGINT), as shells expect.
 pub const EXIT_INTERRUPTED: u8 = 130;
@@ -36,8 +36,7 @@ pub fn run(args: RunArgs, cancel: &AtomicBool) -> Result<ExitCode> {
     let mut results = new_results(&plan, &args, &target);
     let outputs =
         Outputs::create(&args.outputs, &results).map_err(|e| UsageError(format!("{e:#}")))?;
-    let mut hooks =
-        CliHooks::new(target.topology(), plan.pin.clone(), plan.counters).with_sink(target.sink());
+    let mut hooks = CliHooks::new(Some(target.path()), plan.pin.clone(), plan.counters);
     hooks.placement = Some(plan.placement);
     let mut ended = sweep::sweep(
         &plan,

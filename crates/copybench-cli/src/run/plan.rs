@@ -2,8 +2,8 @@
 //! run order, where they run, how threads are placed. Building a plan has no side effects.
 
 use copybench_core::engine::{PointParams, Protocol, ReceiveKind, Verify};
-use copybench_core::receive::{PAGE_ALIGNED_MSS, PAGE_ALIGNED_MTU};
-use copybench_core::result::{Placement, RunConfigRecord, TopologyRecord};
+use copybench_core::receive::PAGE_ALIGNED_MSS;
+use copybench_core::result::{Placement, RunConfigRecord, TopologyKind, TopologyRecord};
 use copybench_core::sweep::{plan_grid, Grid};
 use copybench_core::units::format_size;
 use copybench_core::StrategyKind;
@@ -102,12 +102,12 @@ impl RunPlan {
                 ))
             })?;
         }
-        let target = target_choice(args)?;
+        let target = TargetChoice::from_args(args)?;
         // Over loopback the host's `lo` MTU stays as it is: the listener asks for an MSS
         // that carries whole pages instead, for every point of the run (read and trunc
         // compared on the same path), and each point records it.
         let maxseg = (receives.contains(&ReceiveKind::Zerocopy)
-            && matches!(target, TargetChoice::Loopback { .. }))
+            && target.kind() == TopologyKind::Loopback)
         .then_some(PAGE_ALIGNED_MSS);
         // The template too: `--refine` measures its sizes on the same path.
         template.tcp_maxseg = maxseg;
@@ -119,11 +119,7 @@ impl RunPlan {
             }
         }
         // A UDP_SEGMENT datagram must fit the veth's MTU, or every send fails with EINVAL.
-        let veth_mtu = match &target {
-            TargetChoice::Netns { mtu } | TargetChoice::Sink { mtu } => Some(*mtu as usize),
-            _ => None,
-        };
-        if let (Some(gso), Some(mtu)) = (args.udp_gso, veth_mtu) {
+        if let (Some(gso), Some(mtu)) = (args.udp_gso, target.mtu().map(|m| m as usize)) {
             if gso + 28 > mtu {
                 return Err(UsageError(format!(
                     "--udp-gso {gso}: each datagram and its 28 bytes of headers must fit the \
@@ -133,7 +129,7 @@ impl RunPlan {
             }
         }
         let cpus = usable_cpus();
-        let placed = placing(args, &cpus, matches!(target, TargetChoice::Remote { .. }))?;
+        let placed = placing(args, &cpus, !target.both_sides_here())?;
         Ok(RunPlan {
             points,
             template,
@@ -230,91 +226,6 @@ fn template(args: &RunArgs) -> PointParams {
     template.udp_gso = args.udp_gso;
     template
 }
-
-/// Where to run, from `--topology` and `--connect` (which must agree).
-fn target_choice(args: &RunArgs) -> Result<TargetChoice, UsageError> {
-    if args.connect.is_none() && args.auth_key_file.is_some() {
-        return Err(UsageError(
-            "--auth-key-file goes with --connect HOST:PORT (a `copybench server`)".into(),
-        ));
-    }
-    if args.connect.is_some() && !args.receiver_cpus.is_empty() {
-        return Err(UsageError(
-            "--receiver-cpus: in remote mode the receivers run on the server; give it to \
-             `copybench server --receiver-cpus` there"
-                .into(),
-        ));
-    }
-    // With zerocopy among the receive strategies, an MTU whose MSS is 15 whole pages, so
-    // that the receive queue can be mapped (the run records it in its topology, and every
-    // point the MSS it saw); an --mtu given wins.
-    let netns_mtu = args
-        .mtu
-        .unwrap_or(if args.receives.contains(&ReceiveKind::Zerocopy) {
-            PAGE_ALIGNED_MTU
-        } else {
-            1500
-        });
-    if args.topology == TopologyArg::Sink {
-        return sink_choice(args);
-    }
-    match (args.topology, &args.connect) {
-        (TopologyArg::Remote | TopologyArg::Auto, Some(target)) => Ok(TargetChoice::Remote {
-            connect: target.clone(),
-            key_file: args.auth_key_file.clone(),
-        }),
-        (TopologyArg::Remote, None) => Err(UsageError(
-            "--topology remote needs --connect HOST:PORT of a `copybench server`".into(),
-        )),
-        (_, Some(_)) => Err(UsageError(
-            "--connect goes with --topology remote (or auto), not with netns or loopback".into(),
-        )),
-        (TopologyArg::Netns, None) => Ok(TargetChoice::Netns { mtu: netns_mtu }),
-        (TopologyArg::Loopback, None) => Ok(TargetChoice::Loopback { note: None }),
-        (TopologyArg::Auto, None) if copybench_net::has_net_admin() => {
-            Ok(TargetChoice::Netns { mtu: netns_mtu })
-        }
-        (TopologyArg::Sink, _) => sink_choice(args),
-        (TopologyArg::Auto, None) => Ok(TargetChoice::Loopback {
-            note: Some(
-                "no CAP_NET_ADMIN: running over loopback instead of a veth pair between \
-                 namespaces (run as root for --topology netns)"
-                    .into(),
-            ),
-        }),
-    }
-}
-
-/// The sink: UDP only, with an MTU that lets every datagram be sent without a software
-/// checksum (which would make the kernel copy).
-fn sink_choice(args: &RunArgs) -> Result<TargetChoice, UsageError> {
-    if args.protocol != Protocol::Udp {
-        return Err(UsageError(
-            "--topology sink carries UDP only (nothing answers a TCP handshake there): \
-             add --protocol udp"
-                .into(),
-        ));
-    }
-    if args.connect.is_some() {
-        return Err(UsageError(
-            "--connect goes with --topology remote, not sink".into(),
-        ));
-    }
-    let largest = args.sizes.iter().copied().max().unwrap_or(0);
-    let needed = (largest + SINK_HEADERS).min(65535) as u32;
-    let mtu = args.mtu.unwrap_or(needed.max(9000));
-    if (mtu as usize) < largest + SINK_HEADERS {
-        eprintln!(
-            "note: --mtu {mtu} is below the largest datagram ({largest} bytes) plus {SINK_HEADERS} \
-             bytes of headers: larger datagrams are fragmented with a software checksum and the \
-             kernel copies them, sink or not"
-        );
-    }
-    Ok(TargetChoice::Sink { mtu })
-}
-
-/// IPv4 and UDP headers in front of a datagram's payload.
-const SINK_HEADERS: usize = 28;
 
 /// The CPUs this process may run on (its affinity mask), in order.
 fn usable_cpus() -> Vec<usize> {
