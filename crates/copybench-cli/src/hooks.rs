@@ -1,6 +1,7 @@
 //! The binary's engine hooks: which namespace and CPU each thread runs on, and what it measures.
 
 use std::cell::RefCell;
+use std::sync::{Arc, Mutex};
 
 use copybench_core::engine::{HookError, Hooks, IntervalProbe, Role, ThreadProbe};
 use copybench_core::result::{Counters, CpuTime, Metric, PinRecord, Placement, SystemCpu};
@@ -57,6 +58,9 @@ pub struct CliHooks<'a> {
     pub counters: bool,
     /// The named placement `pin` implements, recorded in every point.
     pub placement: Option<Placement>,
+    /// Where the machine's context switches over the last measured interval are kept, when
+    /// they are counted (`copybench peers` compares them with the peers').
+    pub switches: Option<Arc<Mutex<Option<u64>>>>,
 }
 
 impl<'a> CliHooks<'a> {
@@ -66,7 +70,20 @@ impl<'a> CliHooks<'a> {
             pin,
             counters,
             placement: None,
+            switches: None,
         }
+    }
+
+    /// Counts the machine's context switches over every measured interval from now on.
+    pub fn counting_switches(mut self) -> Self {
+        self.switches = Some(Arc::default());
+        self
+    }
+
+    /// The machine's context switches over the last measured interval, when counted and read.
+    pub fn last_switches(&self) -> Option<u64> {
+        let switches = self.switches.as_ref()?;
+        *switches.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -109,10 +126,15 @@ impl Hooks for CliHooks<'_> {
     }
 
     fn begin_interval(&self) -> Option<Box<dyn IntervalProbe>> {
-        Some(Box::new(ProcStatProbe(
-            CpuTimes::read().ok(),
-            CpuTimes::read_per_cpu().ok(),
-        )))
+        let switches = self.switches.clone().map(|out| {
+            *out.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            (context_switches(), out)
+        });
+        Some(Box::new(ProcStatProbe {
+            before: CpuTimes::read().ok(),
+            per_cpu_before: CpuTimes::read_per_cpu().ok(),
+            switches,
+        }))
     }
 }
 
@@ -147,16 +169,35 @@ pub fn to_counters(v: CounterValues) -> Counters {
     }
 }
 
-/// System-wide CPU time over the measured interval.
-/// System-wide and per-CPU CPU time over the measured interval.
-struct ProcStatProbe(Option<CpuTimes>, Option<Vec<(usize, CpuTimes)>>);
+/// System-wide and per-CPU CPU time over the measured interval, and the machine's context
+/// switches when they are counted.
+struct ProcStatProbe {
+    before: Option<CpuTimes>,
+    per_cpu_before: Option<Vec<(usize, CpuTimes)>>,
+    /// The count at the start and where the difference goes.
+    switches: Option<(Option<u64>, Arc<Mutex<Option<u64>>>)>,
+}
 
 impl IntervalProbe for ProcStatProbe {
     fn finish(self: Box<Self>) -> Option<SystemCpu> {
-        let mut system = system_cpu_since(self.0)?;
-        system.per_cpu = per_cpu_since(self.1);
+        if let Some((before, out)) = &self.switches {
+            let since = before
+                .zip(context_switches())
+                .map(|(a, b)| b.saturating_sub(a));
+            *out.lock().unwrap_or_else(|e| e.into_inner()) = since;
+        }
+        let mut system = system_cpu_since(self.before)?;
+        system.per_cpu = per_cpu_since(self.per_cpu_before);
         Some(system)
     }
+}
+
+/// `/proc/stat`'s `ctxt`: context switches on all CPUs since boot.
+pub fn context_switches() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/stat").ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("ctxt "))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// Each CPU's time since `before` (the `cpuN` lines), in the results' terms; the engine

@@ -3,7 +3,9 @@
 
 use copybench_core::engine::{PointParams, Protocol, ReceiveKind, Verify};
 use copybench_core::receive::PAGE_ALIGNED_MSS;
-use copybench_core::result::{Placement, RunConfigRecord, TopologyKind, TopologyRecord};
+use copybench_core::result::{
+    Placement, RunConfigRecord, TopologyKind, TopologyRecord, UnsupportedRecord, COPYBENCH_TOOL,
+};
 use copybench_core::sweep::{plan_grid, Grid};
 use copybench_core::units::format_size;
 use copybench_core::StrategyKind;
@@ -12,12 +14,39 @@ use super::target::TargetChoice;
 use crate::args::{RunArgs, TopologyArg};
 use crate::export::Format;
 use crate::hooks::PinPlan;
+use crate::peers::Peer;
 use crate::UsageError;
+
+/// What measures a point: copybench's engine, or a peer tool beside it (`copybench peers`).
+#[derive(Clone, Copy)]
+pub enum Tool {
+    /// copybench's own engine, through the target and the hooks.
+    Copybench,
+    /// A peer's server and client processes on the target's two sides.
+    Peer(&'static dyn Peer),
+}
+
+impl Tool {
+    /// Its name in the results (`tool`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Tool::Copybench => COPYBENCH_TOOL,
+            Tool::Peer(p) => p.name(),
+        }
+    }
+}
+
+/// One measurement of the plan: a point and the tool that measures it.
+#[derive(Clone)]
+pub struct Planned {
+    pub tool: Tool,
+    pub params: PointParams,
+}
 
 /// A validated run.
 pub struct RunPlan {
-    /// Every point, in run order (interleaved strategies, rotated per repetition).
-    pub points: Vec<PointParams>,
+    /// Every point, in run order (interleaved strategies, and tools, rotated per repetition).
+    pub points: Vec<Planned>,
     /// The parameters every point shares.
     pub template: PointParams,
     /// Where the traffic will run.
@@ -30,6 +59,13 @@ pub struct RunPlan {
     pub placement_note: Option<String>,
     /// Whether per-thread counters are opened.
     pub counters: bool,
+    /// What is known unsupported before the run (a peer not installed), as the results start.
+    pub unsupported: Vec<UnsupportedRecord>,
+    /// Said to the user before the run (`note: ...`).
+    pub notes: Vec<String>,
+    /// `copybench peers`: copybench's points beside the peers' (its own point in the peers'
+    /// terms, the peers' table).
+    pub peers: bool,
 }
 
 impl RunPlan {
@@ -131,13 +167,22 @@ impl RunPlan {
         let cpus = usable_cpus();
         let placed = placing(args, &cpus, !target.both_sides_here())?;
         Ok(RunPlan {
-            points,
+            points: points
+                .into_iter()
+                .map(|params| Planned {
+                    tool: Tool::Copybench,
+                    params,
+                })
+                .collect(),
             template,
             target,
             pin: placed.pin,
             placement: placed.placement,
             placement_note: placed.note,
             counters: !args.no_counters,
+            unsupported: Vec::new(),
+            notes: Vec::new(),
+            peers: false,
         })
     }
 
