@@ -10,7 +10,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
@@ -18,15 +17,13 @@ use copybench_core::crossover::{Bisection, CrossoverRecord, Step};
 use copybench_core::engine::{DataTemperature, EngineError, Mode, PointParams, Protocol, Verify};
 use copybench_core::findings::{size_text, Figure};
 use copybench_core::message::Align;
-use copybench_core::model::Placement;
 use copybench_core::result::RunResults;
 use copybench_core::units::format_size;
 use copybench_core::StrategyKind;
 use serde::Serialize;
 
 use crate::args::{
-    parse_align, parse_data, parse_msg_size, parse_positive_duration, parse_strategy,
-    parse_threads, parse_warmup, RunArgs, TopologyArg,
+    parse_align, parse_data, parse_msg_size, parse_strategy, ArgError, RunArgs, SweepOptions,
 };
 use crate::export::write_atomically;
 use crate::hooks::CliHooks;
@@ -52,6 +49,24 @@ impl MetricArg {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    mut_arg("threads", |a| a.help("Connection counts, comma-separated: one search per count")),
+    mut_arg("duration", |a| a.help("Measured time per point").default_value("1s")),
+    mut_arg("warmup", |a| a
+        .help("Unmeasured streaming before each point (0 for none)")
+        .default_value("300ms")),
+    mut_arg("repetitions", |a| a.help("Repetitions of both strategies at every probed size (1 \
+        to 100); 3 or more lets each probe say whether the two were told apart")),
+    mut_arg("topology", |a| a.help("Where the traffic runs (as `copybench run`)")),
+    mut_arg("mtu", |a| a
+        .help("MTU of the veth pair (netns topology), 68 to 65535")
+        .default_value("1500")),
+    mut_arg("placement", |a| a.help("CPU placement, as `copybench run` (and with the same \
+        default, so that a crossover and a run measure alike), recorded with every point: \
+        apart, same, none (unpinned)")),
+    mut_arg("no_counters", |a| a.help("Do not open per-thread counters (then --metric cpu \
+        cannot be measured)")),
+)]
 pub struct CrossoverArgs {
     /// The two strategies, A,B: where does A start or stop beating B?
     #[arg(long, value_delimiter = ',', value_parser = parse_strategy, required = true,
@@ -70,34 +85,14 @@ pub struct CrossoverArgs {
     #[arg(long, value_name = "PCT", value_parser = parse_tolerance, default_value = "10")]
     pub tolerance: f64,
 
-    /// Connection counts, comma-separated: one search per count.
-    #[arg(short, long, value_delimiter = ',', value_parser = parse_threads, default_value = "1")]
-    pub threads: Vec<usize>,
-
-    /// Measured time per point.
-    #[arg(short, long, allow_hyphen_values = true, value_parser = parse_positive_duration, default_value = "1s")]
-    pub duration: Duration,
-
-    /// Unmeasured streaming before each point (0 for none).
-    #[arg(short, long, allow_hyphen_values = true, value_parser = parse_warmup, default_value = "300ms")]
-    pub warmup: Duration,
-
-    /// Repetitions of both strategies at every probed size (1 to 100); 3 or more lets each
-    /// probe say whether the two were told apart.
-    #[arg(short, long, value_parser = clap::value_parser!(u16).range(1..=100), default_value = "3")]
-    pub repetitions: u16,
-
-    /// Where the traffic runs (as `copybench run`).
-    #[arg(long, value_enum, default_value = "auto")]
-    pub topology: TopologyArg,
+    /// Connections, timing, repetitions, topology, placement, counters (as `copybench run`,
+    /// with the crossover's defaults).
+    #[command(flatten)]
+    pub sweep: SweepOptions,
 
     /// The `copybench server` to send to (implies --topology remote).
     #[arg(long, value_name = "HOST:PORT")]
     pub connect: Option<String>,
-
-    /// MTU of the veth pair (netns topology), 68 to 65535.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(68..=65535), default_value = "1500")]
-    pub mtu: u32,
 
     /// Fields per message (1 to 1024).
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024), default_value = "8")]
@@ -116,11 +111,6 @@ pub struct CrossoverArgs {
     #[arg(long, value_parser = parse_align, default_value = "offset:96")]
     pub align: Align,
 
-    /// CPU placement, as `copybench run` (and with the same default, so that a crossover and
-    /// a run measure alike), recorded with every point: apart, same, none (unpinned).
-    #[arg(long, value_parser = crate::args::parse_placement, default_value = "apart")]
-    pub placement: Placement,
-
     /// The same as --placement apart (kept for older scripts).
     #[arg(long, conflicts_with = "placement")]
     pub pin: bool,
@@ -136,27 +126,26 @@ pub struct CrossoverArgs {
     /// Write the points and the search here (.json), rewritten after every probe.
     #[arg(short, long = "out", value_name = "FILE.json")]
     pub out: Option<PathBuf>,
-
-    /// Do not open per-thread counters (then --metric cpu cannot be measured).
-    #[arg(long)]
-    pub no_counters: bool,
 }
 
-fn parse_between(s: &str) -> Result<(usize, usize), String> {
-    let (lo, hi) = s
-        .split_once("..")
-        .ok_or_else(|| format!("'{s}' is not a range LOW..HIGH, like 1k..256k"))?;
+fn parse_between(s: &str) -> Result<(usize, usize), ArgError> {
+    let (lo, hi) = s.split_once("..").ok_or_else(|| ArgError::Malformed {
+        value: s.to_string(),
+        expected: "a range LOW..HIGH, like 1k..256k".into(),
+    })?;
     let (lo, hi) = (parse_msg_size(lo)?, parse_msg_size(hi)?);
     if lo >= hi {
-        return Err(format!("{s}: LOW must be below HIGH"));
+        return Err(ArgError::Refused(format!("{s}: LOW must be below HIGH")));
     }
     Ok((lo, hi))
 }
 
-fn parse_tolerance(s: &str) -> Result<f64, String> {
+fn parse_tolerance(s: &str) -> Result<f64, ArgError> {
     let v = crate::args::parse_pct(s)?;
     if v <= 0.0 {
-        return Err(format!("{s}: the tolerance must be above 0 percent"));
+        return Err(ArgError::Refused(format!(
+            "{s}: the tolerance must be above 0 percent"
+        )));
     }
     Ok(v)
 }
@@ -168,14 +157,9 @@ impl CrossoverArgs {
         RunArgs {
             strategies: self.pair.clone(),
             sizes: vec![self.between.0, self.between.1],
-            threads: self.threads.clone(),
-            duration: self.duration,
-            warmup: self.warmup,
-            repetitions: self.repetitions,
+            sweep: self.sweep.clone(),
             mode: Mode::Stream,
-            topology: self.topology,
             connect: self.connect.clone(),
-            mtu: Some(self.mtu),
             protocol: Protocol::Tcp,
             expect_zerocopy: false,
             auth_key_file: None,
@@ -184,7 +168,6 @@ impl CrossoverArgs {
             splice_gift: false,
             hugepages: false,
             udp_gso: None,
-            placement: self.placement,
             verify: Verify::Full,
             receives: vec![copybench_core::engine::ReceiveKind::Read],
             read_size: None,
@@ -201,7 +184,6 @@ impl CrossoverArgs {
             rates: Vec::new(),
             outputs: self.out.iter().cloned().collect(),
             json: false,
-            no_counters: self.no_counters,
             no_progress: true,
             corrupt_message: None,
         }
@@ -218,7 +200,7 @@ impl CrossoverArgs {
         if a == b {
             return Err(UsageError(format!("--pair {a},{b}: the two must differ")));
         }
-        if self.metric == MetricArg::Cpu && self.no_counters {
+        if self.metric == MetricArg::Cpu && self.sweep.no_counters {
             return Err(UsageError(
                 "--metric cpu needs the per-thread counters: drop --no-counters".into(),
             ));
@@ -283,7 +265,7 @@ pub fn run(args: &CrossoverArgs, cancel: &AtomicBool) -> Result<ExitCode> {
         searches: Vec::new(),
     };
     session.save()?;
-    for &threads in &args.threads {
+    for &threads in &args.sweep.threads {
         let record = session.search(a, b, threads)?;
         println!("{}", describe(&record, threads));
         if cancel.load(Ordering::Relaxed) {
@@ -341,7 +323,7 @@ impl Session<'_> {
         size: usize,
         threads: usize,
     ) -> Result<Option<(Vec<f64>, Vec<f64>)>> {
-        let reps = usize::from(self.args.repetitions);
+        let reps = usize::from(self.args.sweep.repetitions);
         let points =
             copybench_core::sweep::plan(&self.plan.template, &[a, b], &[size], &[threads], reps);
         let first = self.results.points.len();

@@ -30,8 +30,8 @@ use copybench_core::engine::{Mode, PointParams, Protocol, ReceiveKind, Role};
 use copybench_core::message::Align;
 use copybench_core::model::Placement;
 use copybench_core::result::{
-    FailureRecord, PeerFigures, Point, RunResults, SideMetrics, SystemCpu, UnsupportedRecord,
-    COPYBENCH_TOOL,
+    copybench_tool, FailureRecord, PeerFigures, Point, RunResults, SideMetrics, SystemCpu,
+    TopologyKind, UnsupportedRecord, COPYBENCH_TOOL,
 };
 use copybench_core::sweep::Spread;
 use copybench_core::units::format_size;
@@ -79,6 +79,42 @@ pub struct Measured {
     pub retransmits: Option<u64>,
 }
 
+/// Why a peer's output gave no figures (the messages say which peer and what was missing).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OutputError {
+    /// The peer printed an error of its own (e.g. the connection was refused): its words.
+    #[error("{0}")]
+    Said(String),
+    /// A figure the parser reads is not in the output.
+    #[error("{0}")]
+    Missing(String),
+    /// The output is not in the form the peer prints.
+    #[error("{0}")]
+    Malformed(String),
+    /// The output says no payload went through.
+    #[error("{0}")]
+    Empty(&'static str),
+}
+
+/// A figure the parser reads is not in the output: `what` says which.
+fn missing(what: &str) -> OutputError {
+    OutputError::Missing(what.to_string())
+}
+
+/// Why no free ports could be found for a peer's server.
+#[derive(Debug, thiserror::Error)]
+pub enum PortsError {
+    /// Not even one port could be bound.
+    #[error("finding a free port on {addr}: {source}")]
+    Bind {
+        addr: IpAddr,
+        source: std::io::Error,
+    },
+    /// Every try found a taken port among the consecutive ones.
+    #[error("no {count} consecutive free ports on {addr}")]
+    NoneFree { addr: IpAddr, count: usize },
+}
+
 /// One peer tool: how to run it and how to read it.
 pub trait Peer: Sync {
     /// Its name in results (`tool`).
@@ -99,7 +135,12 @@ pub trait Peer: Sync {
     fn server_done(&self, _server_out: &str, _s: &Setting) -> bool {
         true
     }
-    fn parse(&self, client_out: &str, server_out: &str, s: &Setting) -> Result<Measured, String>;
+    fn parse(
+        &self,
+        client_out: &str,
+        server_out: &str,
+        s: &Setting,
+    ) -> Result<Measured, OutputError>;
 }
 
 /// Every peer, in the order they are tried.
@@ -143,11 +184,11 @@ pub enum PointError {
 /// `count` consecutive ports free on `addr` in the namespace of the calling thread: the kernel
 /// picks an ephemeral port, the following ones are checked by binding them too. All are
 /// released on return; a peer taking one in between is a recorded failure.
-fn free_ports(addr: IpAddr, count: usize) -> Result<u16, String> {
+fn free_ports(addr: IpAddr, count: usize) -> Result<u16, PortsError> {
     for _ in 0..50 {
         let first = TcpListener::bind(SocketAddr::new(addr, 0))
             .and_then(|l| l.local_addr())
-            .map_err(|e| format!("finding a free port on {addr}: {e}"))?
+            .map_err(|source| PortsError::Bind { addr, source })?
             .port();
         if usize::from(first) + count > usize::from(u16::MAX) {
             continue;
@@ -159,7 +200,7 @@ fn free_ports(addr: IpAddr, count: usize) -> Result<u16, String> {
             return Ok(first);
         }
     }
-    Err(format!("no {count} consecutive free ports on {addr}"))
+    Err(PortsError::NoneFree { addr, count })
 }
 
 /// CPU time (user + system) of a peer's processes while its test ran, from `/proc/PID/stat`.
@@ -239,7 +280,7 @@ fn run_peer(
     let count = peer.ports(threads);
     let port = run_on_side(path, Role::Receiver, || free_ports(addr, count))
         .map_err(|e| failed(e.to_string()))?
-        .map_err(failed)?;
+        .map_err(|e| failed(e.to_string()))?;
     let seconds = params.duration.as_secs();
     let setting = Setting {
         size,
@@ -262,7 +303,7 @@ fn run_peer(
         &peer.server(&setting),
         path.namespace_fd(Role::Receiver),
     )
-    .map_err(failed)?;
+    .map_err(|e| failed(e.to_string()))?;
     process::wait_listening(&mut server, port, Duration::from_secs(10), cancel)
         .map_err(wait_err)?;
 
@@ -274,7 +315,7 @@ fn run_peer(
         &peer.client(&setting),
         path.namespace_fd(Role::Sender),
     )
-    .map_err(failed)?;
+    .map_err(|e| failed(e.to_string()))?;
     // The test's own length plus generous room for start-up and the final exchange.
     let status = client
         .wait(Duration::from_secs(seconds + 20), cancel)
@@ -312,6 +353,7 @@ fn run_peer(
     match peer.parse(&client_out, &server_out, &setting) {
         Ok(m) => Ok((m, setting, system, switches, cpu)),
         Err(e) => {
+            let e = e.to_string();
             let mut why = format!("{e} (client exited {status}");
             let complaint = client.complaint();
             if !complaint.is_empty() && !e.contains(&complaint) {
@@ -452,22 +494,19 @@ pub fn plan(args: &PeersArgs) -> Result<(RunPlan, RunArgs), UsageError> {
             )));
         }
     }
-    if args.duration.subsec_nanos() != 0 {
+    if args.sweep.duration.subsec_nanos() != 0 {
         return Err(UsageError(format!(
             "--duration {:?}: peers take whole seconds (iperf3 and sockperf ignore fractions); \
              use e.g. 3s",
-            args.duration
+            args.sweep.duration
         )));
     }
-    let (sender_cpu, receiver_cpu) = cpus(args.placement)?;
-    if matches!(args.topology, TopologyArg::Remote | TopologyArg::Sink) {
+    let (sender_cpu, receiver_cpu) = cpus(args.sweep.placement)?;
+    if let TopologyArg::Kind(kind @ (TopologyKind::Remote | TopologyKind::Sink)) =
+        args.sweep.topology
+    {
         return Err(UsageError(format!(
-            "--topology {}: peers run on this machine with a receiver (netns or loopback)",
-            if args.topology == TopologyArg::Sink {
-                "sink"
-            } else {
-                "remote"
-            }
+            "--topology {kind}: peers run on this machine with a receiver (netns or loopback)"
         )));
     }
     let run_args = run_args(args);
@@ -490,7 +529,7 @@ pub fn plan(args: &PeersArgs) -> Result<(RunPlan, RunArgs), UsageError> {
         senders: vec![sender_cpu],
         receivers: vec![receiver_cpu],
     });
-    plan.placement = args.placement;
+    plan.placement = args.sweep.placement;
     plan.placement_note = None;
 
     // Which peers are here.
@@ -530,15 +569,10 @@ fn run_args(args: &PeersArgs) -> RunArgs {
     RunArgs {
         strategies: vec![StrategyKind::ScatterGather],
         sizes: args.sizes.clone(),
-        threads: args.threads.clone(),
-        duration: args.duration,
-        warmup: args.warmup,
-        repetitions: args.repetitions,
+        sweep: args.sweep.clone(),
         mode: Mode::Stream,
-        topology: args.topology,
         connect: None,
         auth_key_file: None,
-        mtu: Some(args.mtu),
         protocol: Protocol::Tcp,
         expect_zerocopy: false,
         fields: 1,
@@ -556,7 +590,6 @@ fn run_args(args: &PeersArgs) -> RunArgs {
         splice_gift: false,
         hugepages: false,
         udp_gso: None,
-        placement: args.placement,
         pin: false,
         sender_cpus: Vec::new(),
         receiver_cpus: Vec::new(),
@@ -569,7 +602,6 @@ fn run_args(args: &PeersArgs) -> RunArgs {
         rates: args.rate.into_iter().collect(),
         outputs: args.outputs.clone(),
         json: false,
-        no_counters: args.no_counters,
         no_progress: false,
         corrupt_message: None,
     }
@@ -812,5 +844,119 @@ pub(crate) mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), 4);
+    }
+
+    use super::*;
+    use clap::Parser;
+
+    fn peers_args(extra: &[&str]) -> PeersArgs {
+        let argv = ["copybench", "peers"];
+        match crate::args::Cli::try_parse_from(argv.iter().chain(extra))
+            .unwrap()
+            .command
+        {
+            crate::args::Command::Peers(args) => *args,
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    fn order(points: &[Planned]) -> Vec<(usize, usize, &'static str)> {
+        points
+            .iter()
+            .map(|p| (p.params.repetition, p.params.msg_size, p.tool.name()))
+            .collect()
+    }
+
+    #[test]
+    fn every_point_goes_to_each_tool_in_an_order_rotated_per_cell_and_repetition() {
+        let tools = [Tool::Copybench, Tool::Peer(&iperf3::Iperf3)];
+        let point = |size, repetition| Planned {
+            tool: Tool::Copybench,
+            params: PointParams {
+                repetition,
+                ..PointParams::new(StrategyKind::ScatterGather, size, 1)
+            },
+        };
+        let points = vec![point(1, 0), point(2, 0), point(1, 1), point(2, 1)];
+        let cb = COPYBENCH_TOOL;
+        assert_eq!(
+            order(&with_tools(points, &tools)),
+            [
+                (0, 1, cb),
+                (0, 1, "iperf3"),
+                (0, 2, "iperf3"),
+                (0, 2, cb),
+                (1, 1, "iperf3"),
+                (1, 1, cb),
+                (1, 2, cb),
+                (1, 2, "iperf3"),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_peers_plan_is_runs_plan_with_one_buffer_reads_of_the_write_size_and_both_cpus() {
+        // Both sides on CPU 0 (`same`), so that the test runs on any machine.
+        let args = peers_args(&[
+            "--topology",
+            "loopback",
+            "--sizes",
+            "1k,4k",
+            "--repetitions",
+            "2",
+            "--placement",
+            "same",
+            "--peers",
+            "iperf3",
+        ]);
+        let (plan, run_args) = plan(&args).unwrap();
+        assert!(plan.peers);
+        assert_eq!(
+            plan.target.kind(),
+            copybench_core::result::TopologyKind::Loopback
+        );
+        assert_eq!(
+            plan.pin,
+            Some(PinPlan {
+                senders: vec![0],
+                receivers: vec![0]
+            })
+        );
+        assert_eq!(plan.placement, Placement::Same);
+        // The peers' defaults, not run's.
+        assert_eq!(run_args.sweep.duration, Duration::from_secs(3));
+        assert_eq!(run_args.sweep.mtu, Some(1500));
+        assert_eq!(run_args.verify, copybench_core::engine::Verify::Stamps);
+        let own: Vec<&PointParams> = plan
+            .points
+            .iter()
+            .filter(|p| matches!(p.tool, Tool::Copybench))
+            .map(|p| &p.params)
+            .collect();
+        assert_eq!(own.len(), 4, "2 sizes x 2 repetitions");
+        for p in own {
+            assert_eq!((p.fields, p.pool), (1, Some(1)));
+            assert_eq!(p.read_size, Some(p.msg_size));
+            assert_eq!(p.strategy, StrategyKind::ScatterGather);
+        }
+        // iperf3 either beside every copybench point, or recorded as missing before the run.
+        let theirs = plan.points.len() - 4;
+        let missing = plan.unsupported.iter().any(|u| u.tool == "iperf3");
+        assert!(
+            (theirs == 4 && !missing) || (theirs == 0 && missing),
+            "{theirs} iperf3 points, missing: {missing}"
+        );
+    }
+
+    #[test]
+    fn what_the_peers_cannot_take_is_refused_before_the_run() {
+        for (extra, says) in [
+            (&["--topology", "sink"][..], "--topology sink"),
+            (&["--duration", "1500ms"][..], "whole seconds"),
+            (&["--out", "x.md"][..], "JSON only"),
+        ] {
+            let e = plan(&peers_args(extra)).err().expect("refused").to_string();
+            assert!(e.contains(says), "{extra:?}: {e}");
+        }
     }
 }

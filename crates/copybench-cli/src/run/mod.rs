@@ -58,7 +58,7 @@ pub fn run_plan(plan: &RunPlan, args: &RunArgs, cancel: &AtomicBool) -> Result<E
             &outputs,
             &mut results,
             usize::from(args.refine_budget),
-            usize::from(args.repetitions),
+            usize::from(args.sweep.repetitions),
             cancel,
         )?;
         ended = target.ended();

@@ -99,10 +99,10 @@ impl RunPlan {
             strategies: &args.strategies,
             receives: &receives,
             sizes: &args.sizes,
-            threads: &args.threads,
+            threads: &args.sweep.threads,
             rates: &rates,
         };
-        let mut points = plan_grid(&template, &grid, usize::from(args.repetitions));
+        let mut points = plan_grid(&template, &grid, usize::from(args.sweep.repetitions));
         if args.hugepages && args.strategies.iter().all(|&s| s == StrategyKind::Sendfile) {
             return Err(UsageError(
                 "--hugepages applies to the heap pools; sendfile's pool is a memory file: add \
@@ -144,7 +144,7 @@ impl RunPlan {
         // compared on the same path), and each point records it.
         let maxseg = (receives.contains(&ReceiveKind::Zerocopy)
             && target.kind() == TopologyKind::Loopback)
-        .then_some(PAGE_ALIGNED_MSS);
+            .then_some(PAGE_ALIGNED_MSS);
         // The template too: `--refine` measures its sizes on the same path.
         template.tcp_maxseg = maxseg;
         for p in &mut points {
@@ -179,7 +179,7 @@ impl RunPlan {
             pin: placed.pin,
             placement: placed.placement,
             placement_note: placed.note,
-            counters: !args.no_counters,
+            counters: !args.sweep.no_counters,
             unsupported: Vec::new(),
             notes: Vec::new(),
             peers: false,
@@ -194,10 +194,10 @@ impl RunPlan {
             topology,
             strategies: args.strategies.clone(),
             sizes: args.sizes.clone(),
-            threads: args.threads.clone(),
-            duration_s: args.duration.as_secs_f64(),
-            warmup_s: args.warmup.as_secs_f64(),
-            repetitions: usize::from(args.repetitions),
+            threads: args.sweep.threads.clone(),
+            duration_s: args.sweep.duration.as_secs_f64(),
+            warmup_s: args.sweep.warmup.as_secs_f64(),
+            repetitions: usize::from(args.sweep.repetitions),
             fields: usize::from(args.fields),
             pool: self.template.pool,
             align: args.align,
@@ -243,7 +243,9 @@ fn receives(args: &RunArgs) -> Result<Vec<ReceiveKind>, UsageError> {
                 .into(),
         ));
     }
-    if list.contains(&ReceiveKind::Zerocopy) && args.topology == TopologyArg::Sink {
+    if list.contains(&ReceiveKind::Zerocopy)
+        && args.sweep.topology == TopologyArg::Kind(TopologyKind::Sink)
+    {
         return Err(UsageError(
             "--receive zerocopy needs a receiver, and the sink has none: use --topology netns \
              or loopback"
@@ -255,15 +257,15 @@ fn receives(args: &RunArgs) -> Result<Vec<ReceiveKind>, UsageError> {
 
 /// The parameters every point of the run shares.
 fn template(args: &RunArgs) -> PointParams {
-    let mut template = PointParams::new(args.strategies[0], args.sizes[0], args.threads[0]);
+    let mut template = PointParams::new(args.strategies[0], args.sizes[0], args.sweep.threads[0]);
     template.mode = args.mode;
     template.protocol = args.protocol;
     template.fields = usize::from(args.fields);
     template.pool = args.pool.map(|p| p as usize);
     template.data = args.data;
     template.align = args.align;
-    template.warmup = args.warmup;
-    template.duration = args.duration;
+    template.warmup = args.sweep.warmup;
+    template.duration = args.sweep.duration;
     template.verify = args.verify;
     template.read_size = args.read_size;
     template.uring_depth = args.uring_depth.map(usize::from);
@@ -296,7 +298,7 @@ pub fn placing(args: &RunArgs, cpus: &[usize], remote: bool) -> Result<Placing, 
     let asked = if args.pin {
         Placement::Apart
     } else {
-        args.placement
+        args.sweep.placement
     };
     let placed = |pin, placement, note: Option<String>| Placing {
         pin,

@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use copybench_core::engine::{EngineError, PointParams};
-use copybench_core::result::{
-    FailureRecord, Point, RunResults, UnsupportedRecord, COPYBENCH_TOOL,
-};
+use copybench_core::result::{FailureRecord, Point, RunResults, UnsupportedRecord, COPYBENCH_TOOL};
 use copybench_core::units::format_size;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 

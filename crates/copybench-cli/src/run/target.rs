@@ -267,13 +267,14 @@ impl TargetChoice {
                 } else {
                     1500
                 });
-        let choice = match (args.topology, &args.connect) {
-            (TopologyArg::Sink, _) => sink_choice(args)?,
-            (TopologyArg::Remote | TopologyArg::Auto, Some(target)) => TargetChoice::Remote {
+        use TopologyKind::{Loopback, Netns, Remote, Sink};
+        let choice = match (args.sweep.topology, &args.connect) {
+            (TopologyArg::Kind(Sink), _) => sink_choice(args)?,
+            (TopologyArg::Kind(Remote) | TopologyArg::Auto, Some(target)) => TargetChoice::Remote {
                 connect: target.clone(),
                 key_file: args.auth_key_file.clone(),
             },
-            (TopologyArg::Remote, None) => {
+            (TopologyArg::Kind(Remote), None) => {
                 return Err(UsageError(
                     "--topology remote needs --connect HOST:PORT of a `copybench server`".into(),
                 ))
@@ -284,8 +285,8 @@ impl TargetChoice {
                         .into(),
                 ))
             }
-            (TopologyArg::Netns, None) => TargetChoice::Netns { mtu: netns_mtu },
-            (TopologyArg::Loopback, None) => TargetChoice::Loopback { note: None },
+            (TopologyArg::Kind(Netns), None) => TargetChoice::Netns { mtu: netns_mtu },
+            (TopologyArg::Kind(Loopback), None) => TargetChoice::Loopback { note: None },
             (TopologyArg::Auto, None) if copybench_net::has_net_admin() => {
                 TargetChoice::Netns { mtu: netns_mtu }
             }
@@ -390,7 +391,7 @@ fn sink_choice(args: &RunArgs) -> Result<TargetChoice, UsageError> {
     }
     let largest = args.sizes.iter().copied().max().unwrap_or(0);
     let needed = (largest + SINK_HEADERS).min(65535) as u32;
-    let mtu = args.mtu.unwrap_or(needed.max(9000));
+    let mtu = args.sweep.mtu.unwrap_or(needed.max(9000));
     if (mtu as usize) < largest + SINK_HEADERS {
         eprintln!(
             "note: --mtu {mtu} is below the largest datagram ({largest} bytes) plus {SINK_HEADERS} \
@@ -458,4 +459,84 @@ pub fn run_on_side<T: Send>(
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    /// Whether `addr` is this thread's namespace's own (a listener can bind it).
+    fn bindable(addr: IpAddr) -> bool {
+        TcpListener::bind((addr, 0)).is_ok()
+    }
+
+    #[test]
+    fn each_side_of_the_namespaces_is_entered_by_its_own_thread_only() {
+        if !copybench_net::has_net_admin() {
+            eprintln!("skipped: needs CAP_NET_ADMIN");
+            return;
+        }
+        let target = TargetChoice::Netns { mtu: 1500 }.open().unwrap();
+        let path = target.path();
+        let addr = path.local_addr().unwrap();
+        assert!(run_on_side(path, Role::Receiver, || bindable(addr)).unwrap());
+        assert!(
+            !run_on_side(path, Role::Sender, || bindable(addr)).unwrap(),
+            "the receiver's address is not the sender side's"
+        );
+        assert!(!bindable(addr), "the calling thread stays where it is");
+        assert!(path.namespace_fd(Role::Sender).is_some());
+        assert_eq!(target.record().kind, TopologyKind::Netns);
+        assert_eq!(target.record().mtu, Some(1500));
+    }
+
+    #[test]
+    fn the_sink_has_a_sender_side_only() {
+        if !copybench_net::has_net_admin() {
+            eprintln!("skipped: needs CAP_NET_ADMIN");
+            return;
+        }
+        let target = TargetChoice::Sink { mtu: 9000 }.open().unwrap();
+        let path = target.path();
+        let sender = IpAddr::V4(Sink::SENDER_ADDR);
+        assert!(run_on_side(path, Role::Sender, || bindable(sender)).unwrap());
+        // No receiver threads: entering that side leaves a thread where it is.
+        assert!(!run_on_side(path, Role::Receiver, || bindable(sender)).unwrap());
+        assert!(path.namespace_fd(Role::Receiver).is_none());
+        assert_eq!(path.local_addr(), None);
+        assert_eq!(target.record().kind, TopologyKind::Sink);
+    }
+
+    #[test]
+    fn loopback_has_both_sides_here_and_no_namespace_to_enter() {
+        let target = TargetChoice::Loopback { note: None }.open().unwrap();
+        let path = target.path();
+        assert_eq!(path.local_addr(), Some(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+        assert!(path.namespace_fd(Role::Receiver).is_none());
+        assert!(run_on_side(path, Role::Receiver, || bindable(IpAddr::V4(
+            Ipv4Addr::LOCALHOST
+        )))
+        .unwrap());
+        assert_eq!(target.record().kind, TopologyKind::Loopback);
+        assert_eq!(target.ended(), None);
+    }
+
+    #[test]
+    fn a_choice_knows_its_defaults_before_anything_is_opened() {
+        let sink = TargetChoice::Sink { mtu: 9000 };
+        assert!(!sink.has_receiver());
+        assert!(sink.carries(Protocol::Udp) && !sink.carries(Protocol::Tcp));
+        assert_eq!(sink.mtu(), Some(9000));
+        let remote = TargetChoice::Remote {
+            connect: "host:7077".into(),
+            key_file: None,
+        };
+        assert!(!remote.both_sides_here());
+        assert!(remote.carries(Protocol::Tcp));
+        assert_eq!(remote.mtu(), None);
+        let netns = TargetChoice::Netns { mtu: 1500 };
+        assert!(netns.both_sides_here() && netns.has_receiver());
+        assert_eq!(netns.kind(), TopologyKind::Netns);
+    }
 }
