@@ -60,7 +60,7 @@ pub struct CliHooks<'a> {
     pub placement: Option<Placement>,
     /// Where the machine's context switches over the last measured interval are kept, when
     /// they are counted (`copybench peers` compares them with the peers').
-    pub switches: Option<Arc<Mutex<Option<u64>>>>,
+    pub switches: Option<SwitchesOut>,
 }
 
 impl<'a> CliHooks<'a> {
@@ -175,8 +175,11 @@ struct ProcStatProbe {
     before: Option<CpuTimes>,
     per_cpu_before: Option<Vec<(usize, CpuTimes)>>,
     /// The count at the start and where the difference goes.
-    switches: Option<(Option<u64>, Arc<Mutex<Option<u64>>>)>,
+    switches: Option<(Option<u64>, SwitchesOut)>,
 }
+
+/// Where a probe leaves the machine's context switches over its interval.
+type SwitchesOut = Arc<Mutex<Option<u64>>>;
 
 impl IntervalProbe for ProcStatProbe {
     fn finish(self: Box<Self>) -> Option<SystemCpu> {

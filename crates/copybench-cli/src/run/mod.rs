@@ -137,12 +137,14 @@ pub fn refresh_findings(results: &mut RunResults) {
 /// The summary table and the findings (stdout, or stderr when the JSON goes to stdout) and the
 /// files written.
 fn report(results: &RunResults, args: &RunArgs, outputs: &Outputs, peers: bool) -> Result<()> {
+    // The peers' table compares tools, not strategies: copybench's findings over its one
+    // strategy (all "only scatter-gather measured") are left to the file and the report.
     let mut text = if peers {
         crate::peers::table(results)
     } else {
         summary::table(results)
     };
-    if let Some(f) = &results.findings {
+    if let Some(f) = results.findings.as_ref().filter(|_| !peers) {
         text.push_str("\nFindings\n");
         text.push_str(&render_text(f));
     }
