@@ -234,27 +234,9 @@ pub struct RunArgs {
     #[arg(long)]
     pub expect_zerocopy: bool,
 
-    /// Fields per message, each its own allocation (1 to 1024).
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=MAX_FIELDS as i64), default_value = "8")]
-    pub fields: u16,
-
-    /// Message buffers per connection (1 to 65536); default: about 8 MiB worth, 4 to 256.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=MAX_POOL as i64))]
-    pub pool: Option<u32>,
-
-    /// Which of the pool's buffers are sent from: hot (the fewest each strategy's semantics
-    /// allow: the buffer just released is the next one used, so a copying strategy sends from
-    /// one buffer per connection) or cold (every strategy cycles through the whole pool, which
-    /// then defaults to twice the last-level cache per connection).
-    #[arg(long, value_parser = parse_data, default_value = "hot")]
-    pub data: DataTemperature,
-
-    /// Field placement: 'packed' (each message's fields back to back in one allocation, as a
-    /// program holds them), 'page' (each field on its own page: meets 4K aliasing in the
-    /// gather copy) or
-    /// 'offset:N' (N bytes past a page boundary, 1..4095).
-    #[arg(long, value_parser = parse_align, default_value = "packed")]
-    pub align: Align,
+    /// Fields, pool, data temperature, field placement.
+    #[command(flatten)]
+    pub message: MessageOptions,
 
     /// uringzc only: register the pool's buffers with the ring and send with fixed buffers
     /// (any --fields with the packed placement; --fields 1 with the others).
@@ -286,18 +268,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_gso)]
     pub udp_gso: Option<usize>,
 
-    /// The same as --placement apart (kept for older scripts).
-    #[arg(long, conflicts_with = "placement")]
-    pub pin: bool,
-
-    /// CPUs for sender threads, comma-separated (thread i takes the i-th, round robin).
-    /// Overrides --placement (recorded as `custom`).
-    #[arg(long, value_delimiter = ',')]
-    pub sender_cpus: Vec<usize>,
-
-    /// CPUs for receiver threads, comma-separated. Overrides --placement (recorded as `custom`).
-    #[arg(long, value_delimiter = ',')]
-    pub receiver_cpus: Vec<usize>,
+    /// --pin, --sender-cpus, --receiver-cpus.
+    #[command(flatten)]
+    pub cpus: CpuOptions,
 
     /// What the receivers check: full (every byte), stamps (each message's 8-byte stamp:
     /// identity and order, not the payload), off (read, count, no check), discard (recv with
@@ -445,6 +418,50 @@ pub enum ArgError {
     /// A value other commands take, refused here, with what to use instead.
     #[error("{0}")]
     Refused(String),
+}
+
+/// How each message is laid out and which buffers are sent from (`run` and `crossover`; `run`'s
+/// help and defaults, `crossover` keeps its own).
+#[derive(Debug, Clone, Args)]
+pub struct MessageOptions {
+    /// Fields per message, each its own allocation (1 to 1024).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=MAX_FIELDS as i64), default_value = "8")]
+    pub fields: u16,
+
+    /// Message buffers per connection (1 to 65536); default: about 8 MiB worth, 4 to 256.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=MAX_POOL as i64))]
+    pub pool: Option<u32>,
+
+    /// Which of the pool's buffers are sent from: hot (the fewest each strategy's semantics
+    /// allow: the buffer just released is the next one used, so a copying strategy sends from
+    /// one buffer per connection) or cold (every strategy cycles through the whole pool, which
+    /// then defaults to twice the last-level cache per connection).
+    #[arg(long, value_parser = parse_data, default_value = "hot")]
+    pub data: DataTemperature,
+
+    /// Field placement: 'packed' (each message's fields back to back in one allocation, as a
+    /// program holds them), 'page' (each field on its own page: meets 4K aliasing in the
+    /// gather copy) or
+    /// 'offset:N' (N bytes past a page boundary, 1..4095).
+    #[arg(long, value_parser = parse_align, default_value = "packed")]
+    pub align: Align,
+}
+
+/// CPUs named instead of a placement (`run` and `crossover`).
+#[derive(Debug, Clone, Args)]
+pub struct CpuOptions {
+    /// The same as --placement apart (kept for older scripts).
+    #[arg(long, conflicts_with = "placement")]
+    pub pin: bool,
+
+    /// CPUs for sender threads, comma-separated (thread i takes the i-th, round robin).
+    /// Overrides --placement (recorded as `custom`).
+    #[arg(long, value_delimiter = ',')]
+    pub sender_cpus: Vec<usize>,
+
+    /// CPUs for receiver threads, comma-separated. Overrides --placement (recorded as `custom`).
+    #[arg(long, value_delimiter = ',')]
+    pub receiver_cpus: Vec<usize>,
 }
 
 /// A `--udp-gso` size: 1 byte to 65507 (a datagram).
@@ -754,6 +771,11 @@ mod tests {
         assert_eq!(run.sweep.mtu, None);
         assert_eq!(peers.sweep.mtu, Some(1500));
         assert_eq!(crossover.sweep.mtu, Some(1500));
+        // The message options: run's, with the crossover's own field placement.
+        assert_eq!(run.message.align, Align::Packed);
+        assert_eq!(crossover.message.align, parse_align("offset:96").unwrap());
+        assert_eq!((run.message.fields, crossover.message.fields), (8, 8));
+        assert!(long_help("crossover").contains("Field placement: 'page' or 'offset:N'"));
         // The peers are always pinned: `none` is theirs to refuse, not run's.
         for command in ["run", "crossover"] {
             let mut argv = vec!["copybench", command, "--placement", "none"];

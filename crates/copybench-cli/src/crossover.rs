@@ -14,16 +14,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use copybench_core::crossover::{Bisection, CrossoverRecord, Step};
-use copybench_core::engine::{DataTemperature, EngineError, Mode, PointParams, Protocol, Verify};
+use copybench_core::engine::{EngineError, Mode, PointParams, Protocol, Verify};
 use copybench_core::findings::{size_text, Figure};
-use copybench_core::message::Align;
 use copybench_core::result::RunResults;
 use copybench_core::units::format_size;
 use copybench_core::StrategyKind;
 use serde::Serialize;
 
 use crate::args::{
-    parse_align, parse_data, parse_msg_size, parse_strategy, ArgError, RunArgs, SweepOptions,
+    parse_msg_size, parse_strategy, ArgError, CpuOptions, MessageOptions, RunArgs, SweepOptions,
 };
 use crate::export::write_atomically;
 use crate::hooks::CliHooks;
@@ -66,6 +65,17 @@ impl MetricArg {
         apart, same, none (unpinned)")),
     mut_arg("no_counters", |a| a.help("Do not open per-thread counters (then --metric cpu \
         cannot be measured)")),
+    mut_arg("fields", |a| a.help("Fields per message (1 to 1024)")),
+    mut_arg("pool", |a| a.help("Message buffers per connection; default automatic")),
+    mut_arg("data", |a| a.help("Data temperature, as `copybench run --data`: hot (each \
+        strategy's fewest buffers) or cold (every strategy through a pool larger than the \
+        last-level cache)")),
+    mut_arg("align", |a| a
+        .help("Field placement: 'page' or 'offset:N'")
+        .default_value("offset:96")),
+    mut_arg("sender_cpus", |a| a.help("CPUs for sender threads, comma-separated. Implies --pin")),
+    mut_arg("receiver_cpus", |a| a
+        .help("CPUs for receiver threads, comma-separated. Implies --pin")),
 )]
 pub struct CrossoverArgs {
     /// The two strategies, A,B: where does A start or stop beating B?
@@ -94,34 +104,14 @@ pub struct CrossoverArgs {
     #[arg(long, value_name = "HOST:PORT")]
     pub connect: Option<String>,
 
-    /// Fields per message (1 to 1024).
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024), default_value = "8")]
-    pub fields: u16,
+    /// Fields, pool, data temperature, field placement (as `copybench run`, with the
+    /// crossover's defaults).
+    #[command(flatten)]
+    pub message: MessageOptions,
 
-    /// Message buffers per connection; default automatic.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65536))]
-    pub pool: Option<u32>,
-
-    /// Data temperature, as `copybench run --data`: hot (each strategy's fewest buffers) or
-    /// cold (every strategy through a pool larger than the last-level cache).
-    #[arg(long, value_parser = parse_data, default_value = "hot")]
-    pub data: DataTemperature,
-
-    /// Field placement: 'page' or 'offset:N'.
-    #[arg(long, value_parser = parse_align, default_value = "offset:96")]
-    pub align: Align,
-
-    /// The same as --placement apart (kept for older scripts).
-    #[arg(long, conflicts_with = "placement")]
-    pub pin: bool,
-
-    /// CPUs for sender threads, comma-separated. Implies --pin.
-    #[arg(long, value_delimiter = ',')]
-    pub sender_cpus: Vec<usize>,
-
-    /// CPUs for receiver threads, comma-separated. Implies --pin.
-    #[arg(long, value_delimiter = ',')]
-    pub receiver_cpus: Vec<usize>,
+    /// --pin, --sender-cpus, --receiver-cpus (as `copybench run`).
+    #[command(flatten)]
+    pub cpus: CpuOptions,
 
     /// Write the points and the search here (.json), rewritten after every probe.
     #[arg(short, long = "out", value_name = "FILE.json")]
@@ -171,13 +161,8 @@ impl CrossoverArgs {
             verify: Verify::Full,
             receives: vec![copybench_core::engine::ReceiveKind::Read],
             read_size: None,
-            fields: self.fields,
-            pool: self.pool,
-            data: self.data,
-            align: self.align,
-            pin: self.pin,
-            sender_cpus: self.sender_cpus.clone(),
-            receiver_cpus: self.receiver_cpus.clone(),
+            message: self.message.clone(),
+            cpus: self.cpus.clone(),
             refine: false,
             refine_budget: 4,
             // The crossover search compares unpaced throughput.

@@ -38,7 +38,7 @@ use copybench_core::units::format_size;
 use copybench_core::StrategyKind;
 use copybench_perf::CpuTimes;
 
-use crate::args::{PeersArgs, RunArgs, TopologyArg};
+use crate::args::{CpuOptions, MessageOptions, PeersArgs, RunArgs, TopologyArg};
 use crate::export::Format;
 use crate::hooks::{CliHooks, PinPlan};
 use crate::run::{run_on_side, Planned, RunPlan, Target, TargetPath, Tool};
@@ -575,24 +575,28 @@ fn run_args(args: &PeersArgs) -> RunArgs {
         auth_key_file: None,
         protocol: Protocol::Tcp,
         expect_zerocopy: false,
-        fields: 1,
-        // One message buffer, as every peer writes from one buffer. The default pool (about
-        // 8 MiB, up to 256 buffers) exists for zero-copy, whose buffers stay with the kernel
-        // until completion; a copying send is done with its buffer when the call returns.
-        // Rotating through 256 cold buffers cost the sender 5-28% more CPU per byte here
-        // (measured with `copybench run --fields 1 --pool 1` against the default;
-        // docs/peers.md).
-        pool: Some(1),
-        data: copybench_core::engine::DataTemperature::Hot,
-        align: Align::default(),
+        message: MessageOptions {
+            fields: 1,
+            // One message buffer, as every peer writes from one buffer. The default pool (about
+            // 8 MiB, up to 256 buffers) exists for zero-copy, whose buffers stay with the kernel
+            // until completion; a copying send is done with its buffer when the call returns.
+            // Rotating through 256 cold buffers cost the sender 5-28% more CPU per byte here
+            // (measured with `copybench run --fields 1 --pool 1` against the default;
+            // docs/peers.md).
+            pool: Some(1),
+            data: copybench_core::engine::DataTemperature::Hot,
+            align: Align::default(),
+        },
         fixed_buffers: false,
         uring_depth: None,
         splice_gift: false,
         hugepages: false,
         udp_gso: None,
-        pin: false,
-        sender_cpus: Vec::new(),
-        receiver_cpus: Vec::new(),
+        cpus: CpuOptions {
+            pin: false,
+            sender_cpus: Vec::new(),
+            receiver_cpus: Vec::new(),
+        },
         verify: args.verify,
         receives: vec![ReceiveKind::Read],
         // Set per point by `plan`: the write size unless --read-size says otherwise.

@@ -198,9 +198,9 @@ impl RunPlan {
             duration_s: args.sweep.duration.as_secs_f64(),
             warmup_s: args.sweep.warmup.as_secs_f64(),
             repetitions: usize::from(args.sweep.repetitions),
-            fields: usize::from(args.fields),
+            fields: usize::from(args.message.fields),
             pool: self.template.pool,
-            align: args.align,
+            align: args.message.align,
             pin: self.pin.as_ref().map(PinPlan::record),
             counters: self.counters,
             verification: args.verify,
@@ -260,10 +260,10 @@ fn template(args: &RunArgs) -> PointParams {
     let mut template = PointParams::new(args.strategies[0], args.sizes[0], args.sweep.threads[0]);
     template.mode = args.mode;
     template.protocol = args.protocol;
-    template.fields = usize::from(args.fields);
-    template.pool = args.pool.map(|p| p as usize);
-    template.data = args.data;
-    template.align = args.align;
+    template.fields = usize::from(args.message.fields);
+    template.pool = args.message.pool.map(|p| p as usize);
+    template.data = args.message.data;
+    template.align = args.message.align;
     template.warmup = args.sweep.warmup;
     template.duration = args.sweep.duration;
     template.verify = args.verify;
@@ -292,10 +292,10 @@ pub struct Placing {
 /// CPU placement from `--placement` (`--pin` = apart), overridden by `--sender-cpus` and
 /// `--receiver-cpus` (`custom`), on the usable `cpus`.
 pub fn placing(args: &RunArgs, cpus: &[usize], remote: bool) -> Result<Placing, UsageError> {
-    if !args.sender_cpus.is_empty() || !args.receiver_cpus.is_empty() {
+    if !args.cpus.sender_cpus.is_empty() || !args.cpus.receiver_cpus.is_empty() {
         return custom(args, cpus);
     }
-    let asked = if args.pin {
+    let asked = if args.cpus.pin {
         Placement::Apart
     } else {
         args.sweep.placement
@@ -349,8 +349,8 @@ fn custom(args: &RunArgs, cpus: &[usize]) -> Result<Placing, UsageError> {
         }
     };
     let plan = PinPlan {
-        senders: or_auto(&args.sender_cpus, auto.senders),
-        receivers: or_auto(&args.receiver_cpus, auto.receivers),
+        senders: or_auto(&args.cpus.sender_cpus, auto.senders),
+        receivers: or_auto(&args.cpus.receiver_cpus, auto.receivers),
     };
     for (flag, list) in [
         ("--sender-cpus", &plan.senders),

@@ -249,7 +249,7 @@ impl TargetChoice {
                 "--auth-key-file goes with --connect HOST:PORT (a `copybench server`)".into(),
             ));
         }
-        if args.connect.is_some() && !args.receiver_cpus.is_empty() {
+        if args.connect.is_some() && !args.cpus.receiver_cpus.is_empty() {
             return Err(UsageError(
                 "--receiver-cpus: in remote mode the receivers run on the server; give it to \
                  `copybench server --receiver-cpus` there"
