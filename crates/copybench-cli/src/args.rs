@@ -10,8 +10,8 @@ use copybench_core::engine::{
     MAX_THREADS,
 };
 use copybench_core::message::Align;
-use copybench_core::model::Placement;
 use copybench_core::model::ReceiveKind;
+use copybench_core::model::{Placement, TopologyKind};
 use copybench_core::strategy::MAX_URING_DEPTH;
 use copybench_core::units::{format_size, parse_duration, parse_size, ParseError};
 use copybench_core::StrategyKind;
@@ -62,21 +62,40 @@ pub enum Command {
     },
 }
 
-/// Where the traffic runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+/// Where the traffic runs: a kind of path (its names and help are the model's, so a new
+/// topology needs no change here), or `auto`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TopologyArg {
     /// netns when the process has CAP_NET_ADMIN, loopback otherwise.
     Auto,
-    /// Two network namespaces joined by a veth pair (needs CAP_NET_ADMIN).
-    Netns,
-    /// 127.0.0.1 in the current namespace (no privileges needed).
-    Loopback,
-    /// A `copybench server` on another host (give --connect HOST:PORT).
-    Remote,
-    /// Senders only, in a namespace whose veth leads to a device that is down (needs
-    /// CAP_NET_ADMIN and --protocol udp): datagrams are dropped at the device, so zero-copy
-    /// really avoids the copy, as in front of a NIC. Nothing is received or verified.
-    Sink,
+    /// The path named.
+    Kind(TopologyKind),
+}
+
+/// `auto`, then every kind, in the model's order.
+const TOPOLOGY_ARGS: [TopologyArg; TopologyKind::ALL.len() + 1] = {
+    let mut all = [TopologyArg::Auto; TopologyKind::ALL.len() + 1];
+    let mut i = 0;
+    while i < TopologyKind::ALL.len() {
+        all[i + 1] = TopologyArg::Kind(TopologyKind::ALL[i]);
+        i += 1;
+    }
+    all
+};
+
+impl ValueEnum for TopologyArg {
+    fn value_variants<'a>() -> &'a [Self] {
+        &TOPOLOGY_ARGS
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        use clap::builder::PossibleValue;
+        Some(match self {
+            TopologyArg::Auto => PossibleValue::new("auto")
+                .help("netns when the process has CAP_NET_ADMIN, loopback otherwise"),
+            TopologyArg::Kind(kind) => PossibleValue::new(kind.name()).help(kind.help()),
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -189,29 +208,13 @@ pub struct RunArgs {
     #[arg(long, value_delimiter = ',', allow_negative_numbers = true, value_parser = parse_msg_size, default_value = "1k,4k,16k,64k")]
     pub sizes: Vec<usize>,
 
-    /// Connection (sender/receiver thread pair) counts, comma-separated, 1 to 256.
-    #[arg(short, long, value_delimiter = ',', allow_negative_numbers = true, value_parser = parse_threads, default_value = "1")]
-    pub threads: Vec<usize>,
-
-    /// Measured time per point: 5s, 500ms, 2m (up to 1 hour).
-    #[arg(short, long, allow_hyphen_values = true, value_parser = parse_positive_duration, default_value = "5s")]
-    pub duration: Duration,
-
-    /// Unmeasured streaming before each point's measured interval (0 for none).
-    #[arg(short, long, allow_hyphen_values = true, value_parser = parse_warmup, default_value = "1s")]
-    pub warmup: Duration,
-
-    /// Repetitions of every point (1 to 100); the summary shows median and min..max.
-    #[arg(short, long, value_parser = clap::value_parser!(u16).range(1..=MAX_REPETITIONS as i64), default_value = "3")]
-    pub repetitions: u16,
+    /// Connections, timing, repetitions, topology, placement, counters.
+    #[command(flatten)]
+    pub sweep: SweepOptions,
 
     /// stream: throughput and send-call latency; rr: request/response round-trip latency.
     #[arg(short, long, value_parser = parse_mode, default_value = "stream")]
     pub mode: Mode,
-
-    /// Where the traffic runs.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub topology: TopologyArg,
 
     /// The `copybench server` to send to (implies --topology remote).
     #[arg(long, value_name = "HOST:PORT")]
@@ -220,11 +223,6 @@ pub struct RunArgs {
     /// Key file of a `copybench server --auth-key-file` (remote only).
     #[arg(long, value_name = "FILE")]
     pub auth_key_file: Option<PathBuf>,
-
-    /// MTU of the veth pair, 68 to 65535 (default: 1500 for netns; for sink 9000, or the
-    /// largest datagram plus 28 bytes of headers if larger, so that zero-copy stays possible).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(68..=65535))]
-    pub mtu: Option<u32>,
 
     /// Transport: tcp (a byte stream per connection) or udp (each message one datagram, at
     /// most 65507 bytes; the receiver verifies each and counts loss).
@@ -236,27 +234,9 @@ pub struct RunArgs {
     #[arg(long)]
     pub expect_zerocopy: bool,
 
-    /// Fields per message, each its own allocation (1 to 1024).
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=MAX_FIELDS as i64), default_value = "8")]
-    pub fields: u16,
-
-    /// Message buffers per connection (1 to 65536); default: about 8 MiB worth, 4 to 256.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=MAX_POOL as i64))]
-    pub pool: Option<u32>,
-
-    /// Which of the pool's buffers are sent from: hot (the fewest each strategy's semantics
-    /// allow: the buffer just released is the next one used, so a copying strategy sends from
-    /// one buffer per connection) or cold (every strategy cycles through the whole pool, which
-    /// then defaults to twice the last-level cache per connection).
-    #[arg(long, value_parser = parse_data, default_value = "hot")]
-    pub data: DataTemperature,
-
-    /// Field placement: 'packed' (each message's fields back to back in one allocation, as a
-    /// program holds them), 'page' (each field on its own page: meets 4K aliasing in the
-    /// gather copy) or
-    /// 'offset:N' (N bytes past a page boundary, 1..4095).
-    #[arg(long, value_parser = parse_align, default_value = "packed")]
-    pub align: Align,
+    /// Fields, pool, data temperature, field placement.
+    #[command(flatten)]
+    pub message: MessageOptions,
 
     /// uringzc only: register the pool's buffers with the ring and send with fixed buffers
     /// (any --fields with the packed placement; --fields 1 with the others).
@@ -288,23 +268,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_gso)]
     pub udp_gso: Option<usize>,
 
-    /// CPU placement, recorded with every point: apart (senders and receivers on disjoint
-    /// CPUs), same (each sender on its receiver's CPU), none (unpinned: the scheduler decides).
-    #[arg(long, value_parser = parse_placement, default_value = "apart")]
-    pub placement: Placement,
-
-    /// The same as --placement apart (kept for older scripts).
-    #[arg(long, conflicts_with = "placement")]
-    pub pin: bool,
-
-    /// CPUs for sender threads, comma-separated (thread i takes the i-th, round robin).
-    /// Overrides --placement (recorded as `custom`).
-    #[arg(long, value_delimiter = ',')]
-    pub sender_cpus: Vec<usize>,
-
-    /// CPUs for receiver threads, comma-separated. Overrides --placement (recorded as `custom`).
-    #[arg(long, value_delimiter = ',')]
-    pub receiver_cpus: Vec<usize>,
+    /// --pin, --sender-cpus, --receiver-cpus.
+    #[command(flatten)]
+    pub cpus: CpuOptions,
 
     /// What the receivers check: full (every byte), stamps (each message's 8-byte stamp:
     /// identity and order, not the payload), off (read, count, no check), discard (recv with
@@ -359,10 +325,6 @@ pub struct RunArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Do not open per-thread counters.
-    #[arg(long)]
-    pub no_counters: bool,
-
     /// No progress bar.
     #[arg(long)]
     pub no_progress: bool,
@@ -372,78 +334,210 @@ pub struct RunArgs {
     pub corrupt_message: Option<u64>,
 }
 
+/// The options `run`, `peers` and `crossover` share: the connections, how long and how often
+/// each point is measured, where the traffic runs, how threads are placed, whether counters
+/// are opened. The help and defaults here are `run`'s; `peers` and `crossover` keep their own
+/// (`mut_arg` on their structs), and each command checks the values in its plan.
+#[derive(Debug, Clone, Args)]
+pub struct SweepOptions {
+    /// Connection (sender/receiver thread pair) counts, comma-separated, 1 to 256.
+    #[arg(short, long, value_delimiter = ',', allow_negative_numbers = true, value_parser = parse_threads, default_value = "1")]
+    pub threads: Vec<usize>,
+
+    /// Measured time per point: 5s, 500ms, 2m (up to 1 hour).
+    #[arg(short, long, allow_hyphen_values = true, value_parser = parse_positive_duration, default_value = "5s")]
+    pub duration: Duration,
+
+    /// Unmeasured streaming before each point's measured interval (0 for none).
+    #[arg(short, long, allow_hyphen_values = true, value_parser = parse_warmup, default_value = "1s")]
+    pub warmup: Duration,
+
+    /// Repetitions of every point (1 to 100); the summary shows median and min..max.
+    #[arg(short, long, value_parser = clap::value_parser!(u16).range(1..=MAX_REPETITIONS as i64), default_value = "3")]
+    pub repetitions: u16,
+
+    /// Where the traffic runs.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub topology: TopologyArg,
+
+    /// MTU of the veth pair, 68 to 65535 (default: 1500 for netns; for sink 9000, or the
+    /// largest datagram plus 28 bytes of headers if larger, so that zero-copy stays possible).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(68..=65535))]
+    pub mtu: Option<u32>,
+
+    /// CPU placement, recorded with every point: apart (senders and receivers on disjoint
+    /// CPUs), same (each sender on its receiver's CPU), none (unpinned: the scheduler decides).
+    #[arg(long, value_parser = parse_placement, default_value = "apart")]
+    pub placement: Placement,
+
+    /// Do not open per-thread counters.
+    #[arg(long)]
+    pub no_counters: bool,
+}
+
+/// Why a value on the command line is refused; clap prints it after the flag and its value,
+/// and exits 2.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ArgError {
+    /// Not a value of the flag's kind (a size, a duration, a rate, a name).
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// Not written as the flag expects.
+    #[error("'{value}' is not {expected}")]
+    Malformed {
+        /// As typed.
+        value: String,
+        /// What it should be, in words.
+        expected: String,
+    },
+    /// Outside the allowed range.
+    #[error("{value} is outside {range}")]
+    OutOfRange {
+        /// As typed, or as understood.
+        value: String,
+        /// The allowed range, in words.
+        range: String,
+    },
+    /// Above a size limit.
+    #[error("{value} is above the largest {what}, {max} (allowed: 1 byte to {max})")]
+    TooLarge {
+        value: String,
+        what: &'static str,
+        max: String,
+    },
+    /// Above a time limit.
+    #[error("{value} is longer than the maximum, {max}")]
+    TooLong { value: String, max: &'static str },
+    /// A name the flag does not know.
+    #[error("unknown {what} '{value}': expected {expected}")]
+    Unknown {
+        what: &'static str,
+        value: String,
+        expected: String,
+    },
+    /// A value other commands take, refused here, with what to use instead.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// How each message is laid out and which buffers are sent from (`run` and `crossover`; `run`'s
+/// help and defaults, `crossover` keeps its own).
+#[derive(Debug, Clone, Args)]
+pub struct MessageOptions {
+    /// Fields per message, each its own allocation (1 to 1024).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=MAX_FIELDS as i64), default_value = "8")]
+    pub fields: u16,
+
+    /// Message buffers per connection (1 to 65536); default: about 8 MiB worth, 4 to 256.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=MAX_POOL as i64))]
+    pub pool: Option<u32>,
+
+    /// Which of the pool's buffers are sent from: hot (the fewest each strategy's semantics
+    /// allow: the buffer just released is the next one used, so a copying strategy sends from
+    /// one buffer per connection) or cold (every strategy cycles through the whole pool, which
+    /// then defaults to twice the last-level cache per connection).
+    #[arg(long, value_parser = parse_data, default_value = "hot")]
+    pub data: DataTemperature,
+
+    /// Field placement: 'packed' (each message's fields back to back in one allocation, as a
+    /// program holds them), 'page' (each field on its own page: meets 4K aliasing in the
+    /// gather copy) or
+    /// 'offset:N' (N bytes past a page boundary, 1..4095).
+    #[arg(long, value_parser = parse_align, default_value = "packed")]
+    pub align: Align,
+}
+
+/// CPUs named instead of a placement (`run` and `crossover`).
+#[derive(Debug, Clone, Args)]
+pub struct CpuOptions {
+    /// The same as --placement apart (kept for older scripts).
+    #[arg(long, conflicts_with = "placement")]
+    pub pin: bool,
+
+    /// CPUs for sender threads, comma-separated (thread i takes the i-th, round robin).
+    /// Overrides --placement (recorded as `custom`).
+    #[arg(long, value_delimiter = ',')]
+    pub sender_cpus: Vec<usize>,
+
+    /// CPUs for receiver threads, comma-separated. Overrides --placement (recorded as `custom`).
+    #[arg(long, value_delimiter = ',')]
+    pub receiver_cpus: Vec<usize>,
+}
+
 /// A `--udp-gso` size: 1 byte to 65507 (a datagram).
-fn parse_gso(s: &str) -> Result<usize, String> {
-    let n = parse_size(s).map_err(|e| e.to_string())?;
+fn parse_gso(s: &str) -> Result<usize, ArgError> {
+    let n = parse_size(s)?;
     if !(1..=copybench_core::engine::MAX_DATAGRAM).contains(&n) {
-        return Err(format!(
-            "{s} is outside 1 to {} bytes (one datagram)",
-            copybench_core::engine::MAX_DATAGRAM
-        ));
+        return Err(ArgError::OutOfRange {
+            value: s.to_string(),
+            range: format!(
+                "1 to {} bytes (one datagram)",
+                copybench_core::engine::MAX_DATAGRAM
+            ),
+        });
     }
     Ok(n)
 }
 
 /// A percentage, 0 to 1000.
-pub fn parse_pct(s: &str) -> Result<f64, String> {
+pub fn parse_pct(s: &str) -> Result<f64, ArgError> {
     let v: f64 = s
         .trim()
         .trim_end_matches('%')
         .parse()
-        .map_err(|_| format!("'{s}' is not a number (a percentage, 0 to 1000)"))?;
+        .map_err(|_| ArgError::Malformed {
+            value: s.to_string(),
+            expected: "a number (a percentage, 0 to 1000)".into(),
+        })?;
     if !(0.0..=1000.0).contains(&v) {
-        return Err(format!("{s} is outside 0 to 1000 (percent)"));
+        return Err(ArgError::OutOfRange {
+            value: s.to_string(),
+            range: "0 to 1000 (percent)".into(),
+        });
     }
     Ok(v)
 }
 
 #[derive(Debug, Args)]
+#[command(
+    mut_arg("threads", |a| a.help("Connection counts, comma-separated, 1 to 256")),
+    mut_arg("duration", |a| a
+        .help("Length of every tool's test, in whole seconds (iperf3 and sockperf take no \
+               fractions)")
+        .default_value("3s")),
+    mut_arg("warmup", |a| a.help("copybench's unmeasured streaming before its measured \
+        interval (the peers have no common option for one; their start-up is inside their \
+        figure)")),
+    mut_arg("repetitions", |a| a.help("Rounds: every tool runs every point once per round (1 \
+        to 100)")),
+    mut_arg("topology", |a| a.help("Where the traffic runs: netns (veth between two \
+        namespaces, needs CAP_NET_ADMIN), loopback, or auto (netns when privileged)")),
+    mut_arg("placement", |a| a
+        .help("CPU placement of every tool: apart = sender on CPU 0, receiver on CPU 1; same = \
+               both on CPU 0")
+        .value_parser(parse_peers_placement)),
+    mut_arg("mtu", |a| a
+        .help("MTU of the veth pair (netns topology), 68 to 65535")
+        .default_value("1500")),
+    mut_arg("no_counters", |a| a.help("Do not open copybench's per-thread counters")),
+)]
 pub struct PeersArgs {
     /// Write sizes, comma-separated: bytes or k/m suffixes (powers of 1024), 1 byte to 64m.
     #[arg(long, value_delimiter = ',', allow_negative_numbers = true, value_parser = parse_msg_size, default_value = "1k,4k,16k,64k")]
     pub sizes: Vec<usize>,
 
-    /// Connection counts, comma-separated, 1 to 256.
-    #[arg(short, long, value_delimiter = ',', allow_negative_numbers = true, value_parser = parse_threads, default_value = "1")]
-    pub threads: Vec<usize>,
-
-    /// Length of every tool's test, in whole seconds (iperf3 and sockperf take no fractions).
-    #[arg(short, long, allow_hyphen_values = true, value_parser = parse_positive_duration, default_value = "3s")]
-    pub duration: Duration,
-
-    /// copybench's unmeasured streaming before its measured interval (the peers have no
-    /// common option for one; their start-up is inside their figure).
-    #[arg(short, long, allow_hyphen_values = true, value_parser = parse_warmup, default_value = "1s")]
-    pub warmup: Duration,
-
-    /// Rounds: every tool runs every point once per round (1 to 100).
-    #[arg(short, long, value_parser = clap::value_parser!(u16).range(1..=MAX_REPETITIONS as i64), default_value = "3")]
-    pub repetitions: u16,
-
-    /// Where the traffic runs: netns (veth between two namespaces, needs CAP_NET_ADMIN),
-    /// loopback, or auto (netns when privileged).
-    #[arg(long, value_enum, default_value = "auto")]
-    pub topology: TopologyArg,
-
-    /// CPU placement of every tool: apart = sender on CPU 0, receiver on CPU 1; same = both on CPU 0.
-    #[arg(long, value_parser = parse_peers_placement, default_value = "apart")]
-    pub placement: Placement,
+    /// Connections, timing, rounds, topology, placement, counters (as `copybench run`, with
+    /// the peers' defaults).
+    #[command(flatten)]
+    pub sweep: SweepOptions,
 
     /// Peers to run, comma-separated (missing ones are reported and skipped).
     #[arg(long, value_delimiter = ',', value_parser = parse_peer, default_value = "iperf3,iperf,sockperf,nuttcp")]
     pub peers: Vec<String>,
 
-    /// MTU of the veth pair (netns topology), 68 to 65535.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(68..=65535), default_value = "1500")]
-    pub mtu: u32,
-
     /// Write the results here (.json), rewritten after every point. Repeatable.
     #[arg(short, long = "out")]
     pub outputs: Vec<PathBuf>,
-
-    /// Do not open copybench's per-thread counters.
-    #[arg(long)]
-    pub no_counters: bool,
 
     /// What copybench's receiver checks: full (every byte), stamps (each message's 8-byte
     /// stamp: identity and order), off (read and counted). The peers check nothing; `discard` is
@@ -464,11 +558,11 @@ pub struct PeersArgs {
 }
 
 /// A `--rate`: payload bits per second, SI, at least 1 bit/s.
-pub(crate) fn parse_rate_arg(s: &str) -> Result<u64, String> {
-    copybench_core::units::parse_rate(s).map_err(|e| e.to_string())
+pub(crate) fn parse_rate_arg(s: &str) -> Result<u64, ArgError> {
+    Ok(copybench_core::units::parse_rate(s)?)
 }
 
-fn parse_peer(s: &str) -> Result<String, String> {
+fn parse_peer(s: &str) -> Result<String, ArgError> {
     let names = crate::peers::peer_names();
     let s = s.trim().to_ascii_lowercase();
     let s = if s == "iperf2" {
@@ -479,7 +573,11 @@ fn parse_peer(s: &str) -> Result<String, String> {
     if names.contains(&s.as_str()) {
         Ok(s)
     } else {
-        Err(format!("unknown peer '{s}': expected {}", names.join(", ")))
+        Err(ArgError::Unknown {
+            what: "peer",
+            value: s,
+            expected: names.join(", "),
+        })
     }
 }
 
@@ -489,61 +587,66 @@ pub(crate) fn parse_strategy(
     s.parse()
 }
 
-pub(crate) fn parse_msg_size(s: &str) -> Result<usize, String> {
-    let n = parse_size(s).map_err(|e| e.to_string())?;
+pub(crate) fn parse_msg_size(s: &str) -> Result<usize, ArgError> {
+    let n = parse_size(s)?;
     if n > MAX_MSG_SIZE {
-        return Err(format!(
-            "{} is above the largest message size, {} (allowed: 1 byte to {})",
-            format_size(n),
-            format_size(MAX_MSG_SIZE),
-            format_size(MAX_MSG_SIZE)
-        ));
+        return Err(ArgError::TooLarge {
+            value: format_size(n),
+            what: "message size",
+            max: format_size(MAX_MSG_SIZE),
+        });
     }
     Ok(n)
 }
 
-pub(crate) fn parse_read_size(s: &str) -> Result<usize, String> {
-    let n = parse_size(s).map_err(|e| e.to_string())?;
+pub(crate) fn parse_read_size(s: &str) -> Result<usize, ArgError> {
+    let n = parse_size(s)?;
     if !(1..=MAX_READ_SIZE).contains(&n) {
-        return Err(format!(
-            "{} is outside 1 byte to {}",
-            format_size(n),
-            format_size(MAX_READ_SIZE)
-        ));
+        return Err(ArgError::OutOfRange {
+            value: format_size(n),
+            range: format!("1 byte to {}", format_size(MAX_READ_SIZE)),
+        });
     }
     Ok(n)
 }
 
-fn parse_peers_verify(s: &str) -> Result<Verify, String> {
-    match parse_verify(s).map_err(|e| e.to_string())? {
-        Verify::Discard => Err(
-            "discard drops the bytes in the kernel, sparing copybench the copy to user space              that every peer's receiver pays: use full, stamps or off"
+fn parse_peers_verify(s: &str) -> Result<Verify, ArgError> {
+    match parse_verify(s)? {
+        Verify::Discard => Err(ArgError::Refused(
+            "discard drops the bytes in the kernel, sparing copybench the copy to user space \
+             that every peer's receiver pays: use full, stamps or off"
                 .into(),
-        ),
+        )),
         v => Ok(v),
     }
 }
 
-pub(crate) fn parse_threads(s: &str) -> Result<usize, String> {
-    let n: usize = s
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{s}' is not a whole number (allowed: 1 to {MAX_THREADS})"))?;
+pub(crate) fn parse_threads(s: &str) -> Result<usize, ArgError> {
+    let n: usize = s.trim().parse().map_err(|_| ArgError::Malformed {
+        value: s.to_string(),
+        expected: format!("a whole number (allowed: 1 to {MAX_THREADS})"),
+    })?;
     if !(1..=MAX_THREADS).contains(&n) {
-        return Err(format!("{n} is outside 1 to {MAX_THREADS}"));
+        return Err(ArgError::OutOfRange {
+            value: n.to_string(),
+            range: format!("1 to {MAX_THREADS}"),
+        });
     }
     Ok(n)
 }
 
-pub(crate) fn parse_positive_duration(s: &str) -> Result<Duration, String> {
-    let d = parse_duration(s).map_err(|e| e.to_string())?;
+pub(crate) fn parse_positive_duration(s: &str) -> Result<Duration, ArgError> {
+    let d = parse_duration(s)?;
     if d > MAX_DURATION {
-        return Err(format!("{s} is longer than the maximum, 1 hour"));
+        return Err(ArgError::TooLong {
+            value: s.to_string(),
+            max: "1 hour",
+        });
     }
     Ok(d)
 }
 
-pub(crate) fn parse_warmup(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_warmup(s: &str) -> Result<Duration, ArgError> {
     if s.trim().trim_end_matches(['s', 'm']).trim() == "0" {
         return Ok(Duration::ZERO);
     }
@@ -554,10 +657,13 @@ fn parse_protocol(s: &str) -> Result<Protocol, ParseError> {
     s.parse()
 }
 
-fn parse_max_memory(s: &str) -> Result<usize, String> {
-    let n = parse_size(s).map_err(|e| e.to_string())?;
+fn parse_max_memory(s: &str) -> Result<usize, ArgError> {
+    let n = parse_size(s)?;
     if !(1 << 20..=64 << 30).contains(&n) {
-        return Err(format!("{s} is outside 1m to 64g"));
+        return Err(ArgError::OutOfRange {
+            value: s.to_string(),
+            range: "1m to 64g".into(),
+        });
     }
     Ok(n)
 }
@@ -567,15 +673,18 @@ fn parse_duration_in(
     min: Duration,
     max: Duration,
     range: &str,
-) -> Result<Duration, String> {
-    let d = parse_duration(s).map_err(|e| e.to_string())?;
+) -> Result<Duration, ArgError> {
+    let d = parse_duration(s)?;
     if !(min..=max).contains(&d) {
-        return Err(format!("{s} is outside {range}"));
+        return Err(ArgError::OutOfRange {
+            value: s.to_string(),
+            range: range.to_string(),
+        });
     }
     Ok(d)
 }
 
-fn parse_handshake_timeout(s: &str) -> Result<Duration, String> {
+fn parse_handshake_timeout(s: &str) -> Result<Duration, ArgError> {
     parse_duration_in(
         s,
         Duration::from_millis(100),
@@ -584,7 +693,7 @@ fn parse_handshake_timeout(s: &str) -> Result<Duration, String> {
     )
 }
 
-fn parse_idle_timeout(s: &str) -> Result<Duration, String> {
+fn parse_idle_timeout(s: &str) -> Result<Duration, ArgError> {
     parse_duration_in(s, Duration::from_secs(1), MAX_DURATION, "1s to 1h")
 }
 
@@ -604,11 +713,11 @@ pub(crate) fn parse_placement(s: &str) -> Result<Placement, ParseError> {
     s.parse()
 }
 
-fn parse_peers_placement(s: &str) -> Result<Placement, String> {
-    match parse_placement(s).map_err(|e| e.to_string())? {
-        Placement::Unpinned => {
-            Err("none: the peers are pinned like copybench; use apart or same".into())
-        }
+fn parse_peers_placement(s: &str) -> Result<Placement, ArgError> {
+    match parse_placement(s)? {
+        Placement::Unpinned => Err(ArgError::Refused(
+            "none: the peers are pinned like copybench; use apart or same".into(),
+        )),
         p => Ok(p),
     }
 }
@@ -629,6 +738,89 @@ mod tests {
     #[test]
     fn the_command_line_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    fn parsed(argv: &[&str]) -> Command {
+        Cli::try_parse_from(argv).unwrap().command
+    }
+
+    fn long_help(command: &str) -> String {
+        let mut cli = Cli::command();
+        let sub = cli.find_subcommand_mut(command).unwrap();
+        sub.render_long_help().to_string()
+    }
+
+    #[test]
+    fn each_command_keeps_its_own_defaults_and_help_for_the_shared_options() {
+        let Command::Run(run) = parsed(&["copybench", "run"]) else {
+            panic!("not run")
+        };
+        let Command::Peers(peers) = parsed(&["copybench", "peers"]) else {
+            panic!("not peers")
+        };
+        let Command::Crossover(crossover) =
+            parsed(&["copybench", "crossover", "--pair", "twocopy,zerocopy"])
+        else {
+            panic!("not crossover")
+        };
+        let seconds = |s: &SweepOptions| (s.duration.as_millis(), s.warmup.as_millis());
+        assert_eq!(seconds(&run.sweep), (5000, 1000));
+        assert_eq!(seconds(&peers.sweep), (3000, 1000));
+        assert_eq!(seconds(&crossover.sweep), (1000, 300));
+        // run picks the MTU per topology; the other two say 1500.
+        assert_eq!(run.sweep.mtu, None);
+        assert_eq!(peers.sweep.mtu, Some(1500));
+        assert_eq!(crossover.sweep.mtu, Some(1500));
+        // The message options: run's, with the crossover's own field placement.
+        assert_eq!(run.message.align, Align::Packed);
+        assert_eq!(crossover.message.align, parse_align("offset:96").unwrap());
+        assert_eq!((run.message.fields, crossover.message.fields), (8, 8));
+        assert!(long_help("crossover").contains("Field placement: 'page' or 'offset:N'"));
+        // The peers are always pinned: `none` is theirs to refuse, not run's.
+        for command in ["run", "crossover"] {
+            let mut argv = vec!["copybench", command, "--placement", "none"];
+            if command == "crossover" {
+                argv.extend(["--pair", "twocopy,zerocopy"]);
+            }
+            assert!(Cli::try_parse_from(&argv).is_ok(), "{command}");
+        }
+        let e = Cli::try_parse_from(["copybench", "peers", "--placement", "none"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("the peers are pinned like copybench"), "{e}");
+        // Each command's words for the same flag.
+        assert!(long_help("run").contains("Measured time per point: 5s, 500ms"));
+        assert!(long_help("peers").contains("Length of every tool's test, in whole seconds"));
+        assert!(long_help("peers").contains("[default: 3s]"));
+        assert!(long_help("crossover").contains("Unmeasured streaming before each point (0"));
+        assert!(long_help("crossover").contains("[default: 300ms]"));
+    }
+
+    #[test]
+    fn a_refused_value_says_why_in_words() {
+        assert_eq!(
+            parse_threads("0").unwrap_err().to_string(),
+            "0 is outside 1 to 256"
+        );
+        assert_eq!(
+            parse_threads("x").unwrap_err().to_string(),
+            "'x' is not a whole number (allowed: 1 to 256)"
+        );
+        assert_eq!(
+            parse_msg_size("65m").unwrap_err().to_string(),
+            "65m is above the largest message size, 64m (allowed: 1 byte to 64m)"
+        );
+        assert_eq!(
+            parse_positive_duration("61m").unwrap_err().to_string(),
+            "61m is longer than the maximum, 1 hour"
+        );
+        let discard = parse_peers_verify("discard").unwrap_err().to_string();
+        assert!(
+            discard.contains("user space that every peer"),
+            "one space between the words: {discard}"
+        );
+        assert!(matches!(parse_pct("x"), Err(ArgError::Malformed { .. })));
+        assert!(matches!(parse_rate_arg("fast"), Err(ArgError::Parse(_))));
     }
 
     #[test]

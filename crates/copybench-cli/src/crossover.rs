@@ -10,25 +10,19 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use copybench_core::crossover::{Bisection, CrossoverRecord, Step};
-use copybench_core::engine::{
-    DataTemperature, EngineError, Mode, PointParams, Protocol, ReceiveKind, Verify,
-};
+use copybench_core::engine::{EngineError, Mode, PointParams, Protocol, ReceiveKind, Verify};
 use copybench_core::findings::{size_text, Figure};
-use copybench_core::message::Align;
-use copybench_core::model::Placement;
 use copybench_core::result::RunResults;
 use copybench_core::units::format_size;
 use copybench_core::StrategyKind;
 use serde::Serialize;
 
 use crate::args::{
-    parse_align, parse_data, parse_msg_size, parse_positive_duration, parse_strategy,
-    parse_threads, parse_warmup, RunArgs, TopologyArg,
+    parse_msg_size, parse_strategy, ArgError, CpuOptions, MessageOptions, RunArgs, SweepOptions,
 };
 use crate::export::write_atomically;
 use crate::hooks::CliHooks;
@@ -54,6 +48,35 @@ impl MetricArg {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    mut_arg("threads", |a| a.help("Connection counts, comma-separated: one search per count")),
+    mut_arg("duration", |a| a.help("Measured time per point").default_value("1s")),
+    mut_arg("warmup", |a| a
+        .help("Unmeasured streaming before each point (0 for none)")
+        .default_value("300ms")),
+    mut_arg("repetitions", |a| a.help("Repetitions of both strategies at every probed size (1 \
+        to 100); 3 or more lets each probe say whether the two were told apart")),
+    mut_arg("topology", |a| a.help("Where the traffic runs (as `copybench run`)")),
+    mut_arg("mtu", |a| a
+        .help("MTU of the veth pair (netns topology), 68 to 65535")
+        .default_value("1500")),
+    mut_arg("placement", |a| a.help("CPU placement, as `copybench run` (and with the same \
+        default, so that a crossover and a run measure alike), recorded with every point: \
+        apart, same, none (unpinned)")),
+    mut_arg("no_counters", |a| a.help("Do not open per-thread counters (then --metric cpu \
+        cannot be measured)")),
+    mut_arg("fields", |a| a.help("Fields per message (1 to 1024)")),
+    mut_arg("pool", |a| a.help("Message buffers per connection; default automatic")),
+    mut_arg("data", |a| a.help("Data temperature, as `copybench run --data`: hot (each \
+        strategy's fewest buffers) or cold (every strategy through a pool larger than the \
+        last-level cache)")),
+    mut_arg("align", |a| a
+        .help("Field placement: 'page' or 'offset:N'")
+        .default_value("offset:96")),
+    mut_arg("sender_cpus", |a| a.help("CPUs for sender threads, comma-separated. Implies --pin")),
+    mut_arg("receiver_cpus", |a| a
+        .help("CPUs for receiver threads, comma-separated. Implies --pin")),
+)]
 pub struct CrossoverArgs {
     /// The two strategies, A,B: where does A start or stop beating B?
     #[arg(long, value_delimiter = ',', value_parser = parse_strategy, required = true,
@@ -72,51 +95,23 @@ pub struct CrossoverArgs {
     #[arg(long, value_name = "PCT", value_parser = parse_tolerance, default_value = "10")]
     pub tolerance: f64,
 
-    /// Connection counts, comma-separated: one search per count.
-    #[arg(short, long, value_delimiter = ',', value_parser = parse_threads, default_value = "1")]
-    pub threads: Vec<usize>,
-
-    /// Measured time per point.
-    #[arg(short, long, allow_hyphen_values = true, value_parser = parse_positive_duration, default_value = "1s")]
-    pub duration: Duration,
-
-    /// Unmeasured streaming before each point (0 for none).
-    #[arg(short, long, allow_hyphen_values = true, value_parser = parse_warmup, default_value = "300ms")]
-    pub warmup: Duration,
-
-    /// Repetitions of both strategies at every probed size (1 to 100); 3 or more lets each
-    /// probe say whether the two were told apart.
-    #[arg(short, long, value_parser = clap::value_parser!(u16).range(1..=100), default_value = "3")]
-    pub repetitions: u16,
-
-    /// Where the traffic runs (as `copybench run`).
-    #[arg(long, value_enum, default_value = "auto")]
-    pub topology: TopologyArg,
+    /// Connections, timing, repetitions, topology, placement, counters (as `copybench run`,
+    /// with the crossover's defaults).
+    #[command(flatten)]
+    pub sweep: SweepOptions,
 
     /// The `copybench server` to send to (implies --topology remote).
     #[arg(long, value_name = "HOST:PORT")]
     pub connect: Option<String>,
 
-    /// MTU of the veth pair (netns topology), 68 to 65535.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(68..=65535), default_value = "1500")]
-    pub mtu: u32,
+    /// Fields, pool, data temperature, field placement (as `copybench run`, with the
+    /// crossover's defaults).
+    #[command(flatten)]
+    pub message: MessageOptions,
 
-    /// Fields per message (1 to 1024).
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024), default_value = "8")]
-    pub fields: u16,
-
-    /// Message buffers per connection; default automatic.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65536))]
-    pub pool: Option<u32>,
-
-    /// Data temperature, as `copybench run --data`: hot (each strategy's fewest buffers) or
-    /// cold (every strategy through a pool larger than the last-level cache).
-    #[arg(long, value_parser = parse_data, default_value = "hot")]
-    pub data: DataTemperature,
-
-    /// Field placement: 'page' or 'offset:N'.
-    #[arg(long, value_parser = parse_align, default_value = "offset:96")]
-    pub align: Align,
+    /// --pin, --sender-cpus, --receiver-cpus (as `copybench run`).
+    #[command(flatten)]
+    pub cpus: CpuOptions,
 
     /// How the receivers read, as `copybench run --receive`: read (read(2), every byte
     /// checked), trunc (recv(MSG_TRUNC): counted, not copied) or zerocopy
@@ -125,66 +120,29 @@ pub struct CrossoverArgs {
     #[arg(long, value_parser = crate::args::parse_receive, default_value = "read")]
     pub receive: ReceiveKind,
 
-    /// CPU placement, as `copybench run` (and with the same default, so that a crossover and
-    /// a run measure alike), recorded with every point: apart, same, none (unpinned).
-    #[arg(long, value_parser = crate::args::parse_placement, default_value = "apart")]
-    pub placement: Placement,
-
-    /// The same as --placement apart (kept for older scripts).
-    #[arg(long, conflicts_with = "placement")]
-    pub pin: bool,
-
-    /// CPUs for sender threads, comma-separated. Implies --pin.
-    #[arg(long, value_delimiter = ',')]
-    pub sender_cpus: Vec<usize>,
-
-    /// CPUs for receiver threads, comma-separated. Implies --pin.
-    #[arg(long, value_delimiter = ',')]
-    pub receiver_cpus: Vec<usize>,
-
     /// Write the points and the search here (.json), rewritten after every probe.
     #[arg(short, long = "out", value_name = "FILE.json")]
     pub out: Option<PathBuf>,
-
-    /// Do not open per-thread counters (then --metric cpu cannot be measured).
-    #[arg(long)]
-    pub no_counters: bool,
 }
 
-/// Why `--between` or `--tolerance` was refused (clap prints it after the flag's name).
-#[derive(Debug, thiserror::Error)]
-enum SearchBoundError {
-    #[error("'{0}' is not a range LOW..HIGH, like 1k..256k")]
-    NotARange(String),
-    /// One bound is not a size: the size parser's own words (it lives in `args.rs`).
-    #[error("{0}")]
-    Size(String),
-    #[error("{0}: LOW must be below HIGH")]
-    NotRising(String),
-    /// Not a percentage: the percentage parser's own words.
-    #[error("{0}")]
-    Percent(String),
-    #[error("{0}: the tolerance must be above 0 percent")]
-    NotPositive(String),
-}
-
-fn parse_between(s: &str) -> Result<(usize, usize), SearchBoundError> {
-    let (lo, hi) = s
-        .split_once("..")
-        .ok_or_else(|| SearchBoundError::NotARange(s.into()))?;
-    // `to_string`: the parsers of args.rs may return words or a typed error.
-    let size = |text: &str| parse_msg_size(text).map_err(|e| SearchBoundError::Size(e.to_string()));
-    let (lo, hi) = (size(lo)?, size(hi)?);
+fn parse_between(s: &str) -> Result<(usize, usize), ArgError> {
+    let (lo, hi) = s.split_once("..").ok_or_else(|| ArgError::Malformed {
+        value: s.to_string(),
+        expected: "a range LOW..HIGH, like 1k..256k".into(),
+    })?;
+    let (lo, hi) = (parse_msg_size(lo)?, parse_msg_size(hi)?);
     if lo >= hi {
-        return Err(SearchBoundError::NotRising(s.into()));
+        return Err(ArgError::Refused(format!("{s}: LOW must be below HIGH")));
     }
     Ok((lo, hi))
 }
 
-fn parse_tolerance(s: &str) -> Result<f64, SearchBoundError> {
-    let v = crate::args::parse_pct(s).map_err(|e| SearchBoundError::Percent(e.to_string()))?;
+fn parse_tolerance(s: &str) -> Result<f64, ArgError> {
+    let v = crate::args::parse_pct(s)?;
     if v <= 0.0 {
-        return Err(SearchBoundError::NotPositive(s.into()));
+        return Err(ArgError::Refused(format!(
+            "{s}: the tolerance must be above 0 percent"
+        )));
     }
     Ok(v)
 }
@@ -196,14 +154,9 @@ impl CrossoverArgs {
         RunArgs {
             strategies: self.pair.clone(),
             sizes: vec![self.between.0, self.between.1],
-            threads: self.threads.clone(),
-            duration: self.duration,
-            warmup: self.warmup,
-            repetitions: self.repetitions,
+            sweep: self.sweep.clone(),
             mode: Mode::Stream,
-            topology: self.topology,
             connect: self.connect.clone(),
-            mtu: Some(self.mtu),
             protocol: Protocol::Tcp,
             expect_zerocopy: false,
             auth_key_file: None,
@@ -212,24 +165,17 @@ impl CrossoverArgs {
             splice_gift: false,
             hugepages: false,
             udp_gso: None,
-            placement: self.placement,
             verify: Verify::Full,
             receives: vec![self.receive],
             read_size: None,
-            fields: self.fields,
-            pool: self.pool,
-            data: self.data,
-            align: self.align,
-            pin: self.pin,
-            sender_cpus: self.sender_cpus.clone(),
-            receiver_cpus: self.receiver_cpus.clone(),
+            message: self.message.clone(),
+            cpus: self.cpus.clone(),
             refine: false,
             refine_budget: 4,
             // The crossover search compares unpaced throughput.
             rates: Vec::new(),
             outputs: self.out.iter().cloned().collect(),
             json: false,
-            no_counters: self.no_counters,
             no_progress: true,
             corrupt_message: None,
         }
@@ -246,7 +192,7 @@ impl CrossoverArgs {
         if a == b {
             return Err(UsageError(format!("--pair {a},{b}: the two must differ")));
         }
-        if self.metric == MetricArg::Cpu && self.no_counters {
+        if self.metric == MetricArg::Cpu && self.sweep.no_counters {
             return Err(UsageError(
                 "--metric cpu needs the per-thread counters: drop --no-counters".into(),
             ));
@@ -299,7 +245,7 @@ pub fn run(args: &CrossoverArgs, cancel: &AtomicBool) -> Result<ExitCode> {
     if let Some(note) = &plan.placement_note {
         eprintln!("note: {note}");
     }
-    let mut hooks = CliHooks::new(target.topology(), plan.pin.clone(), plan.counters);
+    let mut hooks = CliHooks::new(Some(target.path()), plan.pin.clone(), plan.counters);
     hooks.placement = Some(plan.placement);
     let mut session = Session {
         results: run::new_results(&plan, &run_args, &target),
@@ -311,7 +257,7 @@ pub fn run(args: &CrossoverArgs, cancel: &AtomicBool) -> Result<ExitCode> {
         searches: Vec::new(),
     };
     session.save()?;
-    for &threads in &args.threads {
+    for &threads in &args.sweep.threads {
         let record = session.search(a, b, threads)?;
         println!("{}", describe(&record, threads));
         if cancel.load(Ordering::Relaxed) {
@@ -369,7 +315,7 @@ impl Session<'_> {
         size: usize,
         threads: usize,
     ) -> Result<Option<(Vec<f64>, Vec<f64>)>> {
-        let reps = usize::from(self.args.repetitions);
+        let reps = usize::from(self.args.sweep.repetitions);
         let mut points = copybench_core::sweep::plan_with_receives(
             &self.plan.template,
             &[a, b],
@@ -549,11 +495,11 @@ mod tests {
         );
         assert!(matches!(
             parse_between("1k..1k"),
-            Err(SearchBoundError::NotRising(_))
+            Err(ArgError::Refused(_))
         ));
         assert!(matches!(
             parse_between("1k..lots"),
-            Err(SearchBoundError::Size(_))
+            Err(ArgError::Parse(_) | ArgError::Malformed { .. } | ArgError::TooLarge { .. })
         ));
     }
 
@@ -566,7 +512,7 @@ mod tests {
         );
         assert!(matches!(
             parse_tolerance("ten"),
-            Err(SearchBoundError::Percent(_))
+            Err(ArgError::Parse(_) | ArgError::Malformed { .. })
         ));
     }
 }

@@ -97,7 +97,7 @@ fn sink_zerocopy() -> Result<String, Gap> {
     params.protocol = Protocol::Udp;
     params.warmup = std::time::Duration::ZERO;
     params.duration = std::time::Duration::from_millis(100);
-    let hooks = CliHooks::new(None, None, false).with_sink(Some(&sink));
+    let hooks = CliHooks::new(Some(&sink), None, false);
     let to = std::net::SocketAddr::from((sink.target_addr(), 9));
     let cancel = std::sync::atomic::AtomicBool::new(false);
     let (senders, _) = run_senders(&params, &[to], &hooks, &cancel, &|_| {})?;

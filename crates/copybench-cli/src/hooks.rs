@@ -1,11 +1,13 @@
 //! The binary's engine hooks: which namespace and CPU each thread runs on, and what it measures.
 
 use std::cell::RefCell;
+use std::sync::{Arc, Mutex};
 
 use copybench_core::engine::{HookError, Hooks, IntervalProbe, Role, ThreadProbe};
 use copybench_core::result::{Counters, CpuTime, Metric, PinRecord, Placement, SystemCpu};
-use copybench_net::{Sink, Topology};
 use copybench_perf::{CounterValues, CpuTimes, Reading, ThreadCounters};
+
+use crate::run::TargetPath;
 
 /// CPUs for sender and receiver threads; thread i takes entry i modulo the list's length.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,40 +51,46 @@ thread_local! {
 }
 
 pub struct CliHooks<'a> {
-    pub topology: Option<&'a Topology>,
-    /// The sink's namespace, which sender threads join (there are no receivers).
-    pub sink: Option<&'a Sink>,
+    /// The path whose sides the threads join (`None`: this namespace, as a server's
+    /// receivers).
+    pub path: Option<&'a dyn TargetPath>,
     pub pin: Option<PinPlan>,
     pub counters: bool,
     /// The named placement `pin` implements, recorded in every point.
     pub placement: Option<Placement>,
+    /// Where the machine's context switches over the last measured interval are kept, when
+    /// they are counted (`copybench peers` compares them with the peers').
+    pub switches: Option<SwitchesOut>,
 }
 
 impl<'a> CliHooks<'a> {
-    pub fn new(topology: Option<&'a Topology>, pin: Option<PinPlan>, counters: bool) -> Self {
+    pub fn new(path: Option<&'a dyn TargetPath>, pin: Option<PinPlan>, counters: bool) -> Self {
         CliHooks {
-            topology,
-            sink: None,
+            path,
             pin,
             counters,
             placement: None,
+            switches: None,
         }
     }
 
-    /// Sender threads join `sink`'s namespace.
-    pub fn with_sink(mut self, sink: Option<&'a Sink>) -> Self {
-        self.sink = sink;
+    /// Counts the machine's context switches over every measured interval from now on.
+    pub fn counting_switches(mut self) -> Self {
+        self.switches = Some(Arc::default());
         self
+    }
+
+    /// The machine's context switches over the last measured interval, when counted and read.
+    pub fn last_switches(&self) -> Option<u64> {
+        let switches = self.switches.as_ref()?;
+        *switches.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 impl Hooks for CliHooks<'_> {
     fn enter_thread(&self, role: Role, index: usize) -> Result<Option<usize>, HookError> {
-        if let Some(topology) = self.topology {
-            topology.enter(role)?;
-        }
-        if let (Some(sink), Role::Sender) = (self.sink, role) {
-            sink.enter()?;
+        if let Some(path) = self.path {
+            path.enter(role)?;
         }
         let cpu = match &self.pin {
             Some(plan) => {
@@ -118,10 +126,15 @@ impl Hooks for CliHooks<'_> {
     }
 
     fn begin_interval(&self) -> Option<Box<dyn IntervalProbe>> {
-        Some(Box::new(ProcStatProbe(
-            CpuTimes::read().ok(),
-            CpuTimes::read_per_cpu().ok(),
-        )))
+        let switches = self.switches.clone().map(|out| {
+            *out.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            (context_switches(), out)
+        });
+        Some(Box::new(ProcStatProbe {
+            before: CpuTimes::read().ok(),
+            per_cpu_before: CpuTimes::read_per_cpu().ok(),
+            switches,
+        }))
     }
 }
 
@@ -156,16 +169,38 @@ pub fn to_counters(v: CounterValues) -> Counters {
     }
 }
 
-/// System-wide CPU time over the measured interval.
-/// System-wide and per-CPU CPU time over the measured interval.
-struct ProcStatProbe(Option<CpuTimes>, Option<Vec<(usize, CpuTimes)>>);
+/// System-wide and per-CPU CPU time over the measured interval, and the machine's context
+/// switches when they are counted.
+struct ProcStatProbe {
+    before: Option<CpuTimes>,
+    per_cpu_before: Option<Vec<(usize, CpuTimes)>>,
+    /// The count at the start and where the difference goes.
+    switches: Option<(Option<u64>, SwitchesOut)>,
+}
+
+/// Where a probe leaves the machine's context switches over its interval.
+type SwitchesOut = Arc<Mutex<Option<u64>>>;
 
 impl IntervalProbe for ProcStatProbe {
     fn finish(self: Box<Self>) -> Option<SystemCpu> {
-        let mut system = system_cpu_since(self.0)?;
-        system.per_cpu = per_cpu_since(self.1);
+        if let Some((before, out)) = &self.switches {
+            let since = before
+                .zip(context_switches())
+                .map(|(a, b)| b.saturating_sub(a));
+            *out.lock().unwrap_or_else(|e| e.into_inner()) = since;
+        }
+        let mut system = system_cpu_since(self.before)?;
+        system.per_cpu = per_cpu_since(self.per_cpu_before);
         Some(system)
     }
+}
+
+/// `/proc/stat`'s `ctxt`: context switches on all CPUs since boot.
+pub fn context_switches() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/stat").ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("ctxt "))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// Each CPU's time since `before` (the `cpuN` lines), in the results' terms; the engine

@@ -43,7 +43,9 @@ fn main() -> ExitCode {
         }
         Command::Peers(args) => {
             install_ctrl_c();
-            peers::run(*args, &CANCEL)
+            peers::plan(&args)
+                .map_err(anyhow::Error::from)
+                .and_then(|(plan, run_args)| run::run_plan(&plan, &run_args, &CANCEL))
         }
         Command::Server(args) => remote::serve(&args).map(|()| ExitCode::SUCCESS),
         Command::Plot(args) => plot(args),

@@ -360,3 +360,37 @@ fn peers_paced_alike_report_each_side_s_cpu_at_the_rate() {
         "{client:?}"
     );
 }
+
+#[test]
+fn a_peers_run_goes_through_runs_sweep_with_its_findings() {
+    // No peer on PATH: copybench's own points alone, through `run`'s plan and sweep.
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("peers.json");
+    let out = copybench()
+        .env("PATH", dir.path())
+        .args(["peers", "--topology", "loopback", "--sizes", "1k,4k"])
+        .args(["--duration", "1s", "--warmup", "0", "--repetitions", "1"])
+        .args(["--placement", "same", "--out", json.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // run's progress (no terminal: one line before, one per point).
+    assert!(stderr.contains("running 2 points"), "{stderr}");
+    assert!(stderr.contains("[1/2] copybench 1k x1 rep 1: "), "{stderr}");
+    assert!(stderr.contains("[2/2] copybench 4k x1 rep 1: "), "{stderr}");
+    let r: RunResults = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(r.complete);
+    assert_eq!(r.points.len(), 2);
+    for p in &r.points {
+        let f = p
+            .peer
+            .as_ref()
+            .expect("copybench's point in the peers' terms");
+        assert_eq!(f.throughput_side, "sender");
+        assert_eq!(p.placement.map(|p| p.name()), Some("same"));
+    }
+    // The findings of copybench's own points, as `copybench run` stores them.
+    assert!(r.findings.is_some(), "no findings in a peers run");
+    assert_eq!(r.config.pin.as_ref().unwrap().sender_cpus, vec![0]);
+}

@@ -13,7 +13,7 @@
 //! the failure.
 
 use super::iperf3::args;
-use super::{Measured, Peer, Setting};
+use super::{Measured, OutputError, Peer, Setting};
 
 pub struct Iperf2;
 
@@ -84,7 +84,12 @@ impl Peer for Iperf2 {
         connections(server_out).is_ok_and(|c| c.len() >= s.threads)
     }
 
-    fn parse(&self, client_out: &str, server_out: &str, s: &Setting) -> Result<Measured, String> {
+    fn parse(
+        &self,
+        client_out: &str,
+        server_out: &str,
+        s: &Setting,
+    ) -> Result<Measured, OutputError> {
         parse(client_out, server_out, s.threads)
     }
 }
@@ -97,41 +102,45 @@ struct Report {
 }
 
 /// The per-connection lines of one side's CSV output (the SUM line left out).
-fn connections(csv: &str) -> Result<Vec<Report>, String> {
+fn connections(csv: &str) -> Result<Vec<Report>, OutputError> {
     let mut out = Vec::new();
     for line in csv.lines().map(str::trim).filter(|l| !l.is_empty()) {
         let cols: Vec<&str> = line.split(',').collect();
         if cols.len() < 9 {
-            return Err(format!(
+            return Err(OutputError::Malformed(format!(
                 "iperf CSV line has {} fields, expected 9: {line}",
                 cols.len()
-            ));
+            )));
         }
         if cols[5].trim() == "-1" {
             continue; // iperf's own sum over the connections
         }
-        let bytes = cols[7]
-            .trim()
-            .parse::<u64>()
-            .map_err(|_| format!("iperf CSV: bytes '{}' is not a number: {line}", cols[7]))?;
-        let bps = cols[8]
-            .trim()
-            .parse::<f64>()
-            .map_err(|_| format!("iperf CSV: bits/s '{}' is not a number: {line}", cols[8]))?;
+        let bytes = cols[7].trim().parse::<u64>().map_err(|_| {
+            OutputError::Malformed(format!(
+                "iperf CSV: bytes '{}' is not a number: {line}",
+                cols[7]
+            ))
+        })?;
+        let bps = cols[8].trim().parse::<f64>().map_err(|_| {
+            OutputError::Malformed(format!(
+                "iperf CSV: bits/s '{}' is not a number: {line}",
+                cols[8]
+            ))
+        })?;
         out.push(Report { bytes, bps });
     }
     Ok(out)
 }
 
 /// Both sides' CSV reports; `threads` connections are expected on each.
-pub fn parse(client_csv: &str, server_csv: &str, threads: usize) -> Result<Measured, String> {
-    let side = |csv: &str, who: &str| -> Result<(u64, f64), String> {
+pub fn parse(client_csv: &str, server_csv: &str, threads: usize) -> Result<Measured, OutputError> {
+    let side = |csv: &str, who: &str| -> Result<(u64, f64), OutputError> {
         let conns = connections(csv)?;
         if conns.len() != threads {
-            return Err(format!(
+            return Err(OutputError::Missing(format!(
                 "iperf {who} reported {} connections, expected {threads}",
                 conns.len()
-            ));
+            )));
         }
         Ok((
             conns.iter().map(|c| c.bytes).sum(),
@@ -141,7 +150,7 @@ pub fn parse(client_csv: &str, server_csv: &str, threads: usize) -> Result<Measu
     let (sent, sent_bps) = side(client_csv, "client")?;
     let (received, received_bps) = side(server_csv, "server")?;
     if received == 0 || received_bps <= 0.0 {
-        return Err("iperf server reports no bytes received".into());
+        return Err(OutputError::Empty("iperf server reports no bytes received"));
     }
     Ok(Measured {
         side: "receiver",
@@ -191,12 +200,14 @@ mod tests {
 
     #[test]
     fn a_refused_connection_prints_nothing_and_is_a_failure() {
-        let e = parse(&data("iperf2-client-refused.csv"), "", 1).unwrap_err();
+        let e = parse(&data("iperf2-client-refused.csv"), "", 1)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("0 connections"), "{e}");
         // One connection missing from the server's report is a failure too.
         let server = data("iperf2-server-1k-p2.csv");
         let first = server.lines().next().unwrap();
         assert!(parse(&data("iperf2-client-1k-p2.csv"), first, 2).is_err());
-        assert!(parse("1,2,3", "", 1).unwrap_err().contains("9"));
+        assert!(parse("1,2,3", "", 1).unwrap_err().to_string().contains("9"));
     }
 }

@@ -9,7 +9,7 @@
 
 use serde_json::Value;
 
-use super::{Measured, Peer, Setting};
+use super::{Measured, OutputError, Peer, Setting};
 
 pub struct Iperf3;
 
@@ -82,7 +82,12 @@ impl Peer for Iperf3 {
         true
     }
 
-    fn parse(&self, client_out: &str, _server_out: &str, _s: &Setting) -> Result<Measured, String> {
+    fn parse(
+        &self,
+        client_out: &str,
+        _server_out: &str,
+        _s: &Setting,
+    ) -> Result<Measured, OutputError> {
         parse(client_out)
     }
 }
@@ -92,23 +97,23 @@ pub(super) fn args(words: &[&str]) -> Vec<String> {
 }
 
 /// Reads the client's `-J` document.
-pub fn parse(json: &str) -> Result<Measured, String> {
-    let doc: Value =
-        serde_json::from_str(json).map_err(|e| format!("iperf3 -J output is not JSON ({e})"))?;
+pub fn parse(json: &str) -> Result<Measured, OutputError> {
+    let doc: Value = serde_json::from_str(json)
+        .map_err(|e| OutputError::Malformed(format!("iperf3 -J output is not JSON ({e})")))?;
     if let Some(error) = doc.get("error").and_then(Value::as_str) {
-        return Err(format!("iperf3: {error}"));
+        return Err(OutputError::Said(format!("iperf3: {error}")));
     }
     let end = doc
         .get("end")
-        .ok_or("iperf3 -J output has no \"end\" section")?;
-    let sum = |name: &str| -> Result<(u64, f64, f64), String> {
+        .ok_or_else(|| OutputError::Missing("iperf3 -J output has no \"end\" section".into()))?;
+    let sum = |name: &str| -> Result<(u64, f64, f64), OutputError> {
         let s = end
             .get(name)
-            .ok_or_else(|| format!("iperf3 -J output has no end.{name}"))?;
+            .ok_or_else(|| OutputError::Missing(format!("iperf3 -J output has no end.{name}")))?;
         let field = |key: &str| {
-            s.get(key)
-                .and_then(Value::as_f64)
-                .ok_or_else(|| format!("iperf3 -J output: end.{name}.{key} missing"))
+            s.get(key).and_then(Value::as_f64).ok_or_else(|| {
+                OutputError::Missing(format!("iperf3 -J output: end.{name}.{key} missing"))
+            })
         };
         Ok((
             field("bytes")? as u64,
@@ -119,7 +124,7 @@ pub fn parse(json: &str) -> Result<Measured, String> {
     let (sent_bytes, _, sent_bps) = sum("sum_sent")?;
     let (received_bytes, received_s, received_bps) = sum("sum_received")?;
     if received_bytes == 0 || received_s <= 0.0 {
-        return Err("iperf3 reports no bytes received".into());
+        return Err(OutputError::Empty("iperf3 reports no bytes received"));
     }
     let retransmits = end.pointer("/sum_sent/retransmits").and_then(Value::as_u64);
     Ok(Measured {
@@ -165,9 +170,12 @@ mod tests {
 
     #[test]
     fn an_error_document_is_a_failure_naming_the_cause() {
-        let e = parse(&data("iperf3-refused.json")).unwrap_err();
+        let e = parse(&data("iperf3-refused.json")).unwrap_err().to_string();
         assert!(e.contains("Connection refused"), "{e}");
         assert!(parse("").is_err());
-        assert!(parse("{\"end\": {}}").unwrap_err().contains("sum_sent"));
+        assert!(parse("{\"end\": {}}")
+            .unwrap_err()
+            .to_string()
+            .contains("sum_sent"));
     }
 }

@@ -1,13 +1,15 @@
 //! `copybench peers`: copybench's single-field stream side by side with iperf3, iperf (2.x),
 //! sockperf and nuttcp, on the same topology, in the same run, under the same CPU placement.
 //!
-//! The topology is built once. Then, point by point (size x threads x repetition), every tool
-//! runs in turn, the order rotating from one cell to the next so that drift favours none:
-//! copybench's own engine (scatter-gather, one field: one buffer per send, the work a peer does)
-//! with its threads pinned through the CLI's hooks, and each installed peer as a server process
-//! in the receiver namespace and a client process in the sender namespace, pinned with its own
-//! option or `taskset`. A missing peer is reported, a peer's failure is recorded; neither stops
-//! the run. Peer processes never outlive it (see [`process`]).
+//! A peer is one more tool of a point: [`plan`] makes `copybench run`'s plan (the target, the
+//! placement, the points) and gives every point to each tool in turn, the order rotating from
+//! one cell to the next so that drift favours none; `run`'s sweep then runs them, rewrites the
+//! files after every point and stops cleanly at Ctrl-C. copybench's own engine (scatter-gather,
+//! one field: one buffer per send, the work a peer does) runs through the target and the CLI's
+//! hooks; each installed peer runs as a server process on the target's receiver side and a
+//! client process on its sender side ([`run_point`]), pinned with its own option or `taskset`.
+//! A missing peer is reported, a peer's failure is recorded; neither stops the run. Peer
+//! processes never outlive it (see [`process`]).
 //!
 //! Each peer is one file: its command lines and the parser of its output, tested on real output
 //! captured under `tests/data/peers/`. See `docs/peers.md`.
@@ -20,32 +22,27 @@ mod sockperf;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
-use std::process::ExitCode;
+use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
-use copybench_core::engine::{
-    run_point, Endpoints, EngineError, Hooks, IntervalProbe, PointParams, Role, ThreadProbe,
-};
+use copybench_core::engine::{Mode, PointParams, Protocol, ReceiveKind, Role};
+use copybench_core::message::Align;
 use copybench_core::model::Placement;
 use copybench_core::result::{
-    copybench_tool, FailureRecord, PeerFigures, PinRecord, Point, RunConfigRecord, RunResults,
-    SideMetrics, SystemCpu, ToolInfo, TopologyRecord, UnsupportedRecord, COPYBENCH_TOOL,
-    SCHEMA_VERSION,
+    copybench_tool, FailureRecord, PeerFigures, Point, RunResults, SideMetrics, SystemCpu,
+    TopologyKind, UnsupportedRecord, COPYBENCH_TOOL,
 };
 use copybench_core::sweep::Spread;
 use copybench_core::units::format_size;
 use copybench_core::StrategyKind;
-use copybench_net::{Topology, VethConfig};
 use copybench_perf::CpuTimes;
 
-use crate::args::{PeersArgs, TopologyArg};
-use crate::export::{Format, Outputs};
+use crate::args::{CpuOptions, MessageOptions, PeersArgs, RunArgs, TopologyArg};
+use crate::export::Format;
 use crate::hooks::{CliHooks, PinPlan};
-use crate::{host, run::EXIT_INTERRUPTED, UsageError};
+use crate::run::{run_on_side, Planned, RunPlan, Target, TargetPath, Tool};
+use crate::UsageError;
 
 /// Everything a peer's command lines depend on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +79,42 @@ pub struct Measured {
     pub retransmits: Option<u64>,
 }
 
+/// Why a peer's output gave no figures (the messages say which peer and what was missing).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OutputError {
+    /// The peer printed an error of its own (e.g. the connection was refused): its words.
+    #[error("{0}")]
+    Said(String),
+    /// A figure the parser reads is not in the output.
+    #[error("{0}")]
+    Missing(String),
+    /// The output is not in the form the peer prints.
+    #[error("{0}")]
+    Malformed(String),
+    /// The output says no payload went through.
+    #[error("{0}")]
+    Empty(&'static str),
+}
+
+/// A figure the parser reads is not in the output: `what` says which.
+fn missing(what: &str) -> OutputError {
+    OutputError::Missing(what.to_string())
+}
+
+/// Why no free ports could be found for a peer's server.
+#[derive(Debug, thiserror::Error)]
+pub enum PortsError {
+    /// Not even one port could be bound.
+    #[error("finding a free port on {addr}: {source}")]
+    Bind {
+        addr: IpAddr,
+        source: std::io::Error,
+    },
+    /// Every try found a taken port among the consecutive ones.
+    #[error("no {count} consecutive free ports on {addr}")]
+    NoneFree { addr: IpAddr, count: usize },
+}
+
 /// One peer tool: how to run it and how to read it.
 pub trait Peer: Sync {
     /// Its name in results (`tool`).
@@ -102,7 +135,12 @@ pub trait Peer: Sync {
     fn server_done(&self, _server_out: &str, _s: &Setting) -> bool {
         true
     }
-    fn parse(&self, client_out: &str, server_out: &str, s: &Setting) -> Result<Measured, String>;
+    fn parse(
+        &self,
+        client_out: &str,
+        server_out: &str,
+        s: &Setting,
+    ) -> Result<Measured, OutputError>;
 }
 
 /// Every peer, in the order they are tried.
@@ -133,97 +171,24 @@ fn cpus(placement: Placement) -> Result<(usize, usize), UsageError> {
     }
 }
 
-/// `/proc/stat`'s `ctxt`: context switches on all CPUs since boot.
-fn context_switches() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/stat").ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("ctxt "))
-        .and_then(|v| v.trim().parse().ok())
-}
-
-fn system_cpu(before: Option<CpuTimes>) -> Option<SystemCpu> {
-    crate::hooks::system_cpu_since(before)
-}
-
-/// The CLI's hooks, plus the machine's context switches over the measured interval.
-struct PeersHooks<'a> {
-    inner: CliHooks<'a>,
-    switches: Arc<Mutex<Option<u64>>>,
-}
-
-struct SwitchProbe {
-    inner: Option<Box<dyn IntervalProbe>>,
-    before: Option<u64>,
-    out: Arc<Mutex<Option<u64>>>,
-}
-
-impl IntervalProbe for SwitchProbe {
-    fn finish(self: Box<Self>) -> Option<SystemCpu> {
-        let after = context_switches();
-        if let Ok(mut out) = self.out.lock() {
-            *out = self.before.zip(after).map(|(a, b)| b.saturating_sub(a));
-        }
-        self.inner.and_then(|p| p.finish())
-    }
-}
-
-impl Hooks for PeersHooks<'_> {
-    fn enter_thread(
-        &self,
-        role: Role,
-        index: usize,
-    ) -> Result<Option<usize>, copybench_core::engine::HookError> {
-        self.inner.enter_thread(role, index)
-    }
-
-    fn begin_thread_measure(&self, role: Role, index: usize) -> Option<Box<dyn ThreadProbe>> {
-        self.inner.begin_thread_measure(role, index)
-    }
-
-    fn begin_interval(&self) -> Option<Box<dyn IntervalProbe>> {
-        if let Ok(mut s) = self.switches.lock() {
-            *s = None;
-        }
-        let before = context_switches();
-        Some(Box::new(SwitchProbe {
-            inner: self.inner.begin_interval(),
-            before,
-            out: self.switches.clone(),
-        }))
-    }
-}
-
-/// A tool of the run: copybench itself or a peer.
-#[derive(Clone, Copy)]
-enum Tool {
-    Copybench,
-    Peer(&'static dyn Peer),
-}
-
-impl Tool {
-    fn name(self) -> &'static str {
-        match self {
-            Tool::Copybench => "copybench",
-            Tool::Peer(p) => p.name(),
-        }
-    }
-}
-
-/// Why one tool's point produced no figure.
-enum PointError {
+/// Why a peer's point produced no figure.
+pub enum PointError {
+    /// Ctrl-C.
     Cancelled,
+    /// The peer cannot run it here (recorded once, not tried again).
     Unsupported(String),
+    /// It ran and failed (recorded; the run goes on).
     Failed(String),
 }
 
 /// `count` consecutive ports free on `addr` in the namespace of the calling thread: the kernel
 /// picks an ephemeral port, the following ones are checked by binding them too. All are
 /// released on return; a peer taking one in between is a recorded failure.
-fn free_ports(addr: IpAddr, count: usize) -> Result<u16, String> {
+fn free_ports(addr: IpAddr, count: usize) -> Result<u16, PortsError> {
     for _ in 0..50 {
         let first = TcpListener::bind(SocketAddr::new(addr, 0))
             .and_then(|l| l.local_addr())
-            .map_err(|e| format!("finding a free port on {addr}: {e}"))?
+            .map_err(|source| PortsError::Bind { addr, source })?
             .port();
         if usize::from(first) + count > usize::from(u16::MAX) {
             continue;
@@ -235,21 +200,7 @@ fn free_ports(addr: IpAddr, count: usize) -> Result<u16, String> {
             return Ok(first);
         }
     }
-    Err(format!("no {count} consecutive free ports on {addr}"))
-}
-
-/// Where the peers run.
-struct Place<'a> {
-    topology: Option<&'a Topology>,
-    addr: IpAddr,
-    sender_cpu: usize,
-    receiver_cpu: usize,
-}
-
-impl Place<'_> {
-    fn netns(&self, side: Role) -> Option<std::os::fd::BorrowedFd<'_>> {
-        self.topology.map(|t| t.namespace_fd(side))
-    }
+    Err(PortsError::NoneFree { addr, count })
 }
 
 /// CPU time (user + system) of a peer's processes while its test ran, from `/proc/PID/stat`.
@@ -265,46 +216,81 @@ struct PeerCpu {
 /// context switches over the run, and the peer processes' own CPU.
 type PeerRun = (Measured, Setting, Option<SystemCpu>, Option<u64>, PeerCpu);
 
-/// Runs one peer once: server, then client, then reads both.
-fn run_peer(
-    peer: &dyn Peer,
-    size: usize,
-    threads: usize,
-    seconds: u64,
-    rate_bps: Option<u64>,
-    place: &Place<'_>,
-    cancel: &AtomicBool,
-) -> Result<PeerRun, PointError> {
-    if let Some(why) = peer.unsupported(size, threads) {
-        return Err(PointError::Unsupported(why));
+/// Why `peer` cannot run `params` here, if it cannot (asked before anything starts; the same
+/// answer for every repetition).
+pub fn cannot_run(peer: &dyn Peer, params: &PointParams) -> Option<String> {
+    let threads = params.threads;
+    if let Some(why) = peer.unsupported(params.msg_size, threads) {
+        return Some(why);
     }
-    if rate_bps.is_some() && threads > 1 && peer.name() != "iperf3" {
+    if params.rate_bps.is_some() && threads > 1 && peer.name() != "iperf3" {
         // iperf3 documents -b as per stream; whether iperf's -b and nuttcp's -R limit each of
         // several streams or their sum is not checked here.
-        return Err(PointError::Unsupported(format!(
+        return Some(format!(
             "--rate with more than one connection is paced per connection by iperf3 only; {} \
              is run paced with --threads 1",
             peer.name()
-        )));
+        ));
     }
+    None
+}
+
+/// Runs one point of `peer` on `target`'s two sides, its CPUs from the hooks' placement: a
+/// server process on the receiver's side, a client on the sender's.
+pub fn run_point(
+    peer: &dyn Peer,
+    params: &PointParams,
+    target: &Target,
+    hooks: &CliHooks<'_>,
+    cancel: &AtomicBool,
+) -> Result<Point, PointError> {
+    let (sender_cpu, receiver_cpu) = hooks
+        .pin
+        .as_ref()
+        .map_or((0, 0), |p| (p.senders[0], p.receivers[0]));
+    let (m, s, system, switches, cpu) = run_peer(
+        peer,
+        params,
+        target.path(),
+        (sender_cpu, receiver_cpu),
+        cancel,
+    )?;
+    let mut point = peer_point(peer, &m, &s, params.repetition, system, switches, cpu);
+    point.placement = hooks.placement;
+    Ok(point)
+}
+
+/// Runs one peer once: server, then client, then reads both.
+fn run_peer(
+    peer: &dyn Peer,
+    params: &PointParams,
+    path: &dyn TargetPath,
+    (sender_cpu, receiver_cpu): (usize, usize),
+    cancel: &AtomicBool,
+) -> Result<PeerRun, PointError> {
+    if let Some(why) = cannot_run(peer, params) {
+        return Err(PointError::Unsupported(why));
+    }
+    let (size, threads) = (params.msg_size, params.threads);
     let failed = PointError::Failed;
+    // `copybench peers` plans only paths with both sides on this host.
+    let addr = path
+        .local_addr()
+        .ok_or_else(|| failed("the peers need both sides on this host".into()))?;
     let count = peer.ports(threads);
-    let port = match place.topology {
-        Some(t) => t
-            .run_in(Role::Receiver, || free_ports(place.addr, count))
-            .map_err(|e| failed(e.to_string()))?,
-        None => free_ports(place.addr, count),
-    }
-    .map_err(failed)?;
+    let port = run_on_side(path, Role::Receiver, || free_ports(addr, count))
+        .map_err(|e| failed(e.to_string()))?
+        .map_err(|e| failed(e.to_string()))?;
+    let seconds = params.duration.as_secs();
     let setting = Setting {
         size,
         threads,
         seconds,
-        addr: place.addr,
+        addr,
         port,
-        sender_cpu: place.sender_cpu,
-        receiver_cpu: place.receiver_cpu,
-        rate_bps,
+        sender_cpu,
+        receiver_cpu,
+        rate_bps: params.rate_bps,
     };
     let name = peer.name();
     let wait_err = |e: process::WaitError| match e {
@@ -315,29 +301,29 @@ fn run_peer(
     let mut server = process::spawn(
         &format!("{name} server"),
         &peer.server(&setting),
-        place.netns(Role::Receiver),
+        path.namespace_fd(Role::Receiver),
     )
-    .map_err(failed)?;
+    .map_err(|e| failed(e.to_string()))?;
     process::wait_listening(&mut server, port, Duration::from_secs(10), cancel)
         .map_err(wait_err)?;
 
     let cpu_before = CpuTimes::read().ok();
-    let switches_before = context_switches();
+    let switches_before = crate::hooks::context_switches();
     let server_cpu_before = server.cpu_time();
     let mut client = process::spawn(
         &format!("{name} client"),
         &peer.client(&setting),
-        place.netns(Role::Sender),
+        path.namespace_fd(Role::Sender),
     )
-    .map_err(failed)?;
+    .map_err(|e| failed(e.to_string()))?;
     // The test's own length plus generous room for start-up and the final exchange.
     let status = client
         .wait(Duration::from_secs(seconds + 20), cancel)
         .map_err(wait_err)?;
-    let switches = context_switches()
+    let switches = crate::hooks::context_switches()
         .zip(switches_before)
         .map(|(b, a)| b.saturating_sub(a));
-    let system = system_cpu(cpu_before);
+    let system = crate::hooks::system_cpu_since(cpu_before);
 
     // The server's last report may still be on its way (iperf prints it as the connection
     // closes); then it is stopped, or waited for if it ends by itself.
@@ -367,6 +353,7 @@ fn run_peer(
     match peer.parse(&client_out, &server_out, &setting) {
         Ok(m) => Ok((m, setting, system, switches, cpu)),
         Err(e) => {
+            let e = e.to_string();
             let mut why = format!("{e} (client exited {status}");
             let complaint = client.complaint();
             if !complaint.is_empty() && !e.contains(&complaint) {
@@ -494,90 +481,75 @@ fn per_mb(count: Option<u64>, bytes: u64) -> Option<f64> {
         .map(|c| c as f64 / (bytes as f64 / 1e6))
 }
 
-/// Runs `copybench peers`.
-pub fn run(args: PeersArgs, cancel: &AtomicBool) -> Result<ExitCode> {
+/// `copybench peers` as a run's plan: copybench's single-field stream (one buffer, reads of
+/// the write size, as the peers write and read) and every installed peer, each one more tool
+/// of every point. `run`'s plan checks the arguments and places the points; the sweep, the
+/// files, Ctrl-C, the findings and the exit code are then `run`'s.
+pub fn plan(args: &PeersArgs) -> Result<(RunPlan, RunArgs), UsageError> {
     for path in &args.outputs {
         if Format::of(path).map_err(|e| UsageError(e.to_string()))? != Format::Json {
             return Err(UsageError(format!(
                 "--out {}: copybench peers writes JSON only (name the file .json)",
                 path.display()
-            ))
-            .into());
+            )));
         }
     }
-    if args.duration.subsec_nanos() != 0 {
+    if args.sweep.duration.subsec_nanos() != 0 {
         return Err(UsageError(format!(
             "--duration {:?}: peers take whole seconds (iperf3 and sockperf ignore fractions); \
              use e.g. 3s",
-            args.duration
-        ))
-        .into());
+            args.sweep.duration
+        )));
     }
-    let (sender_cpu, receiver_cpu) = cpus(args.placement)?;
-    let want_netns = match args.topology {
-        TopologyArg::Netns => true,
-        TopologyArg::Loopback => false,
-        TopologyArg::Auto => copybench_net::has_net_admin(),
-        TopologyArg::Remote | TopologyArg::Sink => {
-            return Err(UsageError(format!(
-                "--topology {}: peers run on this machine with a receiver (netns or loopback)",
-                if args.topology == TopologyArg::Sink {
-                    "sink"
-                } else {
-                    "remote"
-                }
+    let (sender_cpu, receiver_cpu) = cpus(args.sweep.placement)?;
+    if let TopologyArg::Kind(kind @ (TopologyKind::Remote | TopologyKind::Sink)) =
+        args.sweep.topology
+    {
+        return Err(UsageError(format!(
+            "--topology {kind}: peers run on this machine with a receiver (netns or loopback)"
+        )));
+    }
+    let run_args = run_args(args);
+    let mut plan = RunPlan::new(&run_args)?;
+    for planned in &mut plan.points {
+        let p = &mut planned.params;
+        // As iperf3 and nuttcp read: their write size (see docs/peers.md for what the read
+        // size does to wake-ups).
+        p.read_size = Some(args.read_size.unwrap_or(p.msg_size));
+        p.validate().map_err(|e| {
+            UsageError(format!(
+                "copybench {} x{}: {e}",
+                format_size(p.msg_size),
+                p.threads
             ))
-            .into())
-        }
-    };
-    let mut template = PointParams::new(StrategyKind::ScatterGather, args.sizes[0], 1);
-    template.fields = 1;
-    // One message buffer, as every peer writes from one buffer. The default pool (about 8 MiB,
-    // up to 256 buffers, each field on its own page) exists for zero-copy, whose buffers stay
-    // with the kernel until completion; a copying send is done with its buffer when the call
-    // returns. Rotating through 256 cold buffers cost the sender 5-28% more CPU per byte here
-    // (measured with `copybench run --fields 1 --pool 1` against the default; docs/peers.md).
-    template.pool = Some(1);
-    // The peers check nothing; copybench checks what `--verify` says (its stamps by default:
-    // the identity and order of every message, at 8 bytes read per message).
-    template.verify = args.verify;
-    template.warmup = args.warmup;
-    template.duration = args.duration;
-    template.rate_bps = args.rate;
-    for &size in &args.sizes {
-        for &threads in &args.threads {
-            let p = PointParams {
-                msg_size: size,
-                threads,
-                read_size: Some(args.read_size.unwrap_or(size)),
-                ..template.clone()
-            };
-            p.validate().map_err(|e| {
-                UsageError(format!("copybench {} x{threads}: {e}", format_size(size)))
-            })?;
-        }
+        })?;
     }
+    // Every tool on the same two CPUs: each peer is pinned with its own option or `taskset`.
+    plan.pin = Some(PinPlan {
+        senders: vec![sender_cpu],
+        receivers: vec![receiver_cpu],
+    });
+    plan.placement = args.sweep.placement;
+    plan.placement_note = None;
 
     // Which peers are here.
-    let asked: Vec<&'static dyn Peer> = all_peers()
+    let mut tools = vec![Tool::Copybench];
+    for p in all_peers()
         .into_iter()
         .filter(|p| args.peers.iter().any(|n| n == p.name()))
-        .collect();
-    let mut unsupported = Vec::new();
-    let mut peers = Vec::new();
-    for p in asked {
+    {
         if process::find_program(p.program()).is_some()
             && (p.program() == "iperf3" || process::find_program("taskset").is_some())
         {
-            peers.push(p);
+            tools.push(Tool::Peer(p));
         } else {
             let reason = format!(
                 "{} is not installed (Debian package {}; scripts/install-deps.sh installs it)",
                 p.program(),
                 p.program()
             );
-            eprintln!("note: {}: {reason}", p.name());
-            unsupported.push(UnsupportedRecord {
+            plan.notes.push(format!("{}: {reason}", p.name()));
+            plan.unsupported.push(UnsupportedRecord {
                 tool: p.name().to_string(),
                 strategy: StrategyKind::ScatterGather,
                 reason,
@@ -585,253 +557,161 @@ pub fn run(args: PeersArgs, cancel: &AtomicBool) -> Result<ExitCode> {
             });
         }
     }
-
-    let topology = if want_netns {
-        let config = VethConfig {
-            mtu: args.mtu,
-            ..VethConfig::default()
-        };
-        Some(Topology::create(&config).map_err(|e| UsageError(format!("--topology netns: {e}")))?)
-    } else {
-        if args.topology == TopologyArg::Auto {
-            eprintln!("note: no CAP_NET_ADMIN: running over loopback instead of a veth pair");
-        }
-        None
-    };
-    let (addr, topo_record) = match &topology {
-        Some(t) => (
-            IpAddr::V4(t.receiver_addr()),
-            TopologyRecord {
-                kind: copybench_core::result::TopologyKind::Netns,
-                receiver_host: None,
-                mtu: Some(t.mtu()),
-                receiver_addr: Some(t.receiver_addr().to_string()),
-                sender_addr: Some(t.sender_addr().to_string()),
-            },
-        ),
-        None => (
-            IpAddr::V4(Ipv4Addr::LOCALHOST),
-            TopologyRecord {
-                kind: copybench_core::result::TopologyKind::Loopback,
-                receiver_host: None,
-                mtu: None,
-                receiver_addr: Some("127.0.0.1".into()),
-                sender_addr: Some("127.0.0.1".into()),
-            },
-        ),
-    };
-    let counters = !args.no_counters;
-    let pin = PinPlan {
-        senders: vec![sender_cpu],
-        receivers: vec![receiver_cpu],
-    };
-    let mut results = RunResults {
-        schema_version: SCHEMA_VERSION,
-        tool: ToolInfo::default(),
-        command_line: std::env::args().collect(),
-        started_at: host::now_rfc3339(),
-        host: host::collect(counters),
-        config: RunConfigRecord {
-            mode: copybench_core::engine::Mode::Stream,
-            topology: topo_record,
-            strategies: vec![StrategyKind::ScatterGather],
-            sizes: args.sizes.clone(),
-            threads: args.threads.clone(),
-            duration_s: args.duration.as_secs_f64(),
-            warmup_s: args.warmup.as_secs_f64(),
-            repetitions: usize::from(args.repetitions),
-            fields: 1,
-            pool: template.pool,
-            align: template.align,
-            pin: Some(PinRecord {
-                sender_cpus: vec![sender_cpu],
-                receiver_cpus: vec![receiver_cpu],
-            }),
-            counters,
-            verification: args.verify,
-            placement: Some(args.placement),
-            ..Default::default()
-        },
-        points: Vec::new(),
-        findings: None,
-        complete: false,
-        interrupted: None,
-        unsupported,
-        failures: Vec::new(),
-    };
-    let outputs =
-        Outputs::create(&args.outputs, &results).map_err(|e| UsageError(format!("{e:#}")))?;
-
-    let hooks = PeersHooks {
-        inner: CliHooks::new(topology.as_ref(), Some(pin), counters),
-        switches: Arc::new(Mutex::new(None)),
-    };
-    let endpoints = Endpoints {
-        listen: addr,
-        connect: addr,
-    };
-    let place = Place {
-        topology: topology.as_ref(),
-        addr,
-        sender_cpu,
-        receiver_cpu,
-    };
-    let tools: Vec<Tool> = std::iter::once(Tool::Copybench)
-        .chain(peers.iter().map(|&p| Tool::Peer(p)))
-        .collect();
-    let seconds = args.duration.as_secs();
-    let total = args.sizes.len() * args.threads.len() * usize::from(args.repetitions) * tools.len();
-    eprintln!(
-        "copybench peers: {} on {}, placement {} (sender CPU {sender_cpu}, receiver CPU \
-         {receiver_cpu}); {total} runs of {seconds} s",
-        tools
-            .iter()
-            .map(|t| t.name())
-            .collect::<Vec<_>>()
-            .join(", "),
-        results.config.topology.kind,
-        args.placement.name(),
-    );
-
-    let mut done = 0usize;
-    let mut cell = 0usize;
-    // Sizes x threads that a tool could not run: not tried again in later repetitions.
-    let mut skip: Vec<(&'static str, usize, usize)> = Vec::new();
-    'run: for repetition in 0..usize::from(args.repetitions) {
-        for &size in &args.sizes {
-            for &threads in &args.threads {
-                for k in 0..tools.len() {
-                    if cancel.load(Ordering::Relaxed) {
-                        break 'run;
-                    }
-                    let tool = tools[(k + cell) % tools.len()];
-                    done += 1;
-                    let label = format!(
-                        "[{done}/{total}] {} {} x{threads} rep {}",
-                        tool.name(),
-                        format_size(size),
-                        repetition + 1
-                    );
-                    if skip.contains(&(tool.name(), size, threads)) {
-                        continue;
-                    }
-                    let outcome = match tool {
-                        Tool::Copybench => {
-                            let params = PointParams {
-                                msg_size: size,
-                                threads,
-                                repetition,
-                                // As iperf3 and nuttcp read: their write size (see
-                                // docs/peers.md for what the read size does to wake-ups).
-                                read_size: Some(args.read_size.unwrap_or(size)),
-                                ..template.clone()
-                            };
-                            match run_point(&params, &endpoints, &hooks, cancel) {
-                                Ok(mut point) => {
-                                    let switches = hooks.switches.lock().ok().and_then(|s| *s);
-                                    point.peer = Some(PeerFigures {
-                                        throughput_side: "sender".into(),
-                                        sender_gbps: Some(point.throughput_gbps),
-                                        // Measured over the receivers' own interval, as
-                                        // iperf3, iperf and nuttcp count.
-                                        receiver_gbps: point.receiver.throughput_gbps,
-                                        retransmits: None,
-                                        system_context_switches: switches,
-                                        context_switches_per_mb: per_mb(switches, point.bytes),
-                                        server_command: Vec::new(),
-                                        client_command: Vec::new(),
-                                    });
-                                    Ok(point)
-                                }
-                                Err(EngineError::Cancelled) => Err(PointError::Cancelled),
-                                Err(EngineError::Unsupported(r)) => {
-                                    Err(PointError::Unsupported(r.to_string()))
-                                }
-                                Err(e) => Err(PointError::Failed(e.to_string())),
-                            }
-                        }
-                        Tool::Peer(peer) => run_peer(
-                            peer, size, threads, seconds, args.rate, &place, cancel,
-                        )
-                        .map(|(m, s, system, switches, cpu)| {
-                            peer_point(peer, &m, &s, repetition, system, switches, cpu)
-                        }),
-                    };
-                    match outcome {
-                        Ok(mut point) => {
-                            point.placement = results.config.placement;
-                            eprintln!("{label}: {}", brief(&point));
-                            if !point.verified && point.tool == copybench_tool() {
-                                // Kept for its numbers, but a run with it fails.
-                                results.failures.push(FailureRecord {
-                                    tool: point.tool.clone(),
-                                    strategy: point.strategy,
-                                    msg_size: size,
-                                    threads,
-                                    repetition,
-                                    error: format!(
-                                        "not verified: {}",
-                                        point.error.clone().unwrap_or_default()
-                                    ),
-                                });
-                            }
-                            results.points.push(point);
-                        }
-                        Err(PointError::Cancelled) => break 'run,
-                        Err(PointError::Unsupported(reason)) => {
-                            eprintln!("{label}: cannot run here: {reason}");
-                            skip.push((tool.name(), size, threads));
-                            results.unsupported.push(UnsupportedRecord {
-                                tool: tool.name().to_string(),
-                                strategy: StrategyKind::ScatterGather,
-                                reason: format!("{} x{threads}: {reason}", format_size(size)),
-                                receive: None,
-                            });
-                        }
-                        Err(PointError::Failed(error)) => {
-                            eprintln!("{label}: FAILED: {error}");
-                            results.failures.push(FailureRecord {
-                                tool: tool.name().to_string(),
-                                strategy: StrategyKind::ScatterGather,
-                                msg_size: size,
-                                threads,
-                                repetition,
-                                error,
-                            });
-                        }
-                    }
-                    outputs.write(&results)?;
-                }
-                cell += 1;
-            }
-        }
-    }
-
-    let interrupted = cancel.load(Ordering::Relaxed);
-    if interrupted {
-        results.interrupted = Some(format!(
-            "interrupted by Ctrl-C after {} points",
-            results.points.len()
-        ));
-    } else {
-        results.complete = true;
-    }
-    outputs.write(&results)?;
-    print!("{}", table(&results));
-    for path in outputs.paths() {
-        eprintln!("wrote {}", path.display());
-    }
-    if interrupted {
-        return Ok(ExitCode::from(EXIT_INTERRUPTED));
-    }
-    if !results.failures.is_empty() {
-        eprintln!("error: {} run(s) failed", results.failures.len());
-        return Ok(ExitCode::from(1));
-    }
-    Ok(ExitCode::SUCCESS)
+    plan.points = with_tools(std::mem::take(&mut plan.points), &tools);
+    plan.peers = true;
+    Ok((plan, run_args))
 }
 
-fn brief(p: &Point) -> String {
+/// The `copybench run` arguments of copybench's own points: one field from one buffer, read
+/// with read(2), checked as `--verify` says (its stamps by default: the identity and order of
+/// every message, at 8 bytes read per message; the peers check nothing).
+fn run_args(args: &PeersArgs) -> RunArgs {
+    RunArgs {
+        strategies: vec![StrategyKind::ScatterGather],
+        sizes: args.sizes.clone(),
+        sweep: args.sweep.clone(),
+        mode: Mode::Stream,
+        connect: None,
+        auth_key_file: None,
+        protocol: Protocol::Tcp,
+        expect_zerocopy: false,
+        message: MessageOptions {
+            fields: 1,
+            // One message buffer, as every peer writes from one buffer. The default pool (about
+            // 8 MiB, up to 256 buffers) exists for zero-copy, whose buffers stay with the kernel
+            // until completion; a copying send is done with its buffer when the call returns.
+            // Rotating through 256 cold buffers cost the sender 5-28% more CPU per byte here
+            // (measured with `copybench run --fields 1 --pool 1` against the default;
+            // docs/peers.md).
+            pool: Some(1),
+            data: copybench_core::engine::DataTemperature::Hot,
+            align: Align::default(),
+        },
+        fixed_buffers: false,
+        uring_depth: None,
+        splice_gift: false,
+        hugepages: false,
+        udp_gso: None,
+        cpus: CpuOptions {
+            pin: false,
+            sender_cpus: Vec::new(),
+            receiver_cpus: Vec::new(),
+        },
+        verify: args.verify,
+        receives: vec![ReceiveKind::Read],
+        // Set per point by `plan`: the write size unless --read-size says otherwise.
+        read_size: None,
+        refine: false,
+        refine_budget: 4,
+        rates: args.rate.into_iter().collect(),
+        outputs: args.outputs.clone(),
+        json: false,
+        no_progress: false,
+        corrupt_message: None,
+    }
+}
+
+/// Every point once per tool, the tools' order rotated from one cell to the next and from one
+/// repetition to the next, as `plan_grid` rotates strategies, so that drift favours none.
+fn with_tools(points: Vec<Planned>, tools: &[Tool]) -> Vec<Planned> {
+    let mut out = Vec::with_capacity(points.len() * tools.len());
+    let mut repetition = None;
+    let mut cell = 0usize;
+    for planned in points {
+        let rep = planned.params.repetition;
+        if repetition != Some(rep) {
+            repetition = Some(rep);
+            cell = 0;
+        }
+        for k in 0..tools.len() {
+            out.push(Planned {
+                tool: tools[(k + cell + rep) % tools.len()],
+                params: planned.params.clone(),
+            });
+        }
+        cell += 1;
+    }
+    out
+}
+
+/// How an unsupported point of a peer is recorded: the cell it could not run, and why.
+fn cell_reason(params: &PointParams, why: &str) -> String {
+    format!(
+        "{} x{}: {why}",
+        format_size(params.msg_size),
+        params.threads
+    )
+}
+
+/// Whether `peer` was already found unable to run this cell (in an earlier repetition): not
+/// tried, nor said, again.
+pub fn already_refused(peer: &dyn Peer, params: &PointParams, results: &RunResults) -> bool {
+    cannot_run(peer, params).is_some_and(|why| {
+        let reason = cell_reason(params, &why);
+        results
+            .unsupported
+            .iter()
+            .any(|u| u.tool == peer.name() && u.reason == reason)
+    })
+}
+
+/// Files a peer's outcome in `results`; returns the line that tells the user.
+pub fn record(
+    peer: &dyn Peer,
+    outcome: Result<Point, PointError>,
+    params: &PointParams,
+    results: &mut RunResults,
+) -> String {
+    match outcome {
+        Ok(point) => {
+            let line = brief(&point);
+            results.points.push(point);
+            line
+        }
+        Err(PointError::Cancelled) => "cancelled".into(),
+        Err(PointError::Unsupported(why)) => {
+            let line = format!("cannot run here: {why}");
+            results.unsupported.push(UnsupportedRecord {
+                tool: peer.name().to_string(),
+                strategy: StrategyKind::ScatterGather,
+                reason: cell_reason(params, &why),
+                receive: None,
+            });
+            line
+        }
+        Err(PointError::Failed(error)) => {
+            let line = format!("FAILED: {error}");
+            results.failures.push(FailureRecord {
+                tool: peer.name().to_string(),
+                strategy: StrategyKind::ScatterGather,
+                msg_size: params.msg_size,
+                threads: params.threads,
+                repetition: params.repetition,
+                error,
+            });
+            line
+        }
+    }
+}
+
+/// copybench's own point beside the peers, in their terms: both sides' rates and the machine's
+/// context switches over its measured interval.
+pub fn add_own_figures(point: &mut Point, switches: Option<u64>) {
+    point.peer = Some(PeerFigures {
+        throughput_side: "sender".into(),
+        sender_gbps: Some(point.throughput_gbps),
+        // Measured over the receivers' own interval, as iperf3, iperf and nuttcp count.
+        receiver_gbps: point.receiver.throughput_gbps,
+        retransmits: None,
+        system_context_switches: switches,
+        context_switches_per_mb: per_mb(switches, point.bytes),
+        server_command: Vec::new(),
+        client_command: Vec::new(),
+    });
+}
+
+/// A point's headline figures in one line, in the peers' terms.
+pub fn brief(p: &Point) -> String {
     let mut s = format!("{:.3} Gbps", p.throughput_gbps);
     if let Some(f) = &p.peer {
         s += &format!(" ({} side)", f.throughput_side);
@@ -968,5 +848,119 @@ pub(crate) mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), 4);
+    }
+
+    use super::*;
+    use clap::Parser;
+
+    fn peers_args(extra: &[&str]) -> PeersArgs {
+        let argv = ["copybench", "peers"];
+        match crate::args::Cli::try_parse_from(argv.iter().chain(extra))
+            .unwrap()
+            .command
+        {
+            crate::args::Command::Peers(args) => *args,
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    fn order(points: &[Planned]) -> Vec<(usize, usize, &'static str)> {
+        points
+            .iter()
+            .map(|p| (p.params.repetition, p.params.msg_size, p.tool.name()))
+            .collect()
+    }
+
+    #[test]
+    fn every_point_goes_to_each_tool_in_an_order_rotated_per_cell_and_repetition() {
+        let tools = [Tool::Copybench, Tool::Peer(&iperf3::Iperf3)];
+        let point = |size, repetition| Planned {
+            tool: Tool::Copybench,
+            params: PointParams {
+                repetition,
+                ..PointParams::new(StrategyKind::ScatterGather, size, 1)
+            },
+        };
+        let points = vec![point(1, 0), point(2, 0), point(1, 1), point(2, 1)];
+        let cb = COPYBENCH_TOOL;
+        assert_eq!(
+            order(&with_tools(points, &tools)),
+            [
+                (0, 1, cb),
+                (0, 1, "iperf3"),
+                (0, 2, "iperf3"),
+                (0, 2, cb),
+                (1, 1, "iperf3"),
+                (1, 1, cb),
+                (1, 2, cb),
+                (1, 2, "iperf3"),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_peers_plan_is_runs_plan_with_one_buffer_reads_of_the_write_size_and_both_cpus() {
+        // Both sides on CPU 0 (`same`), so that the test runs on any machine.
+        let args = peers_args(&[
+            "--topology",
+            "loopback",
+            "--sizes",
+            "1k,4k",
+            "--repetitions",
+            "2",
+            "--placement",
+            "same",
+            "--peers",
+            "iperf3",
+        ]);
+        let (plan, run_args) = plan(&args).unwrap();
+        assert!(plan.peers);
+        assert_eq!(
+            plan.target.kind(),
+            copybench_core::result::TopologyKind::Loopback
+        );
+        assert_eq!(
+            plan.pin,
+            Some(PinPlan {
+                senders: vec![0],
+                receivers: vec![0]
+            })
+        );
+        assert_eq!(plan.placement, Placement::Same);
+        // The peers' defaults, not run's.
+        assert_eq!(run_args.sweep.duration, Duration::from_secs(3));
+        assert_eq!(run_args.sweep.mtu, Some(1500));
+        assert_eq!(run_args.verify, copybench_core::engine::Verify::Stamps);
+        let own: Vec<&PointParams> = plan
+            .points
+            .iter()
+            .filter(|p| matches!(p.tool, Tool::Copybench))
+            .map(|p| &p.params)
+            .collect();
+        assert_eq!(own.len(), 4, "2 sizes x 2 repetitions");
+        for p in own {
+            assert_eq!((p.fields, p.pool), (1, Some(1)));
+            assert_eq!(p.read_size, Some(p.msg_size));
+            assert_eq!(p.strategy, StrategyKind::ScatterGather);
+        }
+        // iperf3 either beside every copybench point, or recorded as missing before the run.
+        let theirs = plan.points.len() - 4;
+        let missing = plan.unsupported.iter().any(|u| u.tool == "iperf3");
+        assert!(
+            (theirs == 4 && !missing) || (theirs == 0 && missing),
+            "{theirs} iperf3 points, missing: {missing}"
+        );
+    }
+
+    #[test]
+    fn what_the_peers_cannot_take_is_refused_before_the_run() {
+        for (extra, says) in [
+            (&["--topology", "sink"][..], "--topology sink"),
+            (&["--duration", "1500ms"][..], "whole seconds"),
+            (&["--out", "x.md"][..], "JSON only"),
+        ] {
+            let e = plan(&peers_args(extra)).err().expect("refused").to_string();
+            assert!(e.contains(says), "{extra:?}: {e}");
+        }
     }
 }

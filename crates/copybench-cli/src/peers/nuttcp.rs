@@ -12,7 +12,7 @@
 //! failure here, never a figure.
 
 use super::iperf3::args;
-use super::{Measured, Peer, Setting};
+use super::{missing, Measured, OutputError, Peer, Setting};
 
 pub struct Nuttcp;
 
@@ -73,7 +73,12 @@ impl Peer for Nuttcp {
         true
     }
 
-    fn parse(&self, client_out: &str, _server_out: &str, _s: &Setting) -> Result<Measured, String> {
+    fn parse(
+        &self,
+        client_out: &str,
+        _server_out: &str,
+        _s: &Setting,
+    ) -> Result<Measured, OutputError> {
         parse(client_out)
     }
 }
@@ -91,25 +96,25 @@ fn number(text: &str, prefix: &str, key: &str) -> Option<f64> {
 }
 
 /// The client's `-v -fparse` output.
-pub fn parse(client_out: &str) -> Result<Measured, String> {
+pub fn parse(client_out: &str) -> Result<Measured, OutputError> {
     if let Some(error) = client_out.lines().find(|l| l.contains("Error:")) {
-        return Err(error.trim().to_string());
+        return Err(OutputError::Said(error.trim().to_string()));
     }
     if client_out.contains("classic_mode") {
-        return Err(
+        return Err(OutputError::Missing(
             "nuttcp could not reach its server's control port and fell back to classic mode \
              (transmitter-only figures): not used"
                 .into(),
-        );
+        ));
     }
     let rx_mbps = number(client_out, "nuttcp-r:", "rate_Mbps")
-        .ok_or("nuttcp printed no receiver (nuttcp-r) rate_Mbps")?;
+        .ok_or_else(|| missing("nuttcp printed no receiver (nuttcp-r) rate_Mbps"))?;
     let rx_mib = number(client_out, "nuttcp-r:", "megabytes")
-        .ok_or("nuttcp printed no receiver (nuttcp-r) megabytes")?;
+        .ok_or_else(|| missing("nuttcp printed no receiver (nuttcp-r) megabytes"))?;
     let tx_mbps = number(client_out, "nuttcp-t:", "rate_Mbps");
     let tx_mib = number(client_out, "nuttcp-t:", "megabytes");
     if rx_mbps <= 0.0 || rx_mib <= 0.0 {
-        return Err("nuttcp reports no bytes received".into());
+        return Err(OutputError::Empty("nuttcp reports no bytes received"));
     }
     // `megabytes` are MiB with 4 decimals (about 100 bytes); the rate has the precision.
     let bytes = (rx_mib * 1_048_576.0).round() as u64;
@@ -152,9 +157,12 @@ mod tests {
 
     #[test]
     fn classic_mode_fallback_is_refused() {
-        let e = parse(&data("nuttcp-refused.txt")).unwrap_err();
+        let e = parse(&data("nuttcp-refused.txt")).unwrap_err().to_string();
         assert!(e.contains("Connection refused"), "{e}");
         let classic = data("nuttcp-refused.txt").replace("Error: connect", "note");
-        assert!(parse(&classic).unwrap_err().contains("classic mode"));
+        assert!(parse(&classic)
+            .unwrap_err()
+            .to_string()
+            .contains("classic mode"));
     }
 }

@@ -26,21 +26,35 @@ use std::time::{Duration, Instant};
 use rustix::process::{Pid, Signal};
 
 /// Why waiting for a peer process stopped.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum WaitError {
     /// The run was cancelled (Ctrl-C).
+    #[error("cancelled")]
     Cancelled,
     /// Anything else, in words.
+    #[error("{0}")]
     Failed(String),
 }
 
-impl std::fmt::Display for WaitError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            WaitError::Cancelled => f.write_str("cancelled"),
-            WaitError::Failed(s) => f.write_str(s),
-        }
-    }
+/// Why a peer process could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    /// The peer gave no command line.
+    #[error("{what}: empty command")]
+    Empty {
+        /// What it is (`iperf3 server`).
+        what: String,
+    },
+    /// `fork`/`exec` failed (not installed, not executable, the namespace refused).
+    #[error("{what}: starting {program}: {source}")]
+    Start {
+        /// What it is (`iperf3 server`).
+        what: String,
+        /// The program.
+        program: String,
+        /// What the kernel said.
+        source: std::io::Error,
+    },
 }
 
 /// Output of a pipe, collected by a reader thread as it arrives (so a peer never blocks on a
@@ -85,10 +99,14 @@ pub struct Proc {
 
 /// Starts `argv` with its stdout and stderr captured, inside the network namespace `netns`
 /// (or the current one), set to receive SIGKILL when the calling thread ends.
-pub fn spawn(what: &str, argv: &[String], netns: Option<BorrowedFd<'_>>) -> Result<Proc, String> {
-    let (program, args) = argv
-        .split_first()
-        .ok_or_else(|| format!("{what}: empty command"))?;
+pub fn spawn(
+    what: &str,
+    argv: &[String],
+    netns: Option<BorrowedFd<'_>>,
+) -> Result<Proc, SpawnError> {
+    let (program, args) = argv.split_first().ok_or_else(|| SpawnError::Empty {
+        what: what.to_string(),
+    })?;
     let mut cmd = Command::new(program);
     cmd.args(args)
         .stdin(Stdio::null())
@@ -121,9 +139,11 @@ pub fn spawn(what: &str, argv: &[String], netns: Option<BorrowedFd<'_>>) -> Resu
             Ok(())
         });
     }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("{what}: starting {program}: {e}"))?;
+    let mut child = cmd.spawn().map_err(|source| SpawnError::Start {
+        what: what.to_string(),
+        program: program.clone(),
+        source,
+    })?;
     let stdout = Captured::default();
     let stderr = Captured::default();
     let mut readers = Vec::new();

@@ -13,7 +13,7 @@
 
 use super::iperf3::args;
 use super::process::strip_ansi;
-use super::{Measured, Peer, Setting};
+use super::{missing, Measured, OutputError, Peer, Setting};
 
 pub struct Sockperf;
 
@@ -93,7 +93,12 @@ impl Peer for Sockperf {
         false
     }
 
-    fn parse(&self, client_out: &str, _server_out: &str, s: &Setting) -> Result<Measured, String> {
+    fn parse(
+        &self,
+        client_out: &str,
+        _server_out: &str,
+        s: &Setting,
+    ) -> Result<Measured, OutputError> {
         parse(client_out, s.size)
     }
 }
@@ -107,19 +112,20 @@ fn number_after(text: &str, marker: &str) -> Option<f64> {
 }
 
 /// The client's text report, for messages of `size` bytes.
-pub fn parse(client_out: &str, size: usize) -> Result<Measured, String> {
+pub fn parse(client_out: &str, size: usize) -> Result<Measured, OutputError> {
     let text = strip_ansi(client_out);
     if let Some(error) = text.lines().find(|l| l.contains("ERROR")) {
-        return Err(error.trim().to_string());
+        return Err(OutputError::Said(error.trim().to_string()));
     }
     let rate = number_after(&text, "Summary: Message Rate is")
-        .ok_or("sockperf printed no 'Summary: Message Rate' line")?;
+        .ok_or_else(|| missing("sockperf printed no 'Summary: Message Rate' line"))?;
     let messages = number_after(&text, "Total of")
-        .ok_or("sockperf printed no 'Total of N messages' line")? as u64;
+        .ok_or_else(|| missing("sockperf printed no 'Total of N messages' line"))?
+        as u64;
     let seconds = number_after(&text, "messages sent in")
-        .ok_or("sockperf printed no 'sent in T sec' figure")?;
+        .ok_or_else(|| missing("sockperf printed no 'sent in T sec' figure"))?;
     if rate <= 0.0 || messages == 0 {
-        return Err("sockperf reports no messages sent".into());
+        return Err(OutputError::Empty("sockperf reports no messages sent"));
     }
     let gbps = rate * size as f64 * 8.0 / 1e9;
     Ok(Measured {
@@ -159,7 +165,9 @@ mod tests {
 
     #[test]
     fn a_refused_connection_is_a_failure_with_sockperfs_words() {
-        let e = parse(&data("sockperf-refused.txt"), 1024).unwrap_err();
+        let e = parse(&data("sockperf-refused.txt"), 1024)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("Connection refused"), "{e}");
         assert!(parse("sockperf: Test ended\n", 1024).is_err());
     }

@@ -12,15 +12,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Result;
 use copybench_core::findings::{findings_for_run, render_text};
-use copybench_core::result::{RunResults, ToolInfo, SCHEMA_VERSION};
+use copybench_core::result::{RunResults, ToolInfo, COPYBENCH_TOOL, SCHEMA_VERSION};
 
 use crate::args::RunArgs;
 use crate::export::{Format, Outputs};
 use crate::hooks::CliHooks;
 use crate::{host, summary, UsageError};
 
-pub use plan::RunPlan;
-pub use target::Target;
+pub use plan::{Planned, RunPlan, Tool};
+pub use target::{run_on_side, Target, TargetPath};
 
 /// Exit code after Ctrl-C (128 + SIGINT), as shells expect.
 pub const EXIT_INTERRUPTED: u8 = 130;
@@ -29,34 +29,36 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 pub fn run(args: RunArgs, cancel: &AtomicBool) -> Result<ExitCode> {
     // Everything that can be refused is refused before any traffic.
     let plan = RunPlan::new(&args)?;
-    if let Some(note) = &plan.placement_note {
+    run_plan(&plan, &args, cancel)
+}
+
+/// Runs a checked plan (`copybench run`'s, or `copybench peers`' with its peers as more tools
+/// of every point): the target opened, the sweep, the files, the report and the exit code.
+pub fn run_plan(plan: &RunPlan, args: &RunArgs, cancel: &AtomicBool) -> Result<ExitCode> {
+    for note in plan.notes.iter().chain(&plan.placement_note) {
         eprintln!("note: {note}");
     }
     let target = Target::open(&plan.target)?;
-    let mut results = new_results(&plan, &args, &target);
+    let mut results = new_results(plan, args, &target);
+    results.unsupported.clone_from(&plan.unsupported);
     let outputs =
         Outputs::create(&args.outputs, &results).map_err(|e| UsageError(format!("{e:#}")))?;
-    let mut hooks =
-        CliHooks::new(target.topology(), plan.pin.clone(), plan.counters).with_sink(target.sink());
+    let mut hooks = CliHooks::new(Some(target.path()), plan.pin.clone(), plan.counters);
+    if plan.peers {
+        // Compared with the peers' machine-wide count over their runs.
+        hooks = hooks.counting_switches();
+    }
     hooks.placement = Some(plan.placement);
-    let mut ended = sweep::sweep(
-        &plan,
-        &target,
-        &hooks,
-        &outputs,
-        &mut results,
-        &args,
-        cancel,
-    )?;
+    let mut ended = sweep::sweep(plan, &target, &hooks, &outputs, &mut results, args, cancel)?;
     if args.refine && ended.is_none() && !cancel.load(Ordering::Relaxed) {
         refine::refine(
-            &plan,
+            plan,
             &target,
             &hooks,
             &outputs,
             &mut results,
             usize::from(args.refine_budget),
-            usize::from(args.repetitions),
+            usize::from(args.sweep.repetitions),
             cancel,
         )?;
         ended = target.ended();
@@ -80,7 +82,7 @@ pub fn run(args: RunArgs, cancel: &AtomicBool) -> Result<ExitCode> {
     }
     refresh_findings(&mut results);
     outputs.write(&results)?;
-    report(&results, &args, &outputs)?;
+    report(&results, args, &outputs, plan.peers)?;
     if let Some(why) = ended {
         eprintln!(
             "error: the server ended the session: {why}; kept {} finished points",
@@ -118,14 +120,31 @@ pub fn new_results(plan: &RunPlan, args: &RunArgs, target: &Target) -> RunResult
 /// points at most: cheap enough to redo at every rewrite of the files, so that an interrupted
 /// run has them too).
 pub fn refresh_findings(results: &mut RunResults) {
-    results.findings = Some(findings_for_run(results));
+    // The findings compare copybench's strategies: a peer's points (`copybench peers`) and
+    // what it could not run are not among them.
+    let findings = if results.points.iter().all(|p| p.tool == COPYBENCH_TOOL) {
+        findings_for_run(results)
+    } else {
+        let mut own = results.clone();
+        own.points.retain(|p| p.tool == COPYBENCH_TOOL);
+        own.unsupported.retain(|u| u.tool == COPYBENCH_TOOL);
+        own.failures.retain(|f| f.tool == COPYBENCH_TOOL);
+        findings_for_run(&own)
+    };
+    results.findings = Some(findings);
 }
 
 /// The summary table and the findings (stdout, or stderr when the JSON goes to stdout) and the
 /// files written.
-fn report(results: &RunResults, args: &RunArgs, outputs: &Outputs) -> Result<()> {
-    let mut text = summary::table(results);
-    if let Some(f) = &results.findings {
+fn report(results: &RunResults, args: &RunArgs, outputs: &Outputs, peers: bool) -> Result<()> {
+    // The peers' table compares tools, not strategies: copybench's findings over its one
+    // strategy (all "only scatter-gather measured") are left to the file and the report.
+    let mut text = if peers {
+        crate::peers::table(results)
+    } else {
+        summary::table(results)
+    };
+    if let Some(f) = results.findings.as_ref().filter(|_| !peers) {
         text.push_str("\nFindings\n");
         text.push_str(&render_text(f));
     }

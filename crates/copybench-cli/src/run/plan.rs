@@ -2,8 +2,10 @@
 //! run order, where they run, how threads are placed. Building a plan has no side effects.
 
 use copybench_core::engine::{PointParams, Protocol, ReceiveKind, Verify};
-use copybench_core::receive::{PAGE_ALIGNED_MSS, PAGE_ALIGNED_MTU};
-use copybench_core::result::{Placement, RunConfigRecord, TopologyRecord};
+use copybench_core::receive::PAGE_ALIGNED_MSS;
+use copybench_core::result::{
+    Placement, RunConfigRecord, TopologyKind, TopologyRecord, UnsupportedRecord, COPYBENCH_TOOL,
+};
 use copybench_core::sweep::{plan_grid, Grid};
 use copybench_core::units::format_size;
 use copybench_core::StrategyKind;
@@ -12,12 +14,39 @@ use super::target::TargetChoice;
 use crate::args::{RunArgs, TopologyArg};
 use crate::export::Format;
 use crate::hooks::PinPlan;
+use crate::peers::Peer;
 use crate::UsageError;
+
+/// What measures a point: copybench's engine, or a peer tool beside it (`copybench peers`).
+#[derive(Clone, Copy)]
+pub enum Tool {
+    /// copybench's own engine, through the target and the hooks.
+    Copybench,
+    /// A peer's server and client processes on the target's two sides.
+    Peer(&'static dyn Peer),
+}
+
+impl Tool {
+    /// Its name in the results (`tool`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Tool::Copybench => COPYBENCH_TOOL,
+            Tool::Peer(p) => p.name(),
+        }
+    }
+}
+
+/// One measurement of the plan: a point and the tool that measures it.
+#[derive(Clone)]
+pub struct Planned {
+    pub tool: Tool,
+    pub params: PointParams,
+}
 
 /// A validated run.
 pub struct RunPlan {
-    /// Every point, in run order (interleaved strategies, rotated per repetition).
-    pub points: Vec<PointParams>,
+    /// Every point, in run order (interleaved strategies, and tools, rotated per repetition).
+    pub points: Vec<Planned>,
     /// The parameters every point shares.
     pub template: PointParams,
     /// Where the traffic will run.
@@ -30,6 +59,13 @@ pub struct RunPlan {
     pub placement_note: Option<String>,
     /// Whether per-thread counters are opened.
     pub counters: bool,
+    /// What is known unsupported before the run (a peer not installed), as the results start.
+    pub unsupported: Vec<UnsupportedRecord>,
+    /// Said to the user before the run (`note: ...`).
+    pub notes: Vec<String>,
+    /// `copybench peers`: copybench's points beside the peers' (its own point in the peers'
+    /// terms, the peers' table).
+    pub peers: bool,
 }
 
 impl RunPlan {
@@ -63,10 +99,10 @@ impl RunPlan {
             strategies: &args.strategies,
             receives: &receives,
             sizes: &args.sizes,
-            threads: &args.threads,
+            threads: &args.sweep.threads,
             rates: &rates,
         };
-        let mut points = plan_grid(&template, &grid, usize::from(args.repetitions));
+        let mut points = plan_grid(&template, &grid, usize::from(args.sweep.repetitions));
         if args.hugepages && args.strategies.iter().all(|&s| s == StrategyKind::Sendfile) {
             return Err(UsageError(
                 "--hugepages applies to the heap pools; sendfile's pool is a memory file: add \
@@ -102,13 +138,13 @@ impl RunPlan {
                 ))
             })?;
         }
-        let target = target_choice(args)?;
+        let target = TargetChoice::from_args(args)?;
         // Over loopback the host's `lo` MTU stays as it is: the listener asks for an MSS
         // that carries whole pages instead, for every point of the run (read and trunc
         // compared on the same path), and each point records it.
         let maxseg = (receives.contains(&ReceiveKind::Zerocopy)
-            && matches!(target, TargetChoice::Loopback { .. }))
-        .then_some(PAGE_ALIGNED_MSS);
+            && target.kind() == TopologyKind::Loopback)
+            .then_some(PAGE_ALIGNED_MSS);
         // The template too: `--refine` measures its sizes on the same path.
         template.tcp_maxseg = maxseg;
         for p in &mut points {
@@ -119,11 +155,7 @@ impl RunPlan {
             }
         }
         // A UDP_SEGMENT datagram must fit the veth's MTU, or every send fails with EINVAL.
-        let veth_mtu = match &target {
-            TargetChoice::Netns { mtu } | TargetChoice::Sink { mtu } => Some(*mtu as usize),
-            _ => None,
-        };
-        if let (Some(gso), Some(mtu)) = (args.udp_gso, veth_mtu) {
+        if let (Some(gso), Some(mtu)) = (args.udp_gso, target.mtu().map(|m| m as usize)) {
             if gso + 28 > mtu {
                 return Err(UsageError(format!(
                     "--udp-gso {gso}: each datagram and its 28 bytes of headers must fit the \
@@ -133,15 +165,24 @@ impl RunPlan {
             }
         }
         let cpus = usable_cpus();
-        let placed = placing(args, &cpus, matches!(target, TargetChoice::Remote { .. }))?;
+        let placed = placing(args, &cpus, !target.both_sides_here())?;
         Ok(RunPlan {
-            points,
+            points: points
+                .into_iter()
+                .map(|params| Planned {
+                    tool: Tool::Copybench,
+                    params,
+                })
+                .collect(),
             template,
             target,
             pin: placed.pin,
             placement: placed.placement,
             placement_note: placed.note,
-            counters: !args.no_counters,
+            counters: !args.sweep.no_counters,
+            unsupported: Vec::new(),
+            notes: Vec::new(),
+            peers: false,
         })
     }
 
@@ -153,13 +194,13 @@ impl RunPlan {
             topology,
             strategies: args.strategies.clone(),
             sizes: args.sizes.clone(),
-            threads: args.threads.clone(),
-            duration_s: args.duration.as_secs_f64(),
-            warmup_s: args.warmup.as_secs_f64(),
-            repetitions: usize::from(args.repetitions),
-            fields: usize::from(args.fields),
+            threads: args.sweep.threads.clone(),
+            duration_s: args.sweep.duration.as_secs_f64(),
+            warmup_s: args.sweep.warmup.as_secs_f64(),
+            repetitions: usize::from(args.sweep.repetitions),
+            fields: usize::from(args.message.fields),
             pool: self.template.pool,
-            align: args.align,
+            align: args.message.align,
             pin: self.pin.as_ref().map(PinPlan::record),
             counters: self.counters,
             verification: args.verify,
@@ -202,7 +243,9 @@ fn receives(args: &RunArgs) -> Result<Vec<ReceiveKind>, UsageError> {
                 .into(),
         ));
     }
-    if list.contains(&ReceiveKind::Zerocopy) && args.topology == TopologyArg::Sink {
+    if list.contains(&ReceiveKind::Zerocopy)
+        && args.sweep.topology == TopologyArg::Kind(TopologyKind::Sink)
+    {
         return Err(UsageError(
             "--receive zerocopy needs a receiver, and the sink has none: use --topology netns \
              or loopback"
@@ -214,15 +257,15 @@ fn receives(args: &RunArgs) -> Result<Vec<ReceiveKind>, UsageError> {
 
 /// The parameters every point of the run shares.
 fn template(args: &RunArgs) -> PointParams {
-    let mut template = PointParams::new(args.strategies[0], args.sizes[0], args.threads[0]);
+    let mut template = PointParams::new(args.strategies[0], args.sizes[0], args.sweep.threads[0]);
     template.mode = args.mode;
     template.protocol = args.protocol;
-    template.fields = usize::from(args.fields);
-    template.pool = args.pool.map(|p| p as usize);
-    template.data = args.data;
-    template.align = args.align;
-    template.warmup = args.warmup;
-    template.duration = args.duration;
+    template.fields = usize::from(args.message.fields);
+    template.pool = args.message.pool.map(|p| p as usize);
+    template.data = args.message.data;
+    template.align = args.message.align;
+    template.warmup = args.sweep.warmup;
+    template.duration = args.sweep.duration;
     template.verify = args.verify;
     template.read_size = args.read_size;
     template.uring_depth = args.uring_depth.map(usize::from);
@@ -230,91 +273,6 @@ fn template(args: &RunArgs) -> PointParams {
     template.udp_gso = args.udp_gso;
     template
 }
-
-/// Where to run, from `--topology` and `--connect` (which must agree).
-fn target_choice(args: &RunArgs) -> Result<TargetChoice, UsageError> {
-    if args.connect.is_none() && args.auth_key_file.is_some() {
-        return Err(UsageError(
-            "--auth-key-file goes with --connect HOST:PORT (a `copybench server`)".into(),
-        ));
-    }
-    if args.connect.is_some() && !args.receiver_cpus.is_empty() {
-        return Err(UsageError(
-            "--receiver-cpus: in remote mode the receivers run on the server; give it to \
-             `copybench server --receiver-cpus` there"
-                .into(),
-        ));
-    }
-    // With zerocopy among the receive strategies, an MTU whose MSS is 15 whole pages, so
-    // that the receive queue can be mapped (the run records it in its topology, and every
-    // point the MSS it saw); an --mtu given wins.
-    let netns_mtu = args
-        .mtu
-        .unwrap_or(if args.receives.contains(&ReceiveKind::Zerocopy) {
-            PAGE_ALIGNED_MTU
-        } else {
-            1500
-        });
-    if args.topology == TopologyArg::Sink {
-        return sink_choice(args);
-    }
-    match (args.topology, &args.connect) {
-        (TopologyArg::Remote | TopologyArg::Auto, Some(target)) => Ok(TargetChoice::Remote {
-            connect: target.clone(),
-            key_file: args.auth_key_file.clone(),
-        }),
-        (TopologyArg::Remote, None) => Err(UsageError(
-            "--topology remote needs --connect HOST:PORT of a `copybench server`".into(),
-        )),
-        (_, Some(_)) => Err(UsageError(
-            "--connect goes with --topology remote (or auto), not with netns or loopback".into(),
-        )),
-        (TopologyArg::Netns, None) => Ok(TargetChoice::Netns { mtu: netns_mtu }),
-        (TopologyArg::Loopback, None) => Ok(TargetChoice::Loopback { note: None }),
-        (TopologyArg::Auto, None) if copybench_net::has_net_admin() => {
-            Ok(TargetChoice::Netns { mtu: netns_mtu })
-        }
-        (TopologyArg::Sink, _) => sink_choice(args),
-        (TopologyArg::Auto, None) => Ok(TargetChoice::Loopback {
-            note: Some(
-                "no CAP_NET_ADMIN: running over loopback instead of a veth pair between \
-                 namespaces (run as root for --topology netns)"
-                    .into(),
-            ),
-        }),
-    }
-}
-
-/// The sink: UDP only, with an MTU that lets every datagram be sent without a software
-/// checksum (which would make the kernel copy).
-fn sink_choice(args: &RunArgs) -> Result<TargetChoice, UsageError> {
-    if args.protocol != Protocol::Udp {
-        return Err(UsageError(
-            "--topology sink carries UDP only (nothing answers a TCP handshake there): \
-             add --protocol udp"
-                .into(),
-        ));
-    }
-    if args.connect.is_some() {
-        return Err(UsageError(
-            "--connect goes with --topology remote, not sink".into(),
-        ));
-    }
-    let largest = args.sizes.iter().copied().max().unwrap_or(0);
-    let needed = (largest + SINK_HEADERS).min(65535) as u32;
-    let mtu = args.mtu.unwrap_or(needed.max(9000));
-    if (mtu as usize) < largest + SINK_HEADERS {
-        eprintln!(
-            "note: --mtu {mtu} is below the largest datagram ({largest} bytes) plus {SINK_HEADERS} \
-             bytes of headers: larger datagrams are fragmented with a software checksum and the \
-             kernel copies them, sink or not"
-        );
-    }
-    Ok(TargetChoice::Sink { mtu })
-}
-
-/// IPv4 and UDP headers in front of a datagram's payload.
-const SINK_HEADERS: usize = 28;
 
 /// The CPUs this process may run on (its affinity mask), in order.
 fn usable_cpus() -> Vec<usize> {
@@ -334,13 +292,13 @@ pub struct Placing {
 /// CPU placement from `--placement` (`--pin` = apart), overridden by `--sender-cpus` and
 /// `--receiver-cpus` (`custom`), on the usable `cpus`.
 pub fn placing(args: &RunArgs, cpus: &[usize], remote: bool) -> Result<Placing, UsageError> {
-    if !args.sender_cpus.is_empty() || !args.receiver_cpus.is_empty() {
+    if !args.cpus.sender_cpus.is_empty() || !args.cpus.receiver_cpus.is_empty() {
         return custom(args, cpus);
     }
-    let asked = if args.pin {
+    let asked = if args.cpus.pin {
         Placement::Apart
     } else {
-        args.placement
+        args.sweep.placement
     };
     let placed = |pin, placement, note: Option<String>| Placing {
         pin,
@@ -391,8 +349,8 @@ fn custom(args: &RunArgs, cpus: &[usize]) -> Result<Placing, UsageError> {
         }
     };
     let plan = PinPlan {
-        senders: or_auto(&args.sender_cpus, auto.senders),
-        receivers: or_auto(&args.receiver_cpus, auto.receivers),
+        senders: or_auto(&args.cpus.sender_cpus, auto.senders),
+        receivers: or_auto(&args.cpus.receiver_cpus, auto.receivers),
     };
     for (flag, list) in [
         ("--sender-cpus", &plan.senders),

@@ -1,4 +1,5 @@
-//! The sweep loop: every planned point through the target, one line per point, a progress bar
+//! The sweep loop: every planned point through the target (or, for a peer, its processes on
+//! the target's two sides), one line per point, a progress bar
 //! with ETA on a terminal, the output files rewritten after every point, and a clean stop at
 //! Ctrl-C.
 
@@ -8,14 +9,15 @@ use std::time::Duration;
 
 use anyhow::Result;
 use copybench_core::engine::{EngineError, PointParams};
-use copybench_core::result::{FailureRecord, Point, RunResults, UnsupportedRecord};
+use copybench_core::result::{FailureRecord, Point, RunResults, UnsupportedRecord, COPYBENCH_TOOL};
 use copybench_core::units::format_size;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{RunPlan, Target};
+use super::{Planned, RunPlan, Target, Tool};
 use crate::args::RunArgs;
 use crate::export::Outputs;
 use crate::hooks::CliHooks;
+use crate::peers::{self, PointError};
 
 /// Runs every point of `plan` (until Ctrl-C), recording each in `results` and the files.
 /// Returns why it stopped early when the target could go on no longer (a remote server ended
@@ -31,24 +33,47 @@ pub fn sweep(
 ) -> Result<Option<String>> {
     let total = plan.points.len();
     let progress = progress_bar(total, args.no_progress, point_seconds(&plan.template));
-    for (i, params) in plan.points.iter().enumerate() {
+    for (i, planned) in plan.points.iter().enumerate() {
         if cancel.load(Ordering::Relaxed) {
             break;
         }
-        // A send strategy the kernel refused is refused with every receive strategy, and a
-        // receive strategy with every send strategy.
-        let skip = results.unsupported.iter().any(|u| match u.receive {
-            None => u.strategy == params.strategy,
-            Some(receive) => receive == params.receive_kind(),
-        });
+        let params = &planned.params;
+        let skip = match planned.tool {
+            // A send strategy the kernel refused is refused with every receive strategy, and
+            // a receive strategy with every send strategy.
+            Tool::Copybench => results.unsupported.iter().any(|u| {
+                u.tool == COPYBENCH_TOOL
+                    && match u.receive {
+                        None => u.strategy == params.strategy,
+                        Some(receive) => receive == params.receive_kind(),
+                    }
+            }),
+            Tool::Peer(peer) => peers::already_refused(peer, params, results),
+        };
         if !skip {
-            let label = label(params);
+            let label = label(planned, plan.peers);
             progress.set_message(label.clone());
-            let outcome = target.run_point(params, hooks, cancel);
-            if matches!(outcome, Err(EngineError::Cancelled)) {
-                break;
-            }
-            let line = record(outcome, params, results);
+            let line = match planned.tool {
+                Tool::Copybench => {
+                    let outcome = target.run_point(params, hooks, cancel);
+                    if matches!(outcome, Err(EngineError::Cancelled)) {
+                        break;
+                    }
+                    if plan.peers {
+                        let outcome = outcome.map(|mut point| {
+                            peers::add_own_figures(&mut point, hooks.last_switches());
+                            point
+                        });
+                        record_with(outcome, params, results, peers::brief)
+                    } else {
+                        record(outcome, params, results)
+                    }
+                }
+                Tool::Peer(peer) => match peers::run_point(peer, params, target, hooks, cancel) {
+                    Err(PointError::Cancelled) => break,
+                    outcome => peers::record(peer, outcome, params, results),
+                },
+            };
             say(&progress, format!("[{}/{total}] {label}: {line}", i + 1));
             super::refresh_findings(results);
             outputs.write(results)?;
@@ -69,6 +94,16 @@ pub(crate) fn record(
     params: &PointParams,
     results: &mut RunResults,
 ) -> String {
+    record_with(outcome, params, results, point_brief)
+}
+
+/// [`record`], telling a measured point's figures with `brief`.
+fn record_with(
+    outcome: Result<Point, EngineError>,
+    params: &PointParams,
+    results: &mut RunResults,
+    brief: fn(&Point) -> String,
+) -> String {
     match outcome {
         Ok(point) => {
             let verdict = match (&point.not_verifiable, point.verified) {
@@ -76,7 +111,7 @@ pub(crate) fn record(
                 (None, true) => String::new(),
                 (None, false) => "  NOT VERIFIED".into(),
             };
-            let line = format!("{}{verdict}", point_brief(&point));
+            let line = format!("{}{verdict}", brief(&point));
             results.points.push(point);
             line
         }
@@ -118,7 +153,19 @@ pub(crate) fn record(
     }
 }
 
-fn label(params: &PointParams) -> String {
+/// What a point is, for its line: its strategy (`copybench run`), or the tool that measures it
+/// (`copybench peers`, where every point is the same strategy).
+fn label(planned: &Planned, peers: bool) -> String {
+    let params = &planned.params;
+    if peers {
+        return format!(
+            "{} {} x{} rep {}",
+            planned.tool.name(),
+            format_size(params.msg_size),
+            params.threads,
+            params.repetition + 1
+        );
+    }
     let receive = match params.receive_kind() {
         copybench_core::engine::ReceiveKind::Read => String::new(),
         other => format!(" <- {other}"),

@@ -82,6 +82,33 @@ pub enum TopologyKind {
 }
 
 impl TopologyKind {
+    /// Every kind, in the order the command line lists them.
+    pub const ALL: [TopologyKind; 4] = [
+        TopologyKind::Netns,
+        TopologyKind::Loopback,
+        TopologyKind::Remote,
+        TopologyKind::Sink,
+    ];
+
+    /// What choosing it means, for `--topology`'s help.
+    pub fn help(self) -> &'static str {
+        match self {
+            TopologyKind::Netns => {
+                "Two network namespaces joined by a veth pair (needs CAP_NET_ADMIN)"
+            }
+            TopologyKind::Loopback => "127.0.0.1 in the current namespace (no privileges needed)",
+            TopologyKind::Remote => {
+                "A `copybench server` on another host (give --connect HOST:PORT)"
+            }
+            TopologyKind::Sink => {
+                "Senders only, in a namespace whose veth leads to a device that is down (needs \
+                 CAP_NET_ADMIN and --protocol udp): datagrams are dropped at the device, so \
+                 zero-copy really avoids the copy, as in front of a NIC. Nothing is received or \
+                 verified"
+            }
+        }
+    }
+
     /// The name used in results and on the command line.
     pub fn name(self) -> &'static str {
         match self {
@@ -94,14 +121,7 @@ impl TopologyKind {
 
     /// The kind a [`TopologyKind::name`] names.
     pub fn from_name(name: &str) -> Option<TopologyKind> {
-        [
-            TopologyKind::Loopback,
-            TopologyKind::Netns,
-            TopologyKind::Remote,
-            TopologyKind::Sink,
-        ]
-        .into_iter()
-        .find(|k| k.name() == name)
+        TopologyKind::ALL.into_iter().find(|k| k.name() == name)
     }
 
     /// Whether a zero-copy send on this path is delivered locally, where the kernel always
