@@ -27,9 +27,12 @@
 //! - **caveats** in words: zero-copy sends the kernel copied, CPU figures that are missing,
 //!   noisy cells, unverified points, points without a receiver, single repetitions.
 //!
-//! [`render_text`] turns them into a few lines per group for the terminal.
+//! [`render_text`] turns them into a few lines per group for the terminal, and [`headline`]
+//! into at most five sentences (`headline.rs`): the answer at a glance, printed last by
+//! `copybench run` and shown under the report's decision map.
 
 mod compute;
+mod headline;
 mod paced;
 mod receive;
 mod text;
@@ -37,5 +40,6 @@ mod text;
 pub use crate::model::findings::*;
 pub use compute::{findings, findings_for_run};
 pub(crate) use compute::{has_receiver, interpolate_log2};
+pub use headline::{headline, HEADLINE_MAX};
 pub use receive::{primary as primary_receive, receive_findings, receive_text};
 pub use text::{bracket_text, render_text, size_text};
