@@ -123,31 +123,30 @@ fn cells_text(
         items.push((size, qualifier));
     }
     let index = |s: usize| all_sizes.iter().position(|&x| x == s).unwrap_or(0);
+    // Runs of consecutive measured sizes with the same thread qualifier become one range.
     let mut parts: Vec<String> = Vec::new();
     let mut i = 0;
     while i < items.len() {
-        let (start, q) = &items[i];
-        if let Some(q) = q {
-            parts.push(format!("{} ({q})", size_text(*start as f64)));
-            i += 1;
-            continue;
-        }
         let mut end = i;
         while end + 1 < items.len()
-            && items[end + 1].1.is_none()
+            && items[end + 1].1 == items[i].1
             && index(items[end + 1].0) == index(items[end].0) + 1
         {
             end += 1;
         }
-        if end == i {
-            parts.push(size_text(*start as f64));
+        let mut part = if end == i {
+            size_text(items[i].0 as f64)
         } else {
-            parts.push(format!(
+            format!(
                 "{}..{}",
-                size_text(*start as f64),
+                size_text(items[i].0 as f64),
                 size_text(items[end].0 as f64)
-            ));
+            )
+        };
+        if let Some(q) = &items[i].1 {
+            part.push_str(&format!(" ({q})"));
         }
+        parts.push(part);
         i = end + 1;
     }
     match parts.len() {
@@ -524,13 +523,20 @@ fn cpu_sentence(groups: &[&Group]) -> Option<String> {
     };
     let copied = cells.iter().any(|c| c.3.is_some_and(|r| r > 0.005));
     let tail = if copied {
-        "; the kernel copied its sends anyway, so the copy moved into the kernel's delivery \
-         path rather than disappearing"
+        "; the kernel copied its sends anyway: the copy moved into its delivery path, it did \
+         not disappear"
     } else {
         ""
     };
+    let reading = if measured.iter().all(|m| m.2 > 1.0) {
+        format!("the sender paid more with {}", first.label())
+    } else if measured.iter().all(|m| m.2 < 1.0) {
+        format!("the sender paid less with {}", first.label())
+    } else {
+        "below 1: the sender paid less".to_string()
+    };
     Some(format!(
-        "Sender CPU per byte, {} against two-copy: {span} (below 1: the sender paid less){tail}.",
+        "Sender CPU per byte, {} against two-copy: {span} ({reading}){tail}.",
         first.label()
     ))
 }
