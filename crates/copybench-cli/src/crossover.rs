@@ -203,6 +203,7 @@ impl CrossoverArgs {
             json: false,
             no_counters: self.no_counters,
             no_progress: true,
+            quiet: false,
             corrupt_message: None,
         }
     }

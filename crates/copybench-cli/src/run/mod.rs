@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Result;
-use copybench_core::findings::{findings_for_run, render_text};
+use copybench_core::findings::{findings_for_run, headline, render_text};
 use copybench_core::result::{RunResults, ToolInfo, SCHEMA_VERSION};
 
 use crate::args::RunArgs;
@@ -29,7 +29,7 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 pub fn run(args: RunArgs, cancel: &AtomicBool) -> Result<ExitCode> {
     // Everything that can be refused is refused before any traffic.
     let plan = RunPlan::new(&args)?;
-    if let Some(note) = &plan.placement_note {
+    if let Some(note) = plan.placement_note.as_ref().filter(|_| !args.quiet) {
         eprintln!("note: {note}");
     }
     let target = Target::open(&plan.target)?;
@@ -121,13 +121,22 @@ pub fn refresh_findings(results: &mut RunResults) {
     results.findings = Some(findings_for_run(results));
 }
 
-/// The summary table and the findings (stdout, or stderr when the JSON goes to stdout) and the
-/// files written.
+/// The summary table, the findings, and last the same five sentences as the report (stdout,
+/// or stderr when the JSON goes to stdout), then the files written; `--quiet`: the sentences
+/// only.
 fn report(results: &RunResults, args: &RunArgs, outputs: &Outputs) -> Result<()> {
-    let mut text = summary::table(results);
-    if let Some(f) = &results.findings {
-        text.push_str("\nFindings\n");
-        text.push_str(&render_text(f));
+    let mut text = String::new();
+    if !args.quiet {
+        text.push_str(&summary::table(results));
+        if let Some(f) = &results.findings {
+            text.push_str("\nFindings\n");
+            text.push_str(&render_text(f));
+        }
+        text.push_str("\nIn short\n");
+    }
+    for sentence in results.findings.as_ref().map(headline).unwrap_or_default() {
+        text.push_str(&sentence);
+        text.push('\n');
     }
     if args.json {
         let json = Format::Json.exporter().render(results)?;
@@ -136,8 +145,10 @@ fn report(results: &RunResults, args: &RunArgs, outputs: &Outputs) -> Result<()>
     } else {
         print!("{text}");
     }
-    for path in outputs.paths() {
-        eprintln!("wrote {}", path.display());
+    if !args.quiet {
+        for path in outputs.paths() {
+            eprintln!("wrote {}", path.display());
+        }
     }
     Ok(())
 }

@@ -30,7 +30,13 @@ pub fn sweep(
     cancel: &AtomicBool,
 ) -> Result<Option<String>> {
     let total = plan.points.len();
-    let progress = progress_bar(total, args.no_progress, point_seconds(&plan.template));
+    // --quiet: no bar, no "running N points", no line per point (the findings only).
+    let quiet = args.quiet;
+    let progress = if quiet {
+        ProgressBar::hidden()
+    } else {
+        progress_bar(total, args.no_progress, point_seconds(&plan.template))
+    };
     for (i, params) in plan.points.iter().enumerate() {
         if cancel.load(Ordering::Relaxed) {
             break;
@@ -49,7 +55,9 @@ pub fn sweep(
                 break;
             }
             let line = record(outcome, params, results);
-            say(&progress, format!("[{}/{total}] {label}: {line}", i + 1));
+            if !quiet {
+                say(&progress, format!("[{}/{total}] {label}: {line}", i + 1));
+            }
             super::refresh_findings(results);
             outputs.write(results)?;
             if let Some(why) = target.ended() {
