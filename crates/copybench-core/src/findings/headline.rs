@@ -192,6 +192,44 @@ fn family_sizes(groups: &[&Group]) -> BTreeMap<usize, BTreeSet<usize>> {
     sizes
 }
 
+/// The cells (size, threads) a strategy wins or leads at, with its margin at each.
+#[derive(Default)]
+struct Cells {
+    at: BTreeSet<(usize, usize)>,
+    margins: Vec<Option<f64>>,
+}
+
+impl Cells {
+    fn add(&mut self, cell: (usize, usize), margin: Option<f64>) {
+        self.at.insert(cell);
+        self.margins.push(margin);
+    }
+}
+
+/// "zero-copy at 64 KiB..256 KiB by 20..40%" per strategy, by the smallest size each holds
+/// at (the sentence reads along the size axis); `verb` after the first name.
+fn cells_list(
+    by_strategy: &BTreeMap<StrategyKind, Cells>,
+    sizes: &BTreeMap<usize, BTreeSet<usize>>,
+    verb: &str,
+) -> Vec<String> {
+    let mut ranked: Vec<(&StrategyKind, &Cells)> = by_strategy.iter().collect();
+    ranked.sort_by_key(|(k, c)| (c.at.first().copied(), **k));
+    ranked
+        .iter()
+        .enumerate()
+        .map(|(i, (k, c))| {
+            format!(
+                "{}{} at {}{}",
+                k.label(),
+                if i == 0 { verb } else { "" },
+                cells_text(&c.at, sizes),
+                margins_text(&c.margins)
+            )
+        })
+        .collect()
+}
+
 /// Who wins where in one family, and where no winner is clear.
 fn winners_sentence(key: &FamilyKey, groups: &[&Group]) -> String {
     let sizes = family_sizes(groups);
@@ -204,10 +242,8 @@ fn winners_sentence(key: &FamilyKey, groups: &[&Group]) -> String {
         metric.label()
     );
     // Per strategy: its winning cells and their margins, in strategy order.
-    let mut wins: BTreeMap<StrategyKind, (BTreeSet<(usize, usize)>, Vec<Option<f64>>)> =
-        BTreeMap::new();
-    let mut leads: BTreeMap<StrategyKind, (BTreeSet<(usize, usize)>, Vec<Option<f64>>)> =
-        BTreeMap::new();
+    let mut wins: BTreeMap<StrategyKind, Cells> = BTreeMap::new();
+    let mut leads: BTreeMap<StrategyKind, Cells> = BTreeMap::new();
     let mut unclear: BTreeSet<(usize, usize)> = BTreeSet::new();
     let mut nothing: BTreeSet<(usize, usize)> = BTreeSet::new();
     let mut why: Option<String> = None;
@@ -218,9 +254,7 @@ fn winners_sentence(key: &FamilyKey, groups: &[&Group]) -> String {
                 Verdict::Winner {
                     strategy, margin, ..
                 } => {
-                    let e = wins.entry(*strategy).or_default();
-                    e.0.insert(cell);
-                    e.1.push(*margin);
+                    wins.entry(*strategy).or_default().add(cell, *margin);
                 }
                 Verdict::NoClearWinner {
                     leader,
@@ -229,9 +263,7 @@ fn winners_sentence(key: &FamilyKey, groups: &[&Group]) -> String {
                     why: separation,
                 } => {
                     unclear.insert(cell);
-                    let e = leads.entry(*leader).or_default();
-                    e.0.insert(cell);
-                    e.1.push(*margin);
+                    leads.entry(*leader).or_default().add(cell, *margin);
                     if why.is_none() {
                         let n = |k: StrategyKind| {
                             s.strategies
@@ -248,53 +280,25 @@ fn winners_sentence(key: &FamilyKey, groups: &[&Group]) -> String {
             }
         }
     }
-    // By the smallest size each wins at: the sentence reads along the size axis.
-    let mut ranked: Vec<(StrategyKind, &(BTreeSet<(usize, usize)>, Vec<Option<f64>>))> =
-        wins.iter().map(|(k, v)| (*k, v)).collect();
-    ranked.sort_by_key(|(k, v)| (v.0.first().copied(), *k));
     let mut t = head;
-    if ranked.is_empty() {
-        let mut leaders: Vec<(StrategyKind, &(BTreeSet<(usize, usize)>, Vec<Option<f64>>))> =
-            leads.iter().map(|(k, v)| (*k, v)).collect();
-        leaders.sort_by_key(|(k, v)| (v.0.first().copied(), *k));
-        if leaders.is_empty() {
+    if wins.is_empty() {
+        if leads.is_empty() {
             t.push_str(
                 ": nothing could be compared (fewer than two strategies measured at every size)",
             );
         } else {
-            let each: Vec<String> = leaders
-                .iter()
-                .map(|(k, (cells, margins))| {
-                    format!(
-                        "{} at {}{}",
-                        k.label(),
-                        cells_text(cells, &sizes),
-                        margins_text(margins)
-                    )
-                })
-                .collect();
             t.push_str(&format!(
                 ": no winner is clear at any size; the leaders by median are {}, but none is \
                  told apart from its runner-up ({})",
-                each.join(", "),
+                cells_list(&leads, &sizes, "").join(", "),
                 why.unwrap_or_else(|| "see the findings".into())
             ));
         }
     } else {
-        let each: Vec<String> = ranked
-            .iter()
-            .enumerate()
-            .map(|(i, (k, (cells, margins)))| {
-                format!(
-                    "{}{} at {}{}",
-                    k.label(),
-                    if i == 0 { " wins" } else { "" },
-                    cells_text(cells, &sizes),
-                    margins_text(margins)
-                )
-            })
-            .collect();
-        t.push_str(&format!(": {}", each.join("; ")));
+        t.push_str(&format!(
+            ": {}",
+            cells_list(&wins, &sizes, " wins").join("; ")
+        ));
         if !unclear.is_empty() {
             t.push_str(&format!(
                 "; no clear winner at {}",
