@@ -329,6 +329,11 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_progress: bool,
 
+    /// Print only the findings in at most five sentences (what the report says under its
+    /// decision map): no progress, no per-point lines, no table. Errors still go to stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+
     /// Test hook: corrupt message N of each connection (proves the byte check can fail).
     #[arg(long, hide = true)]
     pub corrupt_message: Option<u64>,

@@ -177,6 +177,7 @@ impl CrossoverArgs {
             outputs: self.out.iter().cloned().collect(),
             json: false,
             no_progress: true,
+            quiet: false,
             corrupt_message: None,
         }
     }
@@ -324,12 +325,9 @@ impl Session<'_> {
             &[threads],
             reps,
         );
-        for p in &mut points {
-            // What trunc can check, as in `copybench run` (run/plan.rs): the counts.
-            if p.receive == ReceiveKind::Trunc {
-                p.verify = Verify::Discard;
-            }
-        }
+        // What trunc can check (the counts), and the run's per-strategy settings, as the
+        // points of `copybench run` have them.
+        points.iter_mut().for_each(|p| self.plan.settle(p));
         let first = self.results.points.len();
         for params in &points {
             if self.cancel.load(Ordering::Relaxed) {
@@ -493,10 +491,7 @@ mod tests {
             parse_between("1k").unwrap_err().to_string(),
             "'1k' is not a range LOW..HIGH, like 1k..256k"
         );
-        assert!(matches!(
-            parse_between("1k..1k"),
-            Err(ArgError::Refused(_))
-        ));
+        assert!(matches!(parse_between("1k..1k"), Err(ArgError::Refused(_))));
         assert!(matches!(
             parse_between("1k..lots"),
             Err(ArgError::Parse(_) | ArgError::Malformed { .. } | ArgError::TooLarge { .. })

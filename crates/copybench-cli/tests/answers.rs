@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Output;
 
 use copybench_core::engine::{ReceiveKind, Verify};
-use copybench_core::findings::{CaveatKind, Crossing, Figure};
+use copybench_core::findings::{headline, CaveatKind, Crossing, Figure, HEADLINE_MAX};
 use copybench_core::result::{Placement, RunResults};
 use copybench_core::StrategyKind;
 
@@ -74,7 +74,23 @@ fn a_run_stores_and_prints_its_findings() {
     );
     assert!(after_table.contains("not NIC zero-copy"), "{text}");
 
+    // It ends with the report's sentences (core's headline of the stored findings), then the
+    // files written.
     let r = read(&json);
+    let sentences = headline(r.findings.as_ref().expect("findings in the JSON"));
+    assert!(!sentences.is_empty() && sentences.len() <= HEADLINE_MAX);
+    let in_short = text
+        .split("\nIn short\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no headline after the findings:\n{text}"));
+    assert_eq!(in_short.lines().collect::<Vec<_>>(), sentences, "{text}");
+    let err = stderr(&out);
+    assert!(
+        err.trim_end()
+            .ends_with(&format!("wrote {}", json.display())),
+        "{err}"
+    );
+
     let f = r.findings.expect("findings in the JSON");
     assert_eq!(f.groups.len(), 1);
     let g = &f.groups[0];
@@ -100,6 +116,46 @@ fn a_run_stores_and_prints_its_findings() {
         .sizes
         .iter()
         .all(|s| !matches!(s.verdict, copybench_core::findings::Verdict::Winner { .. })));
+}
+
+#[test]
+fn quiet_prints_only_the_sentences() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("q.json");
+    let out = copybench()
+        .args([
+            "run",
+            "--topology",
+            "loopback",
+            "--strategy",
+            "twocopy,scattergather",
+        ])
+        .args(["--sizes", "4k", "--duration", "200ms", "--warmup", "20ms"])
+        .args(["--repetitions", "2", "--pool", "16", "--placement", "none"])
+        .arg("--quiet")
+        .args(["--out", json.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Nothing of the progress, the points, the table or the files.
+    assert_eq!(stderr(&out), "", "stderr under --quiet");
+    let text = stdout(&out);
+    let r = read(&json);
+    assert_eq!(r.points.len(), 4, "the run itself is whole");
+    let sentences = headline(r.findings.as_ref().unwrap());
+    assert_eq!(text.lines().collect::<Vec<_>>(), sentences, "{text}");
+    assert!(
+        text.starts_with("On loopback tcp stream (1 thread), by median throughput: "),
+        "{text}"
+    );
+    // Errors still reach stderr: a bad size is refused with exit 2, quiet or not.
+    let bad = copybench()
+        .args(["run", "--topology", "loopback", "--sizes", "0", "--quiet"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("error"), "{}", stderr(&bad));
+    assert_eq!(stdout(&bad), "");
 }
 
 /// The indices of each cell's points (its repetitions), by (strategy, size, threads).

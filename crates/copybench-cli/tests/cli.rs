@@ -229,6 +229,12 @@ fn all_three_outputs_and_json_on_stdout() {
     let md = std::fs::read_to_string(&md).unwrap();
     assert!(md.contains("| strategy |") && md.contains("| zerocopy"));
     assert!(md.contains("## Findings") && md.contains("loopback tcp stream, 1 thread"));
+    // The answer first: the run's five sentences as a list, before the table.
+    let in_short = md.find("## In short\n\n- On loopback tcp stream (1 thread)");
+    assert!(
+        in_short.is_some_and(|at| at < md.find("| ").unwrap()),
+        "{md}"
+    );
     let table = stderr(&out);
     assert!(table.contains("not NIC zero-copy"), "{table}");
 }

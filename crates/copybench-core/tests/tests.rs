@@ -6,6 +6,7 @@ mod compare;
 mod crossover;
 mod data;
 mod findings;
+mod headline;
 mod loopback;
 mod paced;
 mod paths;

@@ -3,11 +3,13 @@
 
 use std::fmt::Write as _;
 
-use copybench_core::findings::{render_text, Findings};
+use copybench_core::findings::{headline, render_text, Findings};
 use copybench_core::result::{RunResults, COPYBENCH_TOOL};
 
 use crate::aggregate::is_plotted;
-use crate::charts::{format_bytes, strategy_label, ChartBody, ChartSection, SectionTable};
+use crate::charts::{
+    format_bytes, strategy_label, ChartBody, ChartSection, SectionTable, DECISION_ID,
+};
 use crate::load::LabeledRun;
 
 const TEMPLATE: &str = include_str!("template.html");
@@ -326,33 +328,84 @@ fn counter_state(v: &serde_json::Value) -> Option<String> {
     }
 }
 
-/// The host in one sentence: kernel, CPU, cores, topology.
-fn host_sentence(r: &RunResults) -> String {
-    let h = &r.host;
-    let mut parts = Vec::new();
-    if let Some(k) = &h.kernel {
-        parts.push(format!("Linux {k}"));
+/// The host at a glance: a small table (a column per run) of where and how the figures were
+/// measured; every fact is in the "Host and configuration" table at the end.
+fn host_table(runs: &[LabeledRun]) -> String {
+    type Fact = fn(&RunResults) -> String;
+    let rows: [(&str, Fact); 4] = [
+        ("machine", |r| {
+            let h = &r.host;
+            let mut parts = Vec::new();
+            if let Some(c) = &h.cpu_model {
+                parts.push(c.clone());
+            }
+            if let Some(n) = h.cores {
+                parts.push(format!("{n} cores"));
+            }
+            if let Some(k) = &h.kernel {
+                parts.push(format!("Linux {k}"));
+            }
+            if parts.is_empty() {
+                "not recorded".into()
+            } else {
+                parts.join(", ")
+            }
+        }),
+        ("path", |r| {
+            let t = &r.config.topology;
+            let mut s = format!("{} {}", t.kind, r.config.protocol);
+            if let Some(m) = t.mtu {
+                s.push_str(&format!(", MTU {m}"));
+            }
+            s
+        }),
+        ("measured", |r| {
+            format!(
+                "{} s per point after {} s warm-up, {} repetition{}",
+                r.config.duration_s,
+                r.config.warmup_s,
+                r.config.repetitions,
+                if r.config.repetitions == 1 { "" } else { "s" }
+            )
+        }),
+        ("started", |r| r.started_at.clone()),
+    ];
+    let mut out = String::from("<table class=\"facts host\" id=\"host\">");
+    if runs.len() > 1 {
+        out.push_str("<thead><tr><th></th>");
+        for r in runs {
+            let _ = write!(out, "<th>{}</th>", escape(&r.label));
+        }
+        out.push_str("</tr></thead>");
     }
-    if let Some(c) = &h.cpu_model {
-        parts.push(c.clone());
+    out.push_str("<tbody>");
+    for (name, fact) in rows {
+        let _ = write!(out, "<tr><th>{}</th>", escape(name));
+        for r in runs {
+            let _ = write!(out, "<td>{}</td>", escape(&fact(&r.results)));
+        }
+        out.push_str("</tr>");
     }
-    if let Some(n) = h.cores {
-        parts.push(format!("{n} cores"));
+    out.push_str("</tbody></table>\n");
+    out
+}
+
+/// The answer in at most five sentences per run (core's `headline`, what `copybench run`
+/// prints last), under the decision map.
+fn headline_block(runs: &[LabeledRun], findings: &[Findings]) -> String {
+    let mut out = String::from("<div class=\"headline\" id=\"headline\">\n");
+    for (run, f) in runs.iter().zip(findings) {
+        if runs.len() > 1 {
+            let _ = writeln!(out, "<p class=\"run\">{}</p>", escape(&run.label));
+        }
+        out.push_str("<ul>\n");
+        for sentence in headline(f) {
+            let _ = writeln!(out, "<li>{}</li>", escape(&sentence));
+        }
+        out.push_str("</ul>\n");
     }
-    let t = &r.config.topology;
-    let mut topo = format!("{} topology", t.kind);
-    if let Some(m) = t.mtu {
-        topo.push_str(&format!(", MTU {m}"));
-    }
-    parts.push(topo);
-    parts.push(format!(
-        "{} s per point after {} s warm-up, {} repetition{}",
-        r.config.duration_s,
-        r.config.warmup_s,
-        r.config.repetitions,
-        if r.config.repetitions == 1 { "" } else { "s" }
-    ));
-    parts.join("; ")
+    out.push_str("</div>\n");
+    out
 }
 
 /// The findings of every run in words, as `copybench run` prints them: a heading per group,
@@ -481,6 +534,46 @@ fn shell_words(argv: &[String]) -> String {
         .join(" ")
 }
 
+/// One section: heading, caption, the chart's container (its option appended to `charts`)
+/// or its note, remarks and table.
+fn section_html(s: &ChartSection, body: &mut String, charts: &mut String) {
+    let _ = writeln!(body, "<section id=\"{}-section\">", escape(&s.id));
+    let _ = writeln!(body, "<h2>{}</h2>", escape(&s.heading));
+    let _ = writeln!(body, "<p class=\"caption\">{}</p>", escape(&s.caption));
+    match &s.body {
+        ChartBody::Chart(option) => {
+            let _ = writeln!(
+                body,
+                "<div class=\"chart\" id=\"{}\" data-panels=\"{}\" style=\"height: {}px\"></div>",
+                escape(&s.id),
+                s.panels.len(),
+                s.height_px
+            );
+            let _ = writeln!(
+                charts,
+                "{{ id: {}, option: {} }},",
+                serde_json::to_string(&s.id).unwrap_or_default(),
+                script_safe(option)
+            );
+        }
+        ChartBody::Note(note) => {
+            let _ = writeln!(
+                body,
+                "<div class=\"note\" id=\"{}\" role=\"note\">{}</div>",
+                escape(&s.id),
+                escape(note)
+            );
+        }
+    }
+    for r in &s.remarks {
+        let _ = writeln!(body, "<p class=\"remark\">{}</p>", escape(r));
+    }
+    if let Some(t) = &s.table {
+        body.push_str(&table_html(t));
+    }
+    let _ = writeln!(body, "</section>");
+}
+
 /// What goes on the page besides the runs' facts.
 pub struct Content<'a> {
     /// One per run, in order.
@@ -518,20 +611,25 @@ pub fn page(title: &str, runs: &[LabeledRun], content: &Content<'_>, echarts_js:
         escape(&names.join(", ")),
         beside = escape(&beside)
     );
-    for r in runs {
-        let who = if runs.len() > 1 {
-            format!("{}: ", r.label)
-        } else {
-            String::new()
-        };
-        let _ = writeln!(
-            body,
-            "<p class=\"host\">{}</p>",
-            escape(&format!("{who}{}", host_sentence(&r.results)))
-        );
-    }
+    body.push_str(&host_table(runs));
 
+    // The answer first: the decision map, its sentences, and the full findings folded away.
+    let mut charts = String::new();
+    let (map, rest) = match sections.split_first() {
+        Some((first, rest)) if first.id == DECISION_ID => (Some(first), rest),
+        _ => (None, sections),
+    };
+    if let Some(map) = map {
+        section_html(map, &mut body, &mut charts);
+    }
+    body.push_str(&headline_block(runs, content.findings));
+    let _ = writeln!(
+        body,
+        "<details class=\"all-findings\"><summary>All findings: every size's verdict and \
+         ratios, the break-evens and the caveats</summary>"
+    );
     body.push_str(&findings_block(runs, content.findings));
+    let _ = writeln!(body, "</details>");
     if !warnings.is_empty() {
         let _ = writeln!(
             body,
@@ -564,43 +662,8 @@ pub fn page(title: &str, runs: &[LabeledRun], content: &Content<'_>, echarts_js:
     }
     let _ = writeln!(facts, "</tbody></table>");
 
-    let mut charts = String::new();
-    for s in sections {
-        let _ = writeln!(body, "<section id=\"{}-section\">", escape(&s.id));
-        let _ = writeln!(body, "<h2>{}</h2>", escape(&s.heading));
-        let _ = writeln!(body, "<p class=\"caption\">{}</p>", escape(&s.caption));
-        match &s.body {
-            ChartBody::Chart(option) => {
-                let _ = writeln!(
-                    body,
-                    "<div class=\"chart\" id=\"{}\" data-panels=\"{}\" style=\"height: {}px\"></div>",
-                    escape(&s.id),
-                    s.panels.len(),
-                    s.height_px
-                );
-                let _ = writeln!(
-                    charts,
-                    "{{ id: {}, option: {} }},",
-                    serde_json::to_string(&s.id).unwrap_or_default(),
-                    script_safe(option)
-                );
-            }
-            ChartBody::Note(note) => {
-                let _ = writeln!(
-                    body,
-                    "<div class=\"note\" id=\"{}\" role=\"note\">{}</div>",
-                    escape(&s.id),
-                    escape(note)
-                );
-            }
-        }
-        for r in &s.remarks {
-            let _ = writeln!(body, "<p class=\"remark\">{}</p>", escape(r));
-        }
-        if let Some(t) = &s.table {
-            body.push_str(&table_html(t));
-        }
-        let _ = writeln!(body, "</section>");
+    for s in rest {
+        section_html(s, &mut body, &mut charts);
     }
     body.push_str(&facts);
 

@@ -5,9 +5,13 @@
 //! strategy, size, thread count and mode), builds the charts with charming and writes them into
 //! its own HTML page with ECharts **inlined**, so that a report renders with no network access:
 //!
-//! - the findings in words at the top (`copybench_core::findings`: winners with their
-//!   uncertainty, ratios to two-copy, break-even sizes, caveats);
-//! - a headline chart of each strategy relative to two-copy (throughput and CPU per byte);
+//! - the decision map first (`charts/decision.rs`): per topology, protocol and mode a grid of
+//!   message size x threads (and rate) coloured by the winning strategy, pale and hatched
+//!   where no winner is clear, with the break-even brackets; under it at most five sentences
+//!   (`copybench_core::findings::headline`, what `copybench run` prints last), and the full
+//!   findings in words folded away (winners with their uncertainty, ratios to two-copy,
+//!   break-even sizes, caveats);
+//! - a chart of each strategy relative to two-copy (throughput and CPU per byte);
 //! - throughput vs message size (log-2 axis), one panel per thread count, one colour per
 //!   strategy, the findings' break-even sizes marked;
 //! - latency percentiles (p50/p99/p99.9) vs thread count, one panel per size (rr round trips,
@@ -21,8 +25,9 @@
 //!   panel per size (`charts/paced.rs`; paced points are in no chart against size);
 //! - for results of `copybench peers`: "copybench vs peers", every tool's throughput vs size
 //!   per placement, and a table of copybench's ratio to each peer and to the best, per size;
-//! - host facts in words, configuration, tool version and command line, and a visible list of
-//!   points that were not verified or reported an error.
+//! - host facts as a small table at the top; every fact of the configuration, the tool version
+//!   and the command line at the end; a visible list of points that were not verified or
+//!   reported an error.
 //!
 //! Several result files are compared in one report, their series labelled by file name.
 //! Unmeasured figures are never drawn as 0: they are left out, or the chart gives way to a
@@ -58,7 +63,8 @@ mod render;
 pub use aggregate::{aggregate, is_plotted, Aggregate, Stat};
 pub use charts::peers::{placement_words, ratio, tool_color};
 pub use charts::{
-    strategy_color, ChartBody, ChartSection, SectionTable, COPIED_RATIO_WORDS, LLC_NOT_MEASURED,
+    strategy_color, strategy_rank, ChartBody, ChartSection, SectionTable, COPIED_RATIO_WORDS,
+    DECISION_ID, LLC_NOT_MEASURED, VISIBLE_SERIES,
 };
 pub use echarts::EchartsSource;
 pub use error::PlotError;

@@ -14,7 +14,10 @@ use charming::element::{MarkLine, MarkLineData, MarkLineVariant};
 use charming::series::{Custom, Line};
 use charming::Chart;
 
+use copybench_core::StrategyKind;
+
 use crate::aggregate::Stat;
+use crate::charts::VISIBLE_SERIES;
 
 /// How the x axis reads.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -68,6 +71,45 @@ pub(crate) struct XyChart {
     /// Panel titles, in order; a series names its panel by index.
     pub panels: Vec<String>,
     pub series: Vec<SeriesSpec>,
+    /// Strategies by importance: with more than [`VISIBLE_SERIES`] series names, the series
+    /// of the first are shown and the rest deselected in the legend ([`hidden_series`]).
+    pub rank: Vec<StrategyKind>,
+}
+
+/// The series names of `series` to deselect in the legend when the chart opens: none when
+/// there are at most [`VISIBLE_SERIES`]; else all but the first [`VISIBLE_SERIES`] by the
+/// rank of the strategy each names (the longest strategy label in the name, so that
+/// "io_uring zero-copy" is not "zero-copy"), then in order of appearance. A name that names no
+/// strategy (a peer tool, a receive figure) comes after every strategy.
+pub(crate) fn hidden_series(series: &[SeriesSpec], rank: &[StrategyKind]) -> Vec<String> {
+    let mut names: Vec<&str> = Vec::new();
+    for s in series {
+        if !names.contains(&s.name.as_str()) {
+            names.push(&s.name);
+        }
+    }
+    if names.len() <= VISIBLE_SERIES {
+        return Vec::new();
+    }
+    let rank_of = |name: &str| {
+        StrategyKind::ALL
+            .iter()
+            .filter(|k| name.contains(k.label()))
+            .max_by_key(|k| k.label().len())
+            .and_then(|k| rank.iter().position(|r| r == k))
+            .unwrap_or(usize::MAX)
+    };
+    let mut order: Vec<(usize, usize, &str)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (rank_of(n), i, *n))
+        .collect();
+    order.sort();
+    order
+        .into_iter()
+        .skip(VISIBLE_SERIES)
+        .map(|(_, _, n)| n.to_string())
+        .collect()
 }
 
 const TOP: u32 = 84;
@@ -286,6 +328,23 @@ fn bar_series(s: &SeriesSpec) -> Option<Custom> {
 }
 
 fn frame(c: &XyChart) -> Chart {
+    let hidden = hidden_series(&c.series, &c.rank);
+    let subtitle = if hidden.is_empty() {
+        c.subtitle.clone()
+    } else {
+        format!(
+            "{}; {} more series in the legend, one click away",
+            c.subtitle,
+            hidden.len()
+        )
+    };
+    let mut legend = Legend::new()
+        .type_(LegendType::Scroll)
+        .bottom(4)
+        .left("center");
+    if !hidden.is_empty() {
+        legend = legend.selected(hidden.into_iter().map(|n| (n, false)));
+    }
     let file_name = c.id.trim_start_matches("chart-").to_string();
     let tip = format!(
         "return CB.tip(p, '{}', {});",
@@ -298,7 +357,7 @@ fn frame(c: &XyChart) -> Chart {
         .title(
             Title::new()
                 .text(c.title.as_str())
-                .subtext(c.subtitle.as_str())
+                .subtext(subtitle.as_str())
                 .left("center"),
         )
         .tooltip(
@@ -306,12 +365,7 @@ fn frame(c: &XyChart) -> Chart {
                 .trigger(Trigger::Item)
                 .formatter(Formatter::Function(JsFunction::new_with_args("p", &tip))),
         )
-        .legend(
-            Legend::new()
-                .type_(LegendType::Scroll)
-                .bottom(4)
-                .left("center"),
-        )
+        .legend(legend)
         .toolbox(
             Toolbox::new().right(16).feature(
                 Feature::new()

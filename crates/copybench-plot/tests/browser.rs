@@ -212,6 +212,28 @@ fn check_in_browser(
         check["findings"].as_u64().unwrap() >= 2,
         "no findings listed: {check}"
     );
+    // The decision map is there, first, and drew (the ink check below); under it at most five
+    // sentences per run.
+    assert!(html.contains("<div class=\"chart\" id=\"chart-decision\""));
+    assert!(
+        html.find("id=\"chart-decision\"") < html.find("id=\"headline\""),
+        "the sentences come under the map"
+    );
+    assert!(charts.contains_key("chart-decision"), "{check}");
+    let sentences = check["headline"].as_u64().unwrap() as usize;
+    assert!(
+        (1..=5 * inputs.len()).contains(&sentences),
+        "{sentences} headline sentences: {check}"
+    );
+    // A person reads at most five series per panel when the page opens (the decision map's
+    // cells are one per size, not series to read against each other).
+    let visible = check["visible"].as_object().unwrap();
+    for (id, n) in visible.iter().filter(|(id, _)| *id != "chart-decision") {
+        assert!(
+            n.as_u64().unwrap() as usize <= copybench_plot::VISIBLE_SERIES,
+            "{id} opens with {n} series: {check}"
+        );
+    }
     let panels = check["panels"].as_object().unwrap();
     for section in sections.iter().filter(|s| s.is_chart()) {
         assert_eq!(
@@ -302,9 +324,9 @@ fn reports_draw_offline_in_headless_chromium() {
     let summary = render_report(std::slice::from_ref(&fresh), &single, &options).unwrap();
     assert_eq!(summary.runs, 1);
     assert_eq!(summary.plotted_points, summary.points);
-    // Ratios to two-copy, throughput, latency and copied ratio have data; LLC and CPU were
-    // not measured.
-    assert_eq!(summary.charts.len(), 4, "{summary:#?}");
+    // The decision map, ratios to two-copy, throughput, latency and copied ratio have data;
+    // LLC and CPU were not measured.
+    assert_eq!(summary.charts.len(), 5, "{summary:#?}");
     assert_eq!(summary.notes.len(), 2, "{summary:#?}");
     let html = std::fs::read_to_string(&single).unwrap();
     assert!(html.contains("<section id=\"findings\""));
@@ -409,12 +431,12 @@ fn counter_charts_draw_too() {
     std::fs::write(&input, serde_json::to_string(&run).unwrap()).unwrap();
     let html_path = work.path().join("counters.html");
     let summary = render_report(&[input], &html_path, &ReportOptions::default()).unwrap();
-    assert_eq!(summary.charts.len(), 6, "{summary:#?}");
+    assert_eq!(summary.charts.len(), 7, "{summary:#?}");
     let (dom, _) = chromium(&html_path, &["--dump-dom".to_string()], work.path());
     let check = self_check(&dom);
     assert!(check["errors"].as_array().unwrap().is_empty(), "{check}");
     let charts = check["charts"].as_object().unwrap();
-    assert_eq!(charts.len(), 6);
+    assert_eq!(charts.len(), 7);
     assert!(
         charts.values().all(|v| v.as_u64().unwrap() > 5000),
         "{check}"

@@ -47,6 +47,7 @@ fn the_fixture_charts_what_it_measured_and_notes_what_it_did_not() {
     assert_eq!(
         ids,
         [
+            "chart-decision",
             "chart-relative",
             "chart-throughput",
             "chart-latency",

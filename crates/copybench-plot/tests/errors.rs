@@ -166,7 +166,8 @@ fn a_run_where_every_point_failed_still_reports() {
     assert_eq!(summary.plotted_points, 0);
     assert_eq!(summary.configurations, 0);
     assert!(summary.charts.is_empty(), "{:?}", summary.charts);
-    assert_eq!(summary.notes.len(), 6);
+    // Every chart is a note, the decision map too (no finding to map).
+    assert_eq!(summary.notes.len(), 7);
     // One warning per point, plus the interruption.
     assert_eq!(summary.warnings.len(), summary.points + 1);
     let html = std::fs::read_to_string(&output).unwrap();

@@ -6,6 +6,7 @@ mod aggregate;
 mod browser;
 mod charts;
 mod common;
+mod decision;
 mod errors;
 mod paced;
 mod peers;

@@ -8,8 +8,8 @@ use copybench_core::result::RunResults;
 use super::Exporter;
 use crate::summary::{setting, summary_table};
 
-/// Writes the same table as the terminal summary, with its notes as a list, then the findings
-/// as the terminal prints them.
+/// Writes the findings' five sentences, the same table as the terminal summary with its notes
+/// as a list, then the findings as the terminal prints them.
 pub struct MarkdownExporter;
 
 impl Exporter for MarkdownExporter {
@@ -17,6 +17,15 @@ impl Exporter for MarkdownExporter {
         let table = summary_table(results);
         let mut out = String::new();
         writeln!(out, "# copybench results\n\n{}.\n", setting(results))?;
+        // The answer first: the sentences `copybench run` prints last and the report shows
+        // under its decision map.
+        if let Some(f) = &results.findings {
+            writeln!(out, "## In short\n")?;
+            for sentence in copybench_core::findings::headline(f) {
+                writeln!(out, "- {sentence}")?;
+            }
+            out.push('\n');
+        }
         writeln!(out, "| {} |", table.header.join(" | "))?;
         writeln!(out, "|{}", "---|".repeat(table.header.len()))?;
         for row in &table.rows {

@@ -607,6 +607,8 @@ fn run_args(args: &PeersArgs) -> RunArgs {
         outputs: args.outputs.clone(),
         json: false,
         no_progress: false,
+        // The peers' table is what `copybench peers` prints; its --quiet is not offered.
+        quiet: false,
         corrupt_message: None,
     }
 }

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Result;
-use copybench_core::findings::{findings_for_run, render_text};
+use copybench_core::findings::{findings_for_run, headline, render_text};
 use copybench_core::result::{RunResults, ToolInfo, COPYBENCH_TOOL, SCHEMA_VERSION};
 
 use crate::args::RunArgs;
@@ -35,7 +35,12 @@ pub fn run(args: RunArgs, cancel: &AtomicBool) -> Result<ExitCode> {
 /// Runs a checked plan (`copybench run`'s, or `copybench peers`' with its peers as more tools
 /// of every point): the target opened, the sweep, the files, the report and the exit code.
 pub fn run_plan(plan: &RunPlan, args: &RunArgs, cancel: &AtomicBool) -> Result<ExitCode> {
-    for note in plan.notes.iter().chain(&plan.placement_note) {
+    for note in plan
+        .notes
+        .iter()
+        .chain(&plan.placement_note)
+        .filter(|_| !args.quiet)
+    {
         eprintln!("note: {note}");
     }
     let target = Target::open(&plan.target)?;
@@ -134,19 +139,29 @@ pub fn refresh_findings(results: &mut RunResults) {
     results.findings = Some(findings);
 }
 
-/// The summary table and the findings (stdout, or stderr when the JSON goes to stdout) and the
-/// files written.
+/// The summary table, the findings, and last the same five sentences as the report (stdout,
+/// or stderr when the JSON goes to stdout), then the files written; `--quiet`: the sentences
+/// only. For `copybench peers` the table is the peers' (it compares tools, not strategies:
+/// copybench's findings over its one strategy, all "only scatter-gather measured", are left to
+/// the file and the report).
 fn report(results: &RunResults, args: &RunArgs, outputs: &Outputs, peers: bool) -> Result<()> {
-    // The peers' table compares tools, not strategies: copybench's findings over its one
-    // strategy (all "only scatter-gather measured") are left to the file and the report.
-    let mut text = if peers {
-        crate::peers::table(results)
-    } else {
-        summary::table(results)
-    };
-    if let Some(f) = results.findings.as_ref().filter(|_| !peers) {
-        text.push_str("\nFindings\n");
-        text.push_str(&render_text(f));
+    let mut text = String::new();
+    if !args.quiet {
+        if peers {
+            text.push_str(&crate::peers::table(results));
+        } else {
+            text.push_str(&summary::table(results));
+        }
+        if let Some(f) = results.findings.as_ref().filter(|_| !peers) {
+            text.push_str("\nFindings\n");
+            text.push_str(&render_text(f));
+            text.push_str("\nIn short\n");
+        }
+    }
+    let sentences = results.findings.as_ref().filter(|_| !peers).map(headline);
+    for sentence in sentences.unwrap_or_default() {
+        text.push_str(&sentence);
+        text.push('\n');
     }
     if args.json {
         let json = Format::Json.exporter().render(results)?;
@@ -155,8 +170,10 @@ fn report(results: &RunResults, args: &RunArgs, outputs: &Outputs, peers: bool) 
     } else {
         print!("{text}");
     }
-    for path in outputs.paths() {
-        eprintln!("wrote {}", path.display());
+    if !args.quiet {
+        for path in outputs.paths() {
+            eprintln!("wrote {}", path.display());
+        }
     }
     Ok(())
 }

@@ -49,6 +49,9 @@ pub struct RunPlan {
     pub points: Vec<Planned>,
     /// The parameters every point shares.
     pub template: PointParams,
+    /// What each point sets by its strategy and receive strategy (a point `--refine` or
+    /// `crossover` adds gets them too, through [`RunPlan::settle`]).
+    pub settings: PointSettings,
     /// Where the traffic will run.
     pub target: TargetChoice,
     /// CPU placement, when pinned.
@@ -68,7 +71,44 @@ pub struct RunPlan {
     pub peers: bool,
 }
 
+/// The settings that depend on a point's own strategy or receive strategy, applied alike to
+/// the planned points and to any point measured later from the template.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PointSettings {
+    /// `--fixed-buffers` (io_uring zero-copy only).
+    pub fixed_buffers: bool,
+    /// `--splice-gift` (splice only).
+    pub splice_gift: bool,
+    /// `--hugepages` (every heap pool: not sendfile's memory file).
+    pub hugepages: bool,
+    /// The MSS the loopback listener asks for when the run maps received pages.
+    pub tcp_maxseg: Option<u32>,
+}
+
+impl PointSettings {
+    /// Sets `p`'s strategy-dependent fields, and what a trunc receiver can check.
+    pub fn apply(&self, p: &mut PointParams) {
+        // Only io_uring zero-copy sends from registered buffers; the others run as usual
+        // beside it, and each point records whether it did.
+        p.fixed_buffers = self.fixed_buffers && p.strategy == StrategyKind::UringZc;
+        p.splice_gift = self.splice_gift && p.strategy == StrategyKind::Splice;
+        // sendfile's pool is a memory file: its points record no huge pages.
+        p.hugepages = self.hugepages && p.strategy != StrategyKind::Sendfile;
+        p.tcp_maxseg = self.tcp_maxseg;
+        if p.receive == ReceiveKind::Trunc {
+            // What trunc can check: the counts (recorded as verification `discard`).
+            p.verify = Verify::Discard;
+        }
+    }
+}
+
 impl RunPlan {
+    /// Gives a point measured after the plan was made (by `--refine` or `crossover`, from
+    /// the template) the settings the planned points have.
+    pub fn settle(&self, p: &mut PointParams) {
+        self.settings.apply(p);
+    }
+
     /// Checks every argument and every planned point; the error names the flag at fault.
     pub fn new(args: &RunArgs) -> Result<RunPlan, UsageError> {
         for path in &args.outputs {
@@ -122,13 +162,14 @@ impl RunPlan {
                     .into(),
             ));
         }
+        let mut settings = PointSettings {
+            fixed_buffers: args.fixed_buffers,
+            splice_gift: args.splice_gift,
+            hugepages: args.hugepages,
+            tcp_maxseg: None,
+        };
         for p in &mut points {
-            // Only io_uring zero-copy sends from registered buffers; the others run as usual
-            // beside it, and each point records whether it did.
-            p.fixed_buffers = args.fixed_buffers && p.strategy == StrategyKind::UringZc;
-            p.splice_gift = args.splice_gift && p.strategy == StrategyKind::Splice;
-            // sendfile's pool is a memory file: its points record no huge pages.
-            p.hugepages = args.hugepages && p.strategy != StrategyKind::Sendfile;
+            settings.apply(p);
             p.validate().map_err(|e| {
                 UsageError(format!(
                     "{} {} x{}: {e}",
@@ -147,12 +188,9 @@ impl RunPlan {
             .then_some(PAGE_ALIGNED_MSS);
         // The template too: `--refine` measures its sizes on the same path.
         template.tcp_maxseg = maxseg;
+        settings.tcp_maxseg = maxseg;
         for p in &mut points {
-            p.tcp_maxseg = maxseg;
-            if p.receive == ReceiveKind::Trunc {
-                // What trunc can check: the counts (recorded as verification `discard`).
-                p.verify = Verify::Discard;
-            }
+            settings.apply(p);
         }
         // A UDP_SEGMENT datagram must fit the veth's MTU, or every send fails with EINVAL.
         if let (Some(gso), Some(mtu)) = (args.udp_gso, target.mtu().map(|m| m as usize)) {
@@ -175,6 +213,7 @@ impl RunPlan {
                 })
                 .collect(),
             template,
+            settings,
             target,
             pin: placed.pin,
             placement: placed.placement,
@@ -373,4 +412,71 @@ fn custom(args: &RunArgs, cpus: &[usize]) -> Result<Placing, UsageError> {
         placement: Placement::Custom,
         note: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use copybench_core::engine::{ReceiveKind, Verify};
+    use copybench_core::StrategyKind;
+
+    use super::RunPlan;
+    use crate::args::{Cli, Command};
+
+    fn plan(extra: &[&str]) -> RunPlan {
+        let argv = ["copybench", "run", "--topology", "loopback"];
+        let cli = Cli::try_parse_from(argv.iter().chain(extra)).unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
+        RunPlan::new(&args).unwrap()
+    }
+
+    /// A point `--refine` or `crossover` makes from the template later gets what the planned
+    /// points got: without `settle`, refined uringzc points silently lost --fixed-buffers.
+    #[test]
+    fn a_point_planned_later_gets_the_runs_per_strategy_settings() {
+        let plan = plan(&[
+            "--strategy",
+            "uringzc,splice,scattergather",
+            "--fixed-buffers",
+            "--splice-gift",
+            "--hugepages",
+            "--receive",
+            "read,trunc",
+            "--sizes",
+            "64k",
+        ]);
+        let later = |strategy, receive| {
+            let mut p = plan.template.clone();
+            p.strategy = strategy;
+            p.receive = receive;
+            plan.settle(&mut p);
+            p
+        };
+        let zc = later(StrategyKind::UringZc, ReceiveKind::Read);
+        assert!(zc.fixed_buffers && !zc.splice_gift && zc.hugepages);
+        let splice = later(StrategyKind::Splice, ReceiveKind::Trunc);
+        assert!(splice.splice_gift && !splice.fixed_buffers);
+        assert_eq!(splice.verify, Verify::Discard, "trunc checks the counts");
+        let sg = later(StrategyKind::ScatterGather, ReceiveKind::Read);
+        assert!(!sg.fixed_buffers && !sg.splice_gift && sg.hugepages);
+        assert_eq!(sg.verify, Verify::Full);
+        // The same as the planned points of that strategy.
+        for planned in &plan.points {
+            let p = &planned.params;
+            let again = later(p.strategy, p.receive);
+            assert_eq!(
+                (
+                    again.fixed_buffers,
+                    again.splice_gift,
+                    again.hugepages,
+                    again.verify
+                ),
+                (p.fixed_buffers, p.splice_gift, p.hugepages, p.verify),
+                "{}",
+                p.strategy
+            );
+        }
+    }
 }

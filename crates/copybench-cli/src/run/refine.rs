@@ -49,13 +49,15 @@ pub fn refine(
     cancel: &AtomicBool,
 ) -> Result<()> {
     narrow(results, budget, |results, strategies, size, threads| {
-        let points = copybench_core::sweep::plan(
+        let mut points = copybench_core::sweep::plan(
             &plan.template,
             strategies,
             &[size],
             &[threads],
             repetitions,
         );
+        // --fixed-buffers, --splice-gift, --hugepages as the sweep's points had them.
+        points.iter_mut().for_each(|p| plan.settle(p));
         for params in &points {
             if cancel.load(Ordering::Relaxed) || target.ended().is_some() {
                 return Ok(false);

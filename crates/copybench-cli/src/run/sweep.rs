@@ -32,7 +32,13 @@ pub fn sweep(
     cancel: &AtomicBool,
 ) -> Result<Option<String>> {
     let total = plan.points.len();
-    let progress = progress_bar(total, args.no_progress, point_seconds(&plan.template));
+    // --quiet: no bar, no "running N points", no line per point (the findings only).
+    let quiet = args.quiet;
+    let progress = if quiet {
+        ProgressBar::hidden()
+    } else {
+        progress_bar(total, args.no_progress, point_seconds(&plan.template))
+    };
     for (i, planned) in plan.points.iter().enumerate() {
         if cancel.load(Ordering::Relaxed) {
             break;
@@ -74,7 +80,9 @@ pub fn sweep(
                     outcome => peers::record(peer, outcome, params, results),
                 },
             };
-            say(&progress, format!("[{}/{total}] {label}: {line}", i + 1));
+            if !quiet {
+                say(&progress, format!("[{}/{total}] {label}: {line}", i + 1));
+            }
             super::refresh_findings(results);
             outputs.write(results)?;
             if let Some(why) = target.ended() {

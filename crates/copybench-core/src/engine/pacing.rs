@@ -172,12 +172,22 @@ mod tests {
 
     #[test]
     fn the_bucket_holds_the_rate_without_a_socket() {
-        // The pacer alone (no socket, no kernel): 80 Mbit/s in 4 KiB and 64 KiB steps.
+        // The pacer alone (no socket, no kernel): 80 Mbit/s in 4 KiB and 64 KiB steps. Never
+        // above the rate; below it only when its sleeps woke late, which a loaded machine (2
+        // vCPUs, several builds) does now and then: up to three tries to land within 10%.
         for bytes in [4096, 65536] {
-            let got = paced(80_000_000, bytes, Duration::from_millis(200));
+            let mut tries = Vec::new();
+            for _ in 0..3 {
+                let got = paced(80_000_000, bytes, Duration::from_millis(200));
+                assert!(got <= 8.4e7, "{bytes} B steps: {got} bit/s, above the rate");
+                tries.push(got);
+                if got >= 7.2e7 {
+                    break;
+                }
+            }
             assert!(
-                (7.2e7..=8.4e7).contains(&got),
-                "{bytes} B steps: {got} bit/s"
+                tries.iter().any(|&got| got >= 7.2e7),
+                "{bytes} B steps: {tries:?} bit/s, short of the rate in every try"
             );
         }
     }

@@ -28,9 +28,12 @@
 //!   noisy cells, unverified points, points without a receiver, single repetitions, and
 //!   strategies that ran from buffer pools of different sizes (`pools.rs`).
 //!
-//! [`render_text`] turns them into a few lines per group for the terminal.
+//! [`render_text`] turns them into a few lines per group for the terminal, and [`headline`]
+//! into at most five sentences (`headline.rs`): the answer at a glance, printed last by
+//! `copybench run` and shown under the report's decision map.
 
 mod compute;
+mod headline;
 mod paced;
 mod pools;
 mod receive;
@@ -39,5 +42,6 @@ mod text;
 pub use crate::model::findings::*;
 pub use compute::{findings, findings_for_run};
 pub(crate) use compute::{has_receiver, interpolate_log2};
+pub use headline::{headline, HEADLINE_MAX};
 pub use receive::{primary as primary_receive, receive_findings, receive_text};
 pub use text::{bracket_text, render_text, size_text};

@@ -41,9 +41,10 @@ pub(super) fn copied_ratio(input: &ChartInputs<'_>) -> ChartSection {
             subtitle: "1.0 = every send copied (always so on loopback/veth); only a real NIC \
                        shows true zero-copy"
                 .into(),
-            y_name: "copied / completions",
+            y_name: "copied share (0..1)",
             unit: "",
             y_range: Some((0.0, 1.0)),
+            rank: &input.rank,
         },
         panels,
         series,

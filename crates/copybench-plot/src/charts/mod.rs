@@ -249,6 +249,7 @@ fn by_size_series(
 
 mod copied_ratio;
 mod cpu;
+mod decision;
 mod latency;
 mod llc;
 pub(crate) mod paced;
@@ -258,6 +259,7 @@ mod relative;
 mod throughput;
 
 pub use copied_ratio::COPIED_RATIO_WORDS;
+pub use decision::DECISION_ID;
 pub use llc::LLC_NOT_MEASURED;
 
 /// What every chart is drawn from.
@@ -271,15 +273,70 @@ pub(crate) struct ChartInputs<'a> {
     pub all: &'a [Aggregate],
     /// The findings of each run, in the order of `runs`.
     pub findings: &'a [Findings],
+    /// The strategies that matter most in these findings, first first ([`strategy_rank`]):
+    /// a chart with more than [`VISIBLE_SERIES`] series shows theirs.
+    pub rank: Vec<StrategyKind>,
+}
+
+/// At most this many series of a chart are shown when the report opens; the others are
+/// deselected in the legend, one click away.
+pub const VISIBLE_SERIES: usize = 5;
+
+/// The strategies by how much they matter to the answer: per size and thread count, a winner
+/// counts 3, a leader not told apart 2, a runner-up or an uncontested strategy 1; ties in
+/// strategy order. Two-copy, the baseline every ratio is against, is kept among the first
+/// [`VISIBLE_SERIES`]; strategies the findings never rank come last.
+pub fn strategy_rank(findings: &[Findings]) -> Vec<StrategyKind> {
+    use copybench_core::findings::{Verdict, BASELINE};
+    let mut score: BTreeMap<StrategyKind, u32> = BTreeMap::new();
+    let mut add = |k: StrategyKind, n: u32| *score.entry(k).or_default() += n;
+    for s in findings
+        .iter()
+        .flat_map(|f| f.groups.iter())
+        .flat_map(|g| g.sizes.iter())
+    {
+        match &s.verdict {
+            Verdict::Winner {
+                strategy,
+                runner_up,
+                ..
+            } => {
+                add(*strategy, 3);
+                add(*runner_up, 1);
+            }
+            Verdict::NoClearWinner {
+                leader, runner_up, ..
+            } => {
+                add(*leader, 2);
+                add(*runner_up, 1);
+            }
+            Verdict::Uncontested { strategy } => add(*strategy, 1),
+            Verdict::NoData => {}
+        }
+    }
+    let mut rank: Vec<StrategyKind> = StrategyKind::ALL.to_vec();
+    // Stable: equal scores keep strategy order.
+    rank.sort_by_key(|k| std::cmp::Reverse(score.get(k).copied().unwrap_or(0)));
+    if score.contains_key(&BASELINE) {
+        if let Some(at) = rank.iter().position(|k| *k == BASELINE) {
+            if at >= VISIBLE_SERIES {
+                rank.remove(at);
+                rank.insert(VISIBLE_SERIES - 1, BASELINE);
+            }
+        }
+    }
+    rank
 }
 
 /// A chart of the report: its section (a chart, or a note saying why there is none), or `None`
 /// for a section that exists only for some results (receive strategies).
 type Chart = fn(&ChartInputs<'_>) -> Option<ChartSection>;
 
-/// The strategies' charts, in report order, the headline (relative to two-copy) first. A new
-/// chart is a file in this folder and one line here.
-const CHARTS: [Chart; 8] = [
+/// The strategies' charts, in report order: the decision map (who wins where, from the
+/// findings) first, then the headline chart (relative to two-copy). A new chart is a file in
+/// this folder and one line here.
+const CHARTS: [Chart; 9] = [
+    |i| Some(decision::decision(i)),
     |i| Some(relative::relative(i)),
     |i| Some(throughput::throughput(i)),
     |i| Some(latency::latency(i)),
@@ -310,12 +367,13 @@ pub fn build_sections(
         own: &own,
         all: aggs,
         findings,
+        rank: strategy_rank(findings),
     };
     let mut sections: Vec<ChartSection> = CHARTS.iter().filter_map(|chart| chart(&input)).collect();
     if let Some(peers) = peers::peers_section(&input) {
-        // After the headline; first when there is no headline (a `copybench peers` run alone
-        // measures no two-copy to be relative to).
-        let at = usize::from(sections[0].is_chart());
+        // After the decision map and the headline chart, each where it is a chart (a
+        // `copybench peers` run alone measures no two-copy to be relative to).
+        let at = sections.iter().take(2).take_while(|s| s.is_chart()).count();
         sections.insert(at, peers);
     }
     sections
@@ -352,6 +410,7 @@ struct BySize<'a> {
     y_name: &'a str,
     unit: &'a str,
     y_range: Option<(f64, f64)>,
+    rank: &'a [StrategyKind],
 }
 
 fn by_size_chart(spec: BySize<'_>, panels: Panels, series: Vec<SeriesSpec>) -> XyChart {
@@ -368,6 +427,7 @@ fn by_size_chart(spec: BySize<'_>, panels: Panels, series: Vec<SeriesSpec>) -> X
         y_range: spec.y_range,
         panels: panels.titles,
         series,
+        rank: spec.rank.to_vec(),
     }
 }
 

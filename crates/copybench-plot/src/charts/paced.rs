@@ -149,12 +149,13 @@ pub(super) fn paced_section(input: &super::ChartInputs<'_>) -> Option<ChartSecti
         ),
         x: XKind::Gbps,
         x_name: "target rate per connection (Gbps)".into(),
-        y_name: "ns / byte".into(),
+        y_name: "CPU time (ns per byte)".into(),
         unit: "ns/B".into(),
         y_log,
         y_range: None,
         panels,
         series,
+        rank: input.rank.clone(),
     };
     let mut remarks = Vec::new();
     if missed > 0 {

@@ -192,12 +192,13 @@ pub fn peers_section(input: &super::ChartInputs<'_>) -> Option<ChartSection> {
         ),
         x: XKind::Bytes,
         x_name: "bytes per write (log2)".into(),
-        y_name: "Gbps".into(),
+        y_name: "throughput (Gbps)".into(),
         unit: "Gbps".into(),
         y_log,
         y_range: None,
         panels: panel_titles,
         series,
+        rank: input.rank.clone(),
     };
     let caption = "copybench peers: copybench's single-field scatter-gather stream (one buffer \
                    per sendmsg, the work a peer's write does) and each installed peer, on the \

@@ -175,12 +175,13 @@ pub(super) fn receive_section(input: &super::ChartInputs<'_>) -> Option<ChartSec
         ),
         x: XKind::Bytes,
         x_name: "message size (bytes, log2)".into(),
-        y_name: "ns / byte".into(),
+        y_name: "CPU time (ns per byte)".into(),
         unit: "ns/B".into(),
         y_log,
         y_range: None,
         panels,
         series,
+        rank: input.rank.clone(),
     };
     let caption = "Where each copy ran, for every send strategy with every receive strategy \
                    (--receive): CPU time per payload byte of the sender threads, the receiver \

@@ -52,9 +52,10 @@ pub(super) fn relative(input: &ChartInputs<'_>) -> ChartSection {
                     "latency or CPU"
                 }
             ),
-            y_name: "x two-copy",
+            y_name: "ratio to two-copy (x)",
             unit: "x",
             y_range: None,
+            rank: &input.rank,
         },
         panels,
         series,
