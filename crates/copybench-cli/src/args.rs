@@ -244,7 +244,7 @@ pub struct RunArgs {
     pub fixed_buffers: bool,
 
     /// io_uring strategies: sends in flight per socket, 1 to 256 (default 8, chosen by
-    /// measurement: see README). UDP sends are unlinked; TCP batches are linked chains
+    /// measurement: docs/measured.md). UDP sends are unlinked; TCP batches are linked chains
     /// (IOSQE_IO_LINK with MSG_WAITALL) so the stream keeps its order. rr always uses 1.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=MAX_URING_DEPTH as i64))]
     pub uring_depth: Option<u16>,
