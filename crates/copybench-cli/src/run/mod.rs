@@ -64,6 +64,7 @@ pub fn run_plan(plan: &RunPlan, args: &RunArgs, cancel: &AtomicBool) -> Result<E
             &mut results,
             usize::from(args.refine_budget),
             usize::from(args.sweep.repetitions),
+            args.quiet,
             cancel,
         )?;
         ended = target.ended();

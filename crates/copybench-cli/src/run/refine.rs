@@ -36,7 +36,8 @@ struct Open {
 }
 
 /// Narrows the open brackets of `results` (see the module documentation) with the run's
-/// target; stops early at Ctrl-C or when the target ends the session.
+/// target; stops early at Ctrl-C or when the target ends the session. `quiet` (`--quiet`):
+/// no line per bracket or point, as the sweep prints none.
 #[allow(clippy::too_many_arguments)]
 pub fn refine(
     plan: &RunPlan,
@@ -46,51 +47,64 @@ pub fn refine(
     results: &mut RunResults,
     budget: usize,
     repetitions: usize,
+    quiet: bool,
     cancel: &AtomicBool,
 ) -> Result<()> {
-    narrow(results, budget, |results, strategies, size, threads| {
-        let mut points = copybench_core::sweep::plan(
-            &plan.template,
-            strategies,
-            &[size],
-            &[threads],
-            repetitions,
-        );
-        // --fixed-buffers, --splice-gift, --hugepages as the sweep's points had them.
-        points.iter_mut().for_each(|p| plan.settle(p));
-        for params in &points {
-            if cancel.load(Ordering::Relaxed) || target.ended().is_some() {
-                return Ok(false);
-            }
-            let outcome = target.run_point(params, hooks, cancel);
-            if matches!(outcome, Err(EngineError::Cancelled)) {
-                return Ok(false);
-            }
-            let before = results.points.len();
-            let line = sweep::record(outcome, params, results);
-            if let Some(p) = results.points.get_mut(before) {
-                p.refined = true;
-            }
-            eprintln!(
-                "[refine] {} {} x{threads} rep {}: {line}",
-                params.strategy,
-                size_text(size as f64),
-                params.repetition + 1
-            );
-            super::refresh_findings(results);
-            outputs.write(results)?;
+    let say = |line: String| {
+        if !quiet {
+            eprintln!("{line}");
         }
-        Ok(!cancel.load(Ordering::Relaxed) && target.ended().is_none())
-    })
+    };
+    narrow(
+        results,
+        budget,
+        &say,
+        |results, strategies, size, threads| {
+            let mut points = copybench_core::sweep::plan(
+                &plan.template,
+                strategies,
+                &[size],
+                &[threads],
+                repetitions,
+            );
+            // --fixed-buffers, --splice-gift, --hugepages as the sweep's points had them.
+            points.iter_mut().for_each(|p| plan.settle(p));
+            for params in &points {
+                if cancel.load(Ordering::Relaxed) || target.ended().is_some() {
+                    return Ok(false);
+                }
+                let outcome = target.run_point(params, hooks, cancel);
+                if matches!(outcome, Err(EngineError::Cancelled)) {
+                    return Ok(false);
+                }
+                let before = results.points.len();
+                let line = sweep::record(outcome, params, results);
+                if let Some(p) = results.points.get_mut(before) {
+                    p.refined = true;
+                }
+                say(format!(
+                    "[refine] {} {} x{threads} rep {}: {line}",
+                    params.strategy,
+                    size_text(size as f64),
+                    params.repetition + 1
+                ));
+                super::refresh_findings(results);
+                outputs.write(results)?;
+            }
+            Ok(!cancel.load(Ordering::Relaxed) && target.ended().is_none())
+        },
+    )
 }
 
 /// The refinement loop: `measure(results, strategies, size, threads)` measures (and records,
 /// marked refined) every strategy at `size`, and says whether to go on. Bisects each open
 /// bracket with [`Bisection`] until it is at most [`REFINED_WIDTH`] wide or `budget` sizes
-/// were added in all; the record lands in `results.config.refine`.
+/// were added in all; the record lands in `results.config.refine`. `say` gets a line per
+/// bracket refined.
 pub fn narrow(
     results: &mut RunResults,
     budget: usize,
+    say: &dyn Fn(String),
     mut measure: impl FnMut(&mut RunResults, &[StrategyKind], usize, usize) -> Result<bool>,
 ) -> Result<()> {
     let mut record = RefineRecord {
@@ -102,7 +116,7 @@ pub fn narrow(
     let mut done: Vec<(StrategyKind, usize)> = Vec::new();
     while let Some(open) = next_open(results, &done) {
         done.push((open.strategy, open.threads));
-        eprintln!(
+        say(format!(
             "refining {} vs {} in {}, {} thread(s): bracket {}..{}",
             open.strategy,
             open.against
@@ -114,7 +128,7 @@ pub fn narrow(
             open.threads,
             size_text(open.lower as f64),
             size_text(open.upper as f64)
-        );
+        ));
         let mut bisection = Bisection::new(
             open.strategy,
             open.against[0],
@@ -304,7 +318,7 @@ mod tests {
         let mut r = swept(&[4 << 10, 64 << 10]);
         assert_eq!(throughput_bracket(&r), [4096, 65536]);
         let mut asked = Vec::new();
-        narrow(&mut r, 8, |r, strategies, size, _| {
+        narrow(&mut r, 8, &|_| {}, |r, strategies, size, _| {
             asked.push((size, strategies.to_vec()));
             measured(r, strategies, size);
             let n = r.points.len();
@@ -342,7 +356,7 @@ mod tests {
     fn the_budget_is_kept_and_what_is_left_open_is_said() {
         let mut r = swept(&[1 << 10, 1 << 20]);
         let mut calls = 0;
-        narrow(&mut r, 1, |r, strategies, size, _| {
+        narrow(&mut r, 1, &|_| {}, |r, strategies, size, _| {
             calls += 1;
             measured(r, strategies, size);
             Ok(true)
@@ -355,7 +369,10 @@ mod tests {
         assert!(record.left_open[0].contains("budget of 1 sizes spent"));
         // No bracket at all: nothing measured, the record says so.
         let mut none = swept(&[1 << 10, 4 << 10]);
-        narrow(&mut none, 4, |_, _, _, _| panic!("nothing to refine")).unwrap();
+        narrow(&mut none, 4, &|_| {}, |_, _, _, _| {
+            panic!("nothing to refine")
+        })
+        .unwrap();
         assert!(none.config.refine.as_ref().unwrap().added_sizes.is_empty());
     }
 }
