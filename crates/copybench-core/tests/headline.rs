@@ -94,7 +94,12 @@ fn a_clear_crossover_names_the_winners_the_bracket_the_copy_and_the_cpu() {
         h[3].starts_with("Sender CPU per byte, zero-copy against two-copy: 1.15x at 1 KiB x2 and 0.75x at 256 KiB x2"),
         "{all}"
     );
-    assert!(h[3].contains("(below 1: the sender paid less)"), "{all}");
+    // Mixed ratios: how many cells went each way, not a legend alone (at 1.43x and 1.30x at
+    // the two ends a bench's sentence once read "(below 1: the sender paid less)").
+    assert!(
+        h[3].contains("(more with zero-copy in 2 of 4 cells, less in the others; below 1: the sender paid less)"),
+        "{all}"
+    );
     assert!(
         h[3].contains("the copy moved into its delivery path"),
         "{all}"

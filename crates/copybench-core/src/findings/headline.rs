@@ -537,7 +537,13 @@ fn cpu_sentence(groups: &[&Group]) -> Option<String> {
     } else if measured.iter().all(|m| m.2 < 1.0) {
         format!("the sender paid less with {}", first.label())
     } else {
-        "below 1: the sender paid less".to_string()
+        // Mixed: the two ends shown need not be the ones that differ, so count the cells.
+        let more = measured.iter().filter(|m| m.2 > 1.0).count();
+        format!(
+            "more with {} in {more} of {} cells, less in the others; below 1: the sender paid less",
+            first.label(),
+            measured.len()
+        )
     };
     Some(format!(
         "Sender CPU per byte, {} against two-copy: {span} ({reading}){tail}.",
