@@ -256,22 +256,11 @@ fn winners_sentence(key: &FamilyKey, groups: &[&Group]) -> String {
                 } => {
                     wins.entry(*strategy).or_default().add(cell, *margin);
                 }
-                Verdict::NoClearWinner {
-                    leader,
-                    runner_up,
-                    margin,
-                    why: separation,
-                } => {
+                Verdict::NoClearWinner { leader, margin, .. } => {
                     unclear.insert(cell);
                     leads.entry(*leader).or_default().add(cell, *margin);
                     if why.is_none() {
-                        let n = |k: StrategyKind| {
-                            s.strategies
-                                .iter()
-                                .find(|x| x.strategy == k)
-                                .map_or(0, |x| x.repetitions)
-                        };
-                        why = separation.describe(n(*leader), n(*runner_up));
+                        why = s.unclear_why();
                     }
                 }
                 Verdict::Uncontested { .. } | Verdict::NoData => {

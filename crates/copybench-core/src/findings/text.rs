@@ -140,24 +140,13 @@ pub fn render_text(f: &Findings) -> String {
                     format!("{strategy} wins ({})", fig(*strategy))
                 }
                 Verdict::NoClearWinner {
-                    leader,
-                    runner_up,
-                    why,
-                    ..
-                } => {
-                    let n = |k: StrategyKind| {
-                        s.strategies
-                            .iter()
-                            .find(|x| x.strategy == k)
-                            .map_or(0, |x| x.repetitions)
-                    };
-                    format!(
-                        "no clear winner ({leader} {} vs {runner_up} {}: {})",
-                        fig(*leader),
-                        fig(*runner_up),
-                        why.describe(n(*leader), n(*runner_up)).unwrap_or_default()
-                    )
-                }
+                    leader, runner_up, ..
+                } => format!(
+                    "no clear winner ({leader} {} vs {runner_up} {}: {})",
+                    fig(*leader),
+                    fig(*runner_up),
+                    s.unclear_why().unwrap_or_default()
+                ),
                 Verdict::Uncontested { strategy } => {
                     format!("only {strategy} measured ({})", fig(*strategy))
                 }

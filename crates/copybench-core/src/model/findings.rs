@@ -216,6 +216,30 @@ pub struct SizeFinding {
     pub strategies: Vec<StrategyFigures>,
 }
 
+impl SizeFinding {
+    /// Why no winner is clear at this size, in words (the separation test read with the
+    /// leader's and runner-up's repetitions); `None` for any other verdict, or where the test
+    /// has nothing to say.
+    pub fn unclear_why(&self) -> Option<String> {
+        let Verdict::NoClearWinner {
+            leader,
+            runner_up,
+            why,
+            ..
+        } = &self.verdict
+        else {
+            return None;
+        };
+        let repetitions = |k: StrategyKind| {
+            self.strategies
+                .iter()
+                .find(|x| x.strategy == k)
+                .map_or(0, |x| x.repetitions)
+        };
+        why.describe(repetitions(*leader), repetitions(*runner_up))
+    }
+}
+
 /// One strategy's figures at one size, over its repetitions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StrategyFigures {

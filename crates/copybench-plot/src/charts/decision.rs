@@ -231,22 +231,14 @@ fn cell_tip(g: &Group, s: &SizeFinding) -> String {
             leader,
             runner_up,
             margin,
-            why,
-        } => {
-            let n = |k: StrategyKind| {
-                s.strategies
-                    .iter()
-                    .find(|x| x.strategy == k)
-                    .map_or(0, |x| x.repetitions)
-            };
-            format!(
-                "no clear winner: {} leads {}{}, not told apart ({})",
-                strategy_label(*leader),
-                strategy_label(*runner_up),
-                pct(*margin),
-                why.describe(n(*leader), n(*runner_up)).unwrap_or_default()
-            )
-        }
+            ..
+        } => format!(
+            "no clear winner: {} leads {}{}, not told apart ({})",
+            strategy_label(*leader),
+            strategy_label(*runner_up),
+            pct(*margin),
+            s.unclear_why().unwrap_or_default()
+        ),
         Verdict::Uncontested { strategy } => format!(
             "only {} has a verified figure here: no contest",
             strategy_label(*strategy)
