@@ -21,22 +21,7 @@ fn synthetic(
     gbps: impl Fn(StrategyKind, usize) -> f64,
     cpu: impl Fn(StrategyKind, usize) -> Option<f64>,
 ) -> Vec<Point> {
-    let mut out = Vec::new();
-    for &s in sizes {
-        for k in [Two, Sg, Zc] {
-            for (rep, f) in REPS.iter().enumerate() {
-                out.push(point(
-                    k,
-                    s,
-                    2,
-                    rep,
-                    gbps(k, s) * f,
-                    cpu(k, s).map(|c| c * f),
-                ));
-            }
-        }
-    }
-    out
+    support::points(sizes, 2, &REPS, gbps, cpu)
 }
 
 fn only_group(f: &Findings) -> &Group {

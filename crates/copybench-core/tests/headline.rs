@@ -4,38 +4,11 @@ use crate::support;
 
 use copybench_core::findings::{findings, findings_for_run, headline, HEADLINE_MAX};
 use copybench_core::model::{Protocol, TopologyKind};
-use copybench_core::result::Point;
-use copybench_core::StrategyKind::{self, ScatterGather as Sg, TwoCopy as Two, ZeroCopy as Zc};
-use support::{point, run};
+use copybench_core::StrategyKind::{self, ScatterGather as Sg, TwoCopy as Two};
+use support::{points, run};
 
 fn log2(s: usize) -> f64 {
     (s as f64).log2()
-}
-
-/// Every (strategy, size) at `threads`, one point per factor in `reps` (the median is exact).
-fn points(
-    sizes: &[usize],
-    threads: usize,
-    reps: &[f64],
-    gbps: impl Fn(StrategyKind, usize) -> f64,
-    cpu: impl Fn(StrategyKind, usize) -> Option<f64>,
-) -> Vec<Point> {
-    let mut out = Vec::new();
-    for &s in sizes {
-        for k in [Two, Sg, Zc] {
-            for (rep, f) in reps.iter().enumerate() {
-                out.push(point(
-                    k,
-                    s,
-                    threads,
-                    rep,
-                    gbps(k, s) * f,
-                    cpu(k, s).map(|c| c * f),
-                ));
-            }
-        }
-    }
-    out
 }
 
 /// Two-copy wins below 16 KiB, zero-copy above (0.1 per doubling); zero-copy's sender CPU

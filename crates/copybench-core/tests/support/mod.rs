@@ -186,3 +186,33 @@ pub fn jitter(seed: u64, amplitude: f64) -> f64 {
     let unit = (x >> 11) as f64 / (1u64 << 53) as f64; // [0, 1)
     (unit * 2.0 - 1.0) * amplitude
 }
+
+/// Every (two-copy, scatter-gather, zero-copy) x size at `threads`, one point per factor in `reps` (the median is exact).
+pub fn points(
+    sizes: &[usize],
+    threads: usize,
+    reps: &[f64],
+    gbps: impl Fn(StrategyKind, usize) -> f64,
+    cpu: impl Fn(StrategyKind, usize) -> Option<f64>,
+) -> Vec<Point> {
+    let mut out = Vec::new();
+    for &s in sizes {
+        for k in [
+            StrategyKind::TwoCopy,
+            StrategyKind::ScatterGather,
+            StrategyKind::ZeroCopy,
+        ] {
+            for (rep, f) in reps.iter().enumerate() {
+                out.push(point(
+                    k,
+                    s,
+                    threads,
+                    rep,
+                    gbps(k, s) * f,
+                    cpu(k, s).map(|c| c * f),
+                ));
+            }
+        }
+    }
+    out
+}
